@@ -306,6 +306,18 @@ impl Shutdown {
     }
 }
 
+// Unwind safety: a panic never leaves the shutdown inconsistent. The state
+// is one atomic word, every lock is taken for a few lines of this crate's own
+// code (and poisoning is ignored, see `sync::lock`), and user code (steps,
+// the observer) runs with no lock held. So a handle or a guard may cross a
+// `catch_unwind`, which is exactly where a request's guard must still leave.
+impl std::panic::UnwindSafe for Shutdown {}
+impl std::panic::RefUnwindSafe for Shutdown {}
+impl std::panic::UnwindSafe for OwnedGuard {}
+impl std::panic::RefUnwindSafe for OwnedGuard {}
+impl std::panic::UnwindSafe for Guard<'_> {}
+impl std::panic::RefUnwindSafe for Guard<'_> {}
+
 impl fmt::Debug for Shutdown {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let snapshot = self.inner.state.load();
