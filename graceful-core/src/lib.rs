@@ -100,3 +100,8 @@ pub use shutdown::{
 };
 pub use state::Phase;
 pub use timer::{ManualClock, Sleep, Timer};
+
+/// The workspace README's examples, run as doc tests.
+#[cfg(doctest)]
+#[doc = include_str!("../../README.md")]
+struct ReadmeDoctests;
