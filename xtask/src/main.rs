@@ -1,1 +1,76 @@
-fn main() {}
+//! The workspace's task runner: `cargo xtask TASK [ARGS]`.
+//!
+//! One module per task; this file only dispatches.
+//!
+//! - `cargo xtask targets`: build every conformance target in release mode
+//!   and print `NAME PATH` per target (nothing else on stdout).
+//! - `cargo xtask conformance [--adapter NAME]... [--scenario NAME]... [--json FILE]`:
+//!   build the targets and run the conformance kit against each, printing
+//!   a table of scenarios × targets. `--adapter fake` runs the kit against
+//!   its own fake target, which shows the kit working end to end even
+//!   before any adapter ships a target.
+
+mod cargo;
+mod conformance;
+mod targets;
+
+use std::process::ExitCode;
+
+const USAGE: &str = "\
+usage: cargo xtask TASK [ARGS]
+
+tasks:
+  targets                      build the conformance targets (release) and print `NAME PATH` lines
+  conformance [--adapter NAME]... [--scenario NAME]... [--json FILE]
+                               build the targets and run the conformance kit against them;
+                               adapters: tokio, smol, actix, and fake (the kit's own fake target)";
+
+/// A task's failure: a message and the exit code it deserves.
+#[derive(Debug)]
+pub(crate) struct Failure {
+    pub(crate) message: String,
+    pub(crate) code: u8,
+}
+
+impl Failure {
+    /// A usage problem or a missing target: exit code 2.
+    pub(crate) fn usage(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 2,
+        }
+    }
+
+    /// Something ran and failed: exit code 1.
+    pub(crate) fn failed(message: impl Into<String>) -> Self {
+        Self {
+            message: message.into(),
+            code: 1,
+        }
+    }
+}
+
+fn main() -> ExitCode {
+    let mut args = std::env::args().skip(1);
+    let task = args.next();
+    let rest: Vec<String> = args.collect();
+    let result = match task.as_deref() {
+        Some("targets") => targets::run(&rest),
+        Some("conformance") => conformance::run(&rest),
+        Some("help" | "--help" | "-h") => {
+            eprintln!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Some(other) => Err(Failure::usage(format!("unknown task {other:?}\n{USAGE}"))),
+        None => Err(Failure::usage(USAGE)),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(failure) => {
+            if !failure.message.is_empty() {
+                eprintln!("error: {}", failure.message);
+            }
+            ExitCode::from(failure.code)
+        }
+    }
+}

@@ -1,0 +1,471 @@
+//! `graceful-conformance-fake`: a small thread-based server that speaks the
+//! conformance contract, used by the kit's negative controls and handy to
+//! try the kit.
+//!
+//! It uses plain threads (one per connection), `signal-hook` for signals and
+//! SQLite for the order store; no async runtime. By default it follows every
+//! rule of the contract, so it passes every scenario of the kit. With
+//! `--fault NAME` it breaks exactly one rule, so that the scenario meant to
+//! catch that fault can be seen failing; `--list-faults` lists them.
+//!
+//! ```text
+//! graceful-conformance-fake --addr 127.0.0.1:0 --cleanup db,cache
+//! graceful-conformance-fake --fault late-close
+//! ```
+
+mod config;
+mod server;
+
+use std::collections::HashMap;
+use std::io::{self, Write};
+use std::net::{Shutdown, TcpListener, TcpStream};
+use std::path::Path;
+use std::process;
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, Sender};
+use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
+use std::thread;
+use std::time::{Duration, Instant};
+
+use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::iterator::Signals;
+
+use config::{Config, Fault, Parsed};
+
+/// Where the server is in its life.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord)]
+enum Phase {
+    Starting,
+    Serving,
+    /// The first signal came; the listener is still open.
+    Draining,
+    /// The listener is closed.
+    Closed,
+    /// `drained` or `abandoned` has been decided.
+    Finished,
+}
+
+/// What a connection is doing.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum ConnState {
+    /// Waiting for a request.
+    Idle,
+    /// Part of a request head has arrived.
+    Partial,
+    /// A request is in progress.
+    Busy,
+}
+
+#[derive(Debug)]
+struct ConnEntry {
+    stream: TcpStream,
+    state: ConnState,
+}
+
+#[derive(Debug)]
+struct State {
+    phase: Phase,
+    signal: Option<&'static str>,
+    conns: HashMap<u64, ConnEntry>,
+    next_conn: u64,
+}
+
+impl State {
+    fn count(&self, state: ConnState) -> usize {
+        self.conns.values().filter(|c| c.state == state).count()
+    }
+
+    /// Whether the drain is over (as the configured fault sees it).
+    fn drain_done(&self, config: &Config) -> bool {
+        if config.has(Fault::WaitIdle) {
+            return self.conns.is_empty();
+        }
+        if config.has(Fault::WaitPartialHead) && self.count(ConnState::Partial) > 0 {
+            return false;
+        }
+        self.count(ConnState::Busy) == 0
+    }
+}
+
+/// Everything the threads share.
+#[derive(Debug)]
+struct Shared {
+    config: Config,
+    state: Mutex<State>,
+    changed: Condvar,
+    /// Serializes stdout, so that `exit C` really is the last line.
+    out: Mutex<()>,
+    /// Response heads are written under the read side; `closed` is printed
+    /// under the write side, so no head written after `closed` misses
+    /// `Connection: close`.
+    head_gate: RwLock<()>,
+    store: Mutex<Option<rusqlite::Connection>>,
+}
+
+fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
+    mutex.lock().unwrap_or_else(PoisonError::into_inner)
+}
+
+impl Shared {
+    /// Prints one event line and flushes it.
+    fn event(&self, line: &str) {
+        let _out = lock(&self.out);
+        let mut stdout = io::stdout().lock();
+        let _ = writeln!(stdout, "{line}");
+        let _ = stdout.flush();
+    }
+
+    /// Prints `exit CODE` and exits; nothing can be printed after it.
+    fn exit(&self, code: i32) -> ! {
+        let out = lock(&self.out);
+        {
+            let mut stdout = io::stdout().lock();
+            let _ = writeln!(stdout, "exit {code}");
+            let _ = stdout.flush();
+        }
+        // Exiting while holding the stdout guard keeps every other thread
+        // from printing after the `exit` line.
+        let _hold = out;
+        process::exit(code)
+    }
+
+    fn set_state(&self, id: u64, state: ConnState) {
+        let mut st = lock(&self.state);
+        if let Some(c) = st.conns.get_mut(&id) {
+            c.state = state;
+        }
+        self.changed.notify_all();
+    }
+
+    fn phase(&self) -> Phase {
+        lock(&self.state).phase
+    }
+}
+
+/// A registered cleanup step.
+#[derive(Debug, Clone)]
+enum Step {
+    Store,
+    Named(String),
+}
+
+impl Step {
+    fn name(&self) -> &str {
+        match self {
+            Self::Store => "store",
+            Self::Named(name) => name,
+        }
+    }
+}
+
+#[allow(clippy::print_stdout)]
+fn main() {
+    let config = match config::parse(std::env::args_os().skip(1)) {
+        Ok(Parsed::Run(config)) => *config,
+        Ok(Parsed::Help) => {
+            println!("{}", config::USAGE);
+            return;
+        }
+        Ok(Parsed::ListFaults) => {
+            for fault in Fault::ALL {
+                println!("{:<24} {}", fault.name(), fault.description());
+            }
+            return;
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n{}", config::USAGE);
+            process::exit(2);
+        }
+    };
+    let signals = match Signals::new([SIGTERM, SIGINT]) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("error: cannot handle signals: {e}");
+            process::exit(1);
+        }
+    };
+    let shared = Arc::new(Shared {
+        config,
+        state: Mutex::new(State {
+            phase: Phase::Starting,
+            signal: None,
+            conns: HashMap::new(),
+            next_conn: 0,
+        }),
+        changed: Condvar::new(),
+        out: Mutex::new(()),
+        head_gate: RwLock::new(()),
+        store: Mutex::new(None),
+    });
+    let (first_tx, first_rx) = mpsc::channel();
+    {
+        let shared = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("signals".into())
+            .spawn(move || on_signals(&shared, signals, &first_tx))
+            .unwrap_or_else(|e| fatal(&format!("cannot start the signal thread: {e}")));
+    }
+    let config = &shared.config;
+    if config.has(Fault::DeferEarlySignal) {
+        // A slow start-up that looks at signals only when it is over.
+        thread::sleep(Duration::from_millis(1200));
+    }
+    let mut steps = Vec::new();
+    if let Some(path) = &config.store {
+        match open_store(path) {
+            Ok(db) => {
+                *lock(&shared.store) = Some(db);
+                steps.push(Step::Store);
+            }
+            Err(e) => fatal(&format!("cannot open the store {}: {e}", path.display())),
+        }
+    }
+    if lock(&shared.state).signal.is_some() {
+        finish_early(&shared, &steps);
+    }
+    steps.extend(config.cleanup.iter().cloned().map(Step::Named));
+    let listener = TcpListener::bind(config.addr)
+        .unwrap_or_else(|e| fatal(&format!("cannot listen on {}: {e}", config.addr)));
+    let local = listener
+        .local_addr()
+        .unwrap_or_else(|e| fatal(&format!("no local address: {e}")));
+    {
+        let mut st = lock(&shared.state);
+        if st.signal.is_some() {
+            drop(st);
+            drop(listener);
+            finish_early(&shared, &steps);
+        }
+        shared.event(&format!("listening {local}"));
+        st.phase = Phase::Serving;
+    }
+    let (close_tx, close_rx) = mpsc::channel();
+    let (ack_tx, ack_rx) = mpsc::channel();
+    {
+        let shared = Arc::clone(&shared);
+        thread::Builder::new()
+            .name("accept".into())
+            .spawn(move || server::accept_loop(&shared, listener, &close_rx, &ack_tx))
+            .unwrap_or_else(|e| fatal(&format!("cannot start the accept thread: {e}")));
+    }
+    // The signal thread has printed `draining` by the time this returns.
+    if first_rx.recv().is_err() {
+        fatal("the signal thread ended");
+    }
+    shut_down(&shared, &steps, &close_tx, &ack_rx);
+}
+
+fn fatal(message: &str) -> ! {
+    eprintln!("error: {message}");
+    process::exit(1)
+}
+
+/// Opens the order store. A committed row must survive the death of the
+/// process (SIGKILL), not a power cut: the write-ahead log without fsync
+/// gives exactly that, and keeps commits fast on a busy machine.
+fn open_store(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
+    let db = rusqlite::Connection::open(path)?;
+    db.execute_batch(
+        "PRAGMA journal_mode = WAL;
+         PRAGMA synchronous = OFF;
+         CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY);",
+    )?;
+    Ok(db)
+}
+
+fn on_signals(shared: &Shared, mut signals: Signals, first: &Sender<&'static str>) {
+    let config = &shared.config;
+    let mut seen = false;
+    for sig in signals.forever() {
+        let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
+        if sig == SIGTERM && config.has(Fault::IgnoreSigterm) {
+            eprintln!("ignoring SIGTERM");
+            continue;
+        }
+        if !seen {
+            seen = true;
+            {
+                let mut st = lock(&shared.state);
+                st.signal = Some(name);
+                if st.phase == Phase::Serving {
+                    st.phase = Phase::Draining;
+                }
+                shared.event(&format!("draining {name}"));
+            }
+            if (sig == SIGTERM && config.has(Fault::ExitAtOnce))
+                || (sig == SIGINT && config.has(Fault::SigintImmediate))
+            {
+                shared.exit(0);
+            }
+            let _ = first.send(name);
+            continue;
+        }
+        if config.has(Fault::IgnoreSecondSignal) {
+            eprintln!("ignoring {name}");
+            continue;
+        }
+        if config.has(Fault::DieOnSecondSignal) {
+            let _ = signal_hook::low_level::emulate_default_handler(sig);
+            continue;
+        }
+        shared.exit(128 + sig);
+    }
+}
+
+/// A signal came before `listening`: clean up what is registered and go.
+fn finish_early(shared: &Shared, steps: &[Step]) -> ! {
+    let all_ok = run_cleanup(shared, steps);
+    shared.exit(if all_ok { 0 } else { 1 })
+}
+
+fn shut_down(shared: &Shared, steps: &[Step], close: &Sender<()>, closed: &Receiver<()>) -> ! {
+    let config = &shared.config;
+    if config.has(Fault::CloseIdle) {
+        let st = lock(&shared.state);
+        for c in st.conns.values().filter(|c| c.state == ConnState::Idle) {
+            let _ = c.stream.shutdown(Shutdown::Both);
+        }
+    }
+    thread::sleep(config.unready_delay);
+    // The accept thread takes what the kernel has already completed, then
+    // drops the listener.
+    let _ = close.send(());
+    let _ = closed.recv();
+    {
+        let _gate = shared
+            .head_gate
+            .write()
+            .unwrap_or_else(PoisonError::into_inner);
+        let mut st = lock(&shared.state);
+        st.phase = Phase::Closed;
+        shared.event("closed");
+    }
+    if config.has(Fault::EarlyDrained) {
+        shared.event("drained");
+    }
+    let deadline = Instant::now() + config.drain_timeout;
+    let abandoned = {
+        let mut st = lock(&shared.state);
+        loop {
+            if st.drain_done(config) {
+                st.phase = Phase::Finished;
+                break None;
+            }
+            let now = Instant::now();
+            if now >= deadline {
+                st.phase = Phase::Finished;
+                let mut n = 0;
+                for c in st.conns.values().filter(|c| c.state == ConnState::Busy) {
+                    let _ = c.stream.shutdown(Shutdown::Both);
+                    n += 1;
+                }
+                break Some(n);
+            }
+            st = shared
+                .changed
+                .wait_timeout(st, deadline - now)
+                .unwrap_or_else(PoisonError::into_inner)
+                .0;
+        }
+    };
+    let drained = match abandoned {
+        None => {
+            if !config.has(Fault::EarlyDrained) {
+                shared.event("drained");
+            }
+            true
+        }
+        Some(_) if config.has(Fault::SilentDeadline) => {
+            shared.event("drained");
+            true
+        }
+        Some(n) => {
+            shared.event(&format!("abandoned {n}"));
+            false
+        }
+    };
+    let all_ok = run_cleanup(shared, steps);
+    shared.exit(if drained && all_ok { 0 } else { 1 })
+}
+
+/// Runs the steps, last registered first; returns whether all ended `ok`.
+fn run_cleanup(shared: &Shared, steps: &[Step]) -> bool {
+    let config = &shared.config;
+    let order: Vec<&Step> = if config.has(Fault::CleanupInOrder) {
+        steps.iter().collect()
+    } else {
+        steps.iter().rev().collect()
+    };
+    let mut all_ok = true;
+    for step in order {
+        let result = run_step(shared, step);
+        shared.event(&format!("cleanup {} {result}", step.name()));
+        if result != "ok" {
+            all_ok = false;
+            if config.has(Fault::CleanupStopOnError) {
+                break;
+            }
+        }
+    }
+    all_ok
+}
+
+fn run_step(shared: &Shared, step: &Step) -> &'static str {
+    let config = &shared.config;
+    let name = match step {
+        Step::Store => {
+            let db = lock(&shared.store).take();
+            return match db.map(rusqlite::Connection::close) {
+                Some(Err((_, e))) => {
+                    eprintln!("closing the store failed: {e}");
+                    "error"
+                }
+                _ => "ok",
+            };
+        }
+        Step::Named(name) => name.clone(),
+    };
+    let panics = config.cleanup_panic.contains(&name);
+    if panics && config.has(Fault::CleanupPanicAborts) {
+        panic!("cleanup step {name} panicked");
+    }
+    let hangs = config.cleanup_hang.contains(&name);
+    let fails = config.cleanup_fail.contains(&name);
+    let time = config.cleanup_time;
+    let (tx, rx) = mpsc::channel::<Result<(), String>>();
+    let spawned = thread::Builder::new()
+        .name(format!("cleanup-{name}"))
+        .spawn(move || {
+            if hangs {
+                loop {
+                    thread::sleep(Duration::from_secs(3600));
+                }
+            }
+            thread::sleep(time);
+            if panics {
+                panic!("cleanup step {name} panicked");
+            }
+            let _ = tx.send(if fails {
+                Err(format!("cleanup step {name} failed"))
+            } else {
+                Ok(())
+            });
+        });
+    if let Err(e) = spawned {
+        eprintln!("cannot start a cleanup thread: {e}");
+        return "error";
+    }
+    let got = if config.has(Fault::CleanupNoTimeout) {
+        rx.recv().map_err(|_| RecvTimeoutError::Disconnected)
+    } else {
+        rx.recv_timeout(config.cleanup_timeout)
+    };
+    match got {
+        Ok(Ok(())) => "ok",
+        Ok(Err(e)) => {
+            eprintln!("{e}");
+            "error"
+        }
+        Err(RecvTimeoutError::Timeout) => "timeout",
+        Err(RecvTimeoutError::Disconnected) => "panic",
+    }
+}

@@ -1,0 +1,388 @@
+//! The conformance target contract (version 1), and its event grammar.
+//!
+//! A *conformance target* is an HTTP/1.1 server process. The kit drives it
+//! through five things only: its command line, its standard output, HTTP on
+//! loopback, signals, and its exit code, plus an SQLite file for the order
+//! scenarios. Anything that speaks this contract can be checked.
+//!
+//! # Command line
+//!
+//! `TARGET [--addr HOST:PORT] [options]`
+//!
+//! | option | meaning | default |
+//! | --- | --- | --- |
+//! | `--addr HOST:PORT` | where to listen; port 0 picks a free port (the kit always passes `127.0.0.1:0`) | `127.0.0.1:0` |
+//! | `--drain-timeout-ms N` | how long in-flight requests may run, counted from `closed`, before they are abandoned | 30000 |
+//! | `--unready-delay-ms N` | after the first signal, keep serving for N ms with `/health/ready` answering 503, then close the listener | 0 |
+//! | `--cleanup A,B,C` | cleanup steps, registered in this order at start-up | none |
+//! | `--cleanup-ms N` | how long each `--cleanup` step takes | 0 |
+//! | `--cleanup-timeout-ms N` | how long one step may take before it is abandoned | 5000 |
+//! | `--cleanup-fail NAME` | that step returns an error | |
+//! | `--cleanup-panic NAME` | that step panics | |
+//! | `--cleanup-hang NAME` | that step never finishes by itself | |
+//! | `--store PATH` | SQLite file for `/orders`, closed by a cleanup step named `store` registered before the `--cleanup` steps (so it runs last) | none |
+//!
+//! An unknown option, or a missing or bad value, is a usage error: a short
+//! message on standard error that names the option, exit code 2, and nothing
+//! served (nothing on standard output).
+//!
+//! # Standard output
+//!
+//! Only these events, one per line, each flushed at once, in this order
+//! (logs belong on standard error); [`Event`] parses them:
+//!
+//! | line | meaning |
+//! | --- | --- |
+//! | `listening HOST:PORT` | bound and serving |
+//! | `draining SIGNAL` | the first `SIGTERM` or `SIGINT` arrived |
+//! | `closed` | the listener is closed; new connections are refused from here on |
+//! | `drained` | no request is in progress any more |
+//! | `abandoned N` | instead of `drained`: the drain timeout expired with N requests in progress |
+//! | `cleanup NAME RESULT` | one cleanup step ended: `ok`, `error`, `panic` or `timeout` |
+//! | `exit CODE` | the last line, just before the process exits with CODE |
+//!
+//! # HTTP
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `GET /sleep?ms=N` | after N ms, `200` with body `slept N` |
+//! | `GET /stream?chunks=K&ms=N` | `200`, chunked, K lines `chunk I\n`, the first at once, then one every N ms |
+//! | `GET /health/ready` | `200 ready` until the first signal, `503` after |
+//! | `GET /health/live` | `200 live` while the process serves |
+//! | `POST /orders?ms=N`, body = order id | the row is committed at N/2 ms, `201 stored ID` is sent at N ms; an id already stored gets `409`; without `--store`, `404` |
+//! | anything else | `404` |
+//!
+//! # Shutdown rules
+//!
+//! 1. The first `SIGTERM` or `SIGINT` prints `draining SIGNAL`; from then on
+//!    `/health/ready` answers 503. During `--unready-delay-ms` everything
+//!    else, new connections included, is served as before.
+//! 2. Then the listener closes and `closed` is printed. Connections the
+//!    kernel had already completed are accepted (not reset) and answered as
+//!    in rule 4.
+//! 3. Every request in progress runs to completion and its whole response is
+//!    delivered; a response whose head is sent after `closed` carries
+//!    `Connection: close`.
+//! 4. A new request on an open connection after `closed` gets `503` with
+//!    `Connection: close` and `Retry-After`, and the connection closes.
+//! 5. Idle connections and connections with a partial request head never
+//!    delay the exit. A request is in progress from the moment its whole head
+//!    has been read until the last byte of its response is sent (a request
+//!    whose body is still arriving is in progress). Requests pipelined behind
+//!    a `Connection: close` response are not begun.
+//! 6. When nothing is in progress, `drained`. If the drain timeout expires
+//!    first, `abandoned N`, and those connections are closed mid-response.
+//! 7. Then the cleanup steps run one at a time, last registered first. A
+//!    failing step does not stop the ones after it. Cleanup runs after
+//!    `abandoned` too.
+//! 8. Exit code 0 when `drained` came and every step ended `ok`, else 1.
+//! 9. A second `SIGTERM` or `SIGINT`, at any time after the first, prints
+//!    `exit C` and exits at once with C = 128 + the signal number (143 for
+//!    `SIGTERM`, 130 for `SIGINT`); the process exits with that status
+//!    rather than dying of the signal.
+//! 10. A signal that arrives before `listening` ends the process within 1 s:
+//!     `draining SIGNAL`, the cleanup lines of the steps registered so far,
+//!     `exit C` (`closed` and `drained` may be left out).
+//!
+//! # Bounds
+//!
+//! A connect after `closed` is refused. With nothing in progress, no unready
+//! delay and no cleanup time, the exit follows the signal within 500 ms;
+//! `drained` follows the last in-flight response within 500 ms; the exit
+//! follows the last cleanup line within 500 ms; `abandoned` follows the
+//! deadline within 500 ms; a second signal ends the process within 500 ms.
+//! Under load, up to 0.5 % of requests may meet a closed socket (a request
+//! sent on an idle connection at the very moment of the exit).
+//!
+//! # The store
+//!
+//! A table `orders` with at least `id TEXT PRIMARY KEY`. After the exit, for
+//! every order a client sent: a `201` received means the row is there, and a
+//! row there means its `201` was delivered. Under `SIGTERM` no order is ever
+//! processed with its answer lost; under `SIGKILL` that is exactly what can
+//! happen, and the `orders-under-sigkill` scenario shows it.
+//!
+//! # How the kit reads the open points
+//!
+//! - Rule 10 leaves the exit code of a signal before `listening` open. The
+//!   kit accepts 0 (nothing was in progress, so the drain is complete),
+//!   1 (no `drained` line) and 128 + the signal number (read as rule 9),
+//!   provided the `exit C` line matches the real exit code and a failed
+//!   cleanup step never goes with 0. A process that dies of the signal
+//!   without having printed anything is accepted too: at the very first
+//!   instant after `exec` no handler can be installed yet, and the kernel's
+//!   default action ends the process well within the 1 s.
+//! - Rule 2 has an unavoidable race: a connection completed by the kernel in
+//!   the microseconds between the server's last `accept` and the close of the
+//!   listener is reset. The kit holds a target strictly to rule 2 for
+//!   connections completed well before the close, and tolerates one reset
+//!   (or 0.5 %, whichever is more) among connections opened in a burst right
+//!   at the close.
+
+use std::fmt;
+
+/// How a cleanup step ended, as printed in a `cleanup NAME RESULT` line.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum CleanupResult {
+    /// The step finished without error.
+    Ok,
+    /// The step returned an error.
+    Error,
+    /// The step panicked (or threw).
+    Panic,
+    /// The step did not finish within `--cleanup-timeout-ms`.
+    Timeout,
+}
+
+impl CleanupResult {
+    /// The word used on standard output.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Ok => "ok",
+            Self::Error => "error",
+            Self::Panic => "panic",
+            Self::Timeout => "timeout",
+        }
+    }
+
+    fn parse(word: &str) -> Option<Self> {
+        match word {
+            "ok" => Some(Self::Ok),
+            "error" => Some(Self::Error),
+            "panic" => Some(Self::Panic),
+            "timeout" => Some(Self::Timeout),
+            _ => None,
+        }
+    }
+}
+
+impl fmt::Display for CleanupResult {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// One line of a target's standard output.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Event {
+    /// `listening HOST:PORT`.
+    Listening(String),
+    /// `draining SIGTERM` or `draining SIGINT`.
+    Draining(String),
+    /// `closed`.
+    Closed,
+    /// `drained`.
+    Drained,
+    /// `abandoned N`.
+    Abandoned(u64),
+    /// `cleanup NAME RESULT`.
+    Cleanup {
+        /// The step's name.
+        name: String,
+        /// How it ended.
+        result: CleanupResult,
+    },
+    /// `exit CODE`.
+    Exit(i32),
+}
+
+impl Event {
+    /// Parses one line (without its newline). The error says why the line is
+    /// not an event.
+    pub fn parse(line: &str) -> Result<Self, String> {
+        let words: Vec<&str> = line.split(' ').collect();
+        let bad = || format!("not a contract event: {line:?}");
+        match words.as_slice() {
+            ["listening", addr] if !addr.is_empty() => Ok(Self::Listening((*addr).to_owned())),
+            ["draining", sig @ ("SIGTERM" | "SIGINT")] => Ok(Self::Draining((*sig).to_owned())),
+            ["closed"] => Ok(Self::Closed),
+            ["drained"] => Ok(Self::Drained),
+            ["abandoned", n] => n.parse().map(Self::Abandoned).map_err(|_| bad()),
+            ["cleanup", name, result] if !name.is_empty() => CleanupResult::parse(result)
+                .map(|result| Self::Cleanup {
+                    name: (*name).to_owned(),
+                    result,
+                })
+                .ok_or_else(bad),
+            ["exit", code] => code.parse().map(Self::Exit).map_err(|_| bad()),
+            _ => Err(bad()),
+        }
+    }
+
+    /// The event's place in the contract's order: events must appear with a
+    /// non-decreasing rank.
+    pub fn rank(&self) -> u8 {
+        match self {
+            Self::Listening(_) => 0,
+            Self::Draining(_) => 1,
+            Self::Closed => 2,
+            Self::Drained | Self::Abandoned(_) => 3,
+            Self::Cleanup { .. } => 4,
+            Self::Exit(_) => 5,
+        }
+    }
+}
+
+impl fmt::Display for Event {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Listening(addr) => write!(f, "listening {addr}"),
+            Self::Draining(sig) => write!(f, "draining {sig}"),
+            Self::Closed => f.write_str("closed"),
+            Self::Drained => f.write_str("drained"),
+            Self::Abandoned(n) => write!(f, "abandoned {n}"),
+            Self::Cleanup { name, result } => write!(f, "cleanup {name} {result}"),
+            Self::Exit(code) => write!(f, "exit {code}"),
+        }
+    }
+}
+
+/// Checks a whole standard output against the grammar: every line is an
+/// event, the events come in the contract's order, the one-off events come
+/// at most once, and `exit C` (when present) is the last line and equals
+/// `exit_code`. Returns the parsed events and the problems found.
+pub fn check_grammar(lines: &[&str], exit_code: Option<i32>) -> (Vec<Event>, Vec<String>) {
+    let mut events = Vec::new();
+    let mut problems = Vec::new();
+    let mut last_rank = 0;
+    for (index, line) in lines.iter().enumerate() {
+        let event = match Event::parse(line) {
+            Ok(event) => event,
+            Err(problem) => {
+                problems.push(format!("stdout line {}: {problem}", index + 1));
+                continue;
+            }
+        };
+        let rank = event.rank();
+        if rank < last_rank {
+            problems.push(format!(
+                "stdout line {}: `{event}` out of order (after a later event)",
+                index + 1
+            ));
+        }
+        let once = !matches!(event, Event::Cleanup { .. });
+        if once && events.iter().any(|e: &Event| e.rank() == rank) {
+            problems.push(format!("stdout line {}: `{event}` repeated", index + 1));
+        }
+        if let Event::Exit(code) = event {
+            if index + 1 != lines.len() {
+                problems.push(format!("`exit {code}` is not the last stdout line"));
+            }
+            match exit_code {
+                Some(real) if real != code => problems.push(format!(
+                    "`exit {code}` printed but the process exited with code {real}"
+                )),
+                None => problems.push(format!(
+                    "`exit {code}` printed but the process did not exit with a code"
+                )),
+                Some(_) => {}
+            }
+        }
+        last_rank = last_rank.max(rank);
+        events.push(event);
+    }
+    (events, problems)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn parses_every_event_form() {
+        assert_eq!(
+            Event::parse("listening 127.0.0.1:80"),
+            Ok(Event::Listening("127.0.0.1:80".into()))
+        );
+        assert_eq!(
+            Event::parse("draining SIGINT"),
+            Ok(Event::Draining("SIGINT".into()))
+        );
+        assert_eq!(Event::parse("closed"), Ok(Event::Closed));
+        assert_eq!(Event::parse("drained"), Ok(Event::Drained));
+        assert_eq!(Event::parse("abandoned 3"), Ok(Event::Abandoned(3)));
+        assert_eq!(
+            Event::parse("cleanup db timeout"),
+            Ok(Event::Cleanup {
+                name: "db".into(),
+                result: CleanupResult::Timeout
+            })
+        );
+        assert_eq!(Event::parse("exit 143"), Ok(Event::Exit(143)));
+    }
+
+    #[test]
+    fn rejects_near_misses() {
+        for line in [
+            "",
+            "listening",
+            "draining SIGHUP",
+            "closed ",
+            "Closed",
+            "abandoned x",
+            "cleanup db fine",
+            "exit",
+            "exit 0 now",
+            "drained\r",
+            "INFO starting",
+        ] {
+            assert!(Event::parse(line).is_err(), "{line:?} accepted");
+        }
+    }
+
+    #[test]
+    fn display_round_trips() {
+        for line in [
+            "listening 127.0.0.1:1",
+            "draining SIGTERM",
+            "closed",
+            "drained",
+            "abandoned 0",
+            "cleanup store ok",
+            "exit 1",
+        ] {
+            assert_eq!(Event::parse(line).unwrap().to_string(), line);
+        }
+    }
+
+    #[test]
+    fn grammar_accepts_a_full_shutdown() {
+        let lines = [
+            "listening 127.0.0.1:9",
+            "draining SIGTERM",
+            "closed",
+            "drained",
+            "cleanup b ok",
+            "cleanup a error",
+            "exit 1",
+        ];
+        let (events, problems) = check_grammar(&lines, Some(1));
+        assert!(problems.is_empty(), "{problems:?}");
+        assert_eq!(events.len(), 7);
+    }
+
+    #[test]
+    fn grammar_flags_order_repeats_noise_and_exit_mismatch() {
+        let lines = [
+            "listening 127.0.0.1:9",
+            "closed",
+            "draining SIGTERM",
+            "hello",
+            "drained",
+            "drained",
+            "exit 0",
+        ];
+        let (_, problems) = check_grammar(&lines, Some(1));
+        let text = problems.join("\n");
+        assert!(text.contains("out of order"), "{text}");
+        assert!(text.contains("not a contract event"), "{text}");
+        assert!(text.contains("repeated"), "{text}");
+        assert!(text.contains("exited with code 1"), "{text}");
+    }
+
+    #[test]
+    fn grammar_requires_exit_last() {
+        let (_, problems) = check_grammar(&["exit 0", "drained"], Some(0));
+        assert!(problems.iter().any(|p| p.contains("not the last")));
+    }
+}

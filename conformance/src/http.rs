@@ -1,0 +1,695 @@
+//! A small blocking HTTP/1.1 client over `std::net::TcpStream`.
+//!
+//! It exists to tell apart what a graceful shutdown can do to a request,
+//! which general-purpose clients blur: a complete response ([`Outcome::Response`],
+//! with Content-Length, chunked or until-close bodies), a refused connect
+//! ([`Outcome::Refused`]), a connection closed or reset before any byte of
+//! the answer ([`Outcome::Closed`]), and an answer cut short
+//! ([`Outcome::Truncated`]). A [`Conn`] keeps its connection open across
+//! requests (keep-alive) and can send raw bytes, such as half a request
+//! head.
+
+use std::fmt;
+use std::io::{self, Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::time::{Duration, Instant};
+
+/// Largest response head the client accepts.
+const MAX_HEAD: usize = 64 * 1024;
+
+/// A request to send.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Request {
+    /// `GET`, `POST`, ...
+    pub method: String,
+    /// Path and query, e.g. `/sleep?ms=10`.
+    pub target: String,
+    /// Extra headers (`Host` and, with a body, `Content-Length` are added).
+    pub headers: Vec<(String, String)>,
+    /// The body.
+    pub body: Vec<u8>,
+}
+
+impl Request {
+    /// A `GET` for `target`.
+    pub fn get(target: impl Into<String>) -> Self {
+        Self {
+            method: "GET".into(),
+            target: target.into(),
+            headers: Vec::new(),
+            body: Vec::new(),
+        }
+    }
+
+    /// A `POST` of `body` to `target`.
+    pub fn post(target: impl Into<String>, body: impl Into<Vec<u8>>) -> Self {
+        Self {
+            method: "POST".into(),
+            target: target.into(),
+            headers: Vec::new(),
+            body: body.into(),
+        }
+    }
+
+    /// Adds a header.
+    #[must_use]
+    pub fn header(mut self, name: impl Into<String>, value: impl Into<String>) -> Self {
+        self.headers.push((name.into(), value.into()));
+        self
+    }
+
+    /// The head alone (through the blank line).
+    pub fn head_bytes(&self) -> Vec<u8> {
+        let mut head = format!(
+            "{} {} HTTP/1.1\r\nHost: 127.0.0.1\r\n",
+            self.method, self.target
+        );
+        for (name, value) in &self.headers {
+            head.push_str(&format!("{name}: {value}\r\n"));
+        }
+        if !self.body.is_empty() || self.method == "POST" {
+            head.push_str(&format!("Content-Length: {}\r\n", self.body.len()));
+        }
+        head.push_str("\r\n");
+        head.into_bytes()
+    }
+
+    /// The whole request on the wire.
+    pub fn to_bytes(&self) -> Vec<u8> {
+        let mut bytes = self.head_bytes();
+        bytes.extend_from_slice(&self.body);
+        bytes
+    }
+}
+
+/// A response's status line and headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Head {
+    /// The status code.
+    pub status: u16,
+    /// The reason phrase.
+    pub reason: String,
+    /// Headers in order of arrival.
+    pub headers: Vec<(String, String)>,
+}
+
+impl Head {
+    /// The first header named `name` (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    /// Whether the response says `Connection: close`.
+    pub fn connection_close(&self) -> bool {
+        self.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("connection")
+                && v.split(',').any(|t| t.trim().eq_ignore_ascii_case("close"))
+        })
+    }
+
+    fn chunked(&self) -> bool {
+        self.headers.iter().any(|(n, v)| {
+            n.eq_ignore_ascii_case("transfer-encoding")
+                && v.split(',')
+                    .any(|t| t.trim().eq_ignore_ascii_case("chunked"))
+        })
+    }
+}
+
+/// A complete response.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Response {
+    /// Status line and headers.
+    pub head: Head,
+    /// The body (de-chunked).
+    pub body: Vec<u8>,
+    /// When the head had arrived.
+    pub head_at: Instant,
+    /// When the last byte of the body had arrived.
+    pub done_at: Instant,
+}
+
+impl Response {
+    /// The status code.
+    pub fn status(&self) -> u16 {
+        self.head.status
+    }
+
+    /// The body as text (lossy).
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+/// What became of a request (or a connect).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// A whole response arrived.
+    Response(Response),
+    /// The connect was refused: nothing listens there.
+    Refused,
+    /// The connection ended before any byte of the answer arrived.
+    Closed {
+        /// `true` for a reset (RST), `false` for an orderly close (EOF).
+        reset: bool,
+    },
+    /// Part of the answer arrived, then the connection ended.
+    Truncated {
+        /// The head, when it had arrived whole.
+        head: Option<Head>,
+        /// Bytes of the answer received (head included).
+        received: usize,
+    },
+    /// No complete answer within the time allowed.
+    TimedOut {
+        /// Bytes of the answer received so far.
+        received: usize,
+    },
+    /// Any other failure (a malformed answer, an unexpected I/O error).
+    Failed(String),
+}
+
+impl Outcome {
+    /// The response, if one arrived whole.
+    pub fn response(&self) -> Option<&Response> {
+        match self {
+            Self::Response(r) => Some(r),
+            _ => None,
+        }
+    }
+
+    /// The status, if a whole response arrived.
+    pub fn status(&self) -> Option<u16> {
+        self.response().map(Response::status)
+    }
+}
+
+impl fmt::Display for Outcome {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Response(r) => write!(f, "{} {:?}", r.status(), r.text()),
+            Self::Refused => f.write_str("connect refused"),
+            Self::Closed { reset: true } => f.write_str("reset before any byte"),
+            Self::Closed { reset: false } => f.write_str("closed before any byte"),
+            Self::Truncated { head, received } => match head {
+                Some(h) => write!(
+                    f,
+                    "truncated after the head ({} {received} bytes)",
+                    h.status
+                ),
+                None => write!(f, "truncated inside the head ({received} bytes)"),
+            },
+            Self::TimedOut { received } => write!(f, "timed out ({received} bytes received)"),
+            Self::Failed(why) => write!(f, "failed: {why}"),
+        }
+    }
+}
+
+/// How a connection looks when the client listens to it without sending.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Peer {
+    /// The server closed it (EOF).
+    Closed,
+    /// The server reset it.
+    Reset,
+    /// The server sent unexpected bytes.
+    Sent(usize),
+    /// Still open after the time allowed.
+    Open,
+}
+
+/// Connects to `addr`; a refused connect is [`Outcome::Refused`].
+pub fn connect(addr: SocketAddr, timeout: Duration) -> Result<Conn, Outcome> {
+    match TcpStream::connect_timeout(&addr, timeout) {
+        Ok(stream) => {
+            let _ = stream.set_nodelay(true);
+            Ok(Conn {
+                stream,
+                buf: Vec::new(),
+            })
+        }
+        Err(e) if e.kind() == io::ErrorKind::ConnectionRefused => Err(Outcome::Refused),
+        Err(e) if e.kind() == io::ErrorKind::TimedOut => Err(Outcome::TimedOut { received: 0 }),
+        Err(e) => Err(Outcome::Failed(format!("connect: {e}"))),
+    }
+}
+
+/// One request on a fresh connection.
+pub fn request(addr: SocketAddr, req: &Request, timeout: Duration) -> Outcome {
+    match connect(addr, timeout) {
+        Ok(mut conn) => conn.exchange(req, timeout),
+        Err(outcome) => outcome,
+    }
+}
+
+/// An open connection.
+#[derive(Debug)]
+pub struct Conn {
+    stream: TcpStream,
+    buf: Vec<u8>,
+}
+
+enum Fill {
+    Data,
+    Eof,
+    Reset,
+    TimedOut,
+    Error(io::Error),
+}
+
+fn is_reset(kind: io::ErrorKind) -> bool {
+    matches!(
+        kind,
+        io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::BrokenPipe
+            | io::ErrorKind::NotConnected
+    )
+}
+
+impl Conn {
+    /// The underlying stream.
+    pub fn stream(&self) -> &TcpStream {
+        &self.stream
+    }
+
+    /// Writes raw bytes (a partial head, the rest of a body, ...).
+    pub fn send_raw(&mut self, bytes: &[u8]) -> io::Result<()> {
+        self.stream.write_all(bytes)
+    }
+
+    /// Writes a whole request.
+    pub fn send(&mut self, req: &Request) -> io::Result<()> {
+        self.send_raw(&req.to_bytes())
+    }
+
+    /// Sends `req` and reads its response.
+    pub fn exchange(&mut self, req: &Request, timeout: Duration) -> Outcome {
+        if let Err(e) = self.send(req) {
+            if is_reset(e.kind()) {
+                return Outcome::Closed { reset: true };
+            }
+            return Outcome::Failed(format!("send: {e}"));
+        }
+        self.read_response(timeout)
+    }
+
+    fn fill(&mut self, deadline: Instant) -> Fill {
+        let now = Instant::now();
+        if now >= deadline {
+            return Fill::TimedOut;
+        }
+        let wait = (deadline - now).max(Duration::from_millis(1));
+        if let Err(e) = self.stream.set_read_timeout(Some(wait)) {
+            return Fill::Error(e);
+        }
+        let mut chunk = [0u8; 16 * 1024];
+        loop {
+            return match self.stream.read(&mut chunk) {
+                Ok(0) => Fill::Eof,
+                Ok(n) => {
+                    self.buf.extend_from_slice(&chunk[..n]);
+                    Fill::Data
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e)
+                    if matches!(
+                        e.kind(),
+                        io::ErrorKind::WouldBlock | io::ErrorKind::TimedOut
+                    ) =>
+                {
+                    Fill::TimedOut
+                }
+                Err(e) if is_reset(e.kind()) => Fill::Reset,
+                Err(e) => Fill::Error(e),
+            };
+        }
+    }
+
+    /// Reads one response within `timeout`.
+    pub fn read_response(&mut self, timeout: Duration) -> Outcome {
+        let deadline = Instant::now() + timeout;
+        let mut received = self.buf.len();
+        // The head.
+        let head_end = loop {
+            if let Some(pos) = find(&self.buf, b"\r\n\r\n") {
+                break pos + 4;
+            }
+            if self.buf.len() > MAX_HEAD {
+                return Outcome::Failed("response head too large".into());
+            }
+            let before = self.buf.len();
+            match self.fill(deadline) {
+                Fill::Data => received += self.buf.len() - before,
+                Fill::Eof if received == 0 => return Outcome::Closed { reset: false },
+                Fill::Reset if received == 0 => return Outcome::Closed { reset: true },
+                Fill::Eof | Fill::Reset => {
+                    return Outcome::Truncated {
+                        head: None,
+                        received,
+                    };
+                }
+                Fill::TimedOut => return Outcome::TimedOut { received },
+                Fill::Error(e) => return Outcome::Failed(format!("read: {e}")),
+            }
+        };
+        let head_at = Instant::now();
+        let head = match parse_head(&self.buf[..head_end]) {
+            Ok(head) => head,
+            Err(why) => return Outcome::Failed(why),
+        };
+        self.buf.drain(..head_end);
+        let no_body = head.status < 200 || head.status == 204 || head.status == 304;
+        let body = if no_body {
+            Ok(Vec::new())
+        } else if head.chunked() {
+            self.read_chunked(deadline, &mut received)
+        } else if let Some(len) = head.header("content-length") {
+            match len.trim().parse::<usize>() {
+                Ok(len) => self.read_exact_body(len, deadline, &mut received),
+                Err(_) => return Outcome::Failed(format!("bad Content-Length {len:?}")),
+            }
+        } else {
+            self.read_to_close(deadline, &mut received)
+        };
+        match body {
+            Ok(body) => Outcome::Response(Response {
+                head,
+                body,
+                head_at,
+                done_at: Instant::now(),
+            }),
+            Err(BodyEnd::Cut) => Outcome::Truncated {
+                head: Some(head),
+                received,
+            },
+            Err(BodyEnd::TimedOut) => Outcome::TimedOut { received },
+            Err(BodyEnd::Failed(why)) => Outcome::Failed(why),
+        }
+    }
+
+    fn more(&mut self, deadline: Instant, received: &mut usize) -> Result<(), BodyEnd> {
+        let before = self.buf.len();
+        match self.fill(deadline) {
+            Fill::Data => {
+                *received += self.buf.len() - before;
+                Ok(())
+            }
+            Fill::Eof | Fill::Reset => Err(BodyEnd::Cut),
+            Fill::TimedOut => Err(BodyEnd::TimedOut),
+            Fill::Error(e) => Err(BodyEnd::Failed(format!("read: {e}"))),
+        }
+    }
+
+    fn read_exact_body(
+        &mut self,
+        len: usize,
+        deadline: Instant,
+        received: &mut usize,
+    ) -> Result<Vec<u8>, BodyEnd> {
+        while self.buf.len() < len {
+            self.more(deadline, received)?;
+        }
+        Ok(self.buf.drain(..len).collect())
+    }
+
+    fn read_to_close(
+        &mut self,
+        deadline: Instant,
+        received: &mut usize,
+    ) -> Result<Vec<u8>, BodyEnd> {
+        loop {
+            let before = self.buf.len();
+            match self.fill(deadline) {
+                Fill::Data => *received += self.buf.len() - before,
+                Fill::Eof => return Ok(std::mem::take(&mut self.buf)),
+                Fill::Reset => return Err(BodyEnd::Cut),
+                Fill::TimedOut => return Err(BodyEnd::TimedOut),
+                Fill::Error(e) => return Err(BodyEnd::Failed(format!("read: {e}"))),
+            }
+        }
+    }
+
+    fn read_line(&mut self, deadline: Instant, received: &mut usize) -> Result<String, BodyEnd> {
+        loop {
+            if let Some(pos) = find(&self.buf, b"\r\n") {
+                let line: Vec<u8> = self.buf.drain(..pos + 2).collect();
+                return Ok(String::from_utf8_lossy(&line[..pos]).into_owned());
+            }
+            if self.buf.len() > MAX_HEAD {
+                return Err(BodyEnd::Failed("chunk line too long".into()));
+            }
+            self.more(deadline, received)?;
+        }
+    }
+
+    fn read_chunked(
+        &mut self,
+        deadline: Instant,
+        received: &mut usize,
+    ) -> Result<Vec<u8>, BodyEnd> {
+        let mut body = Vec::new();
+        loop {
+            let line = self.read_line(deadline, received)?;
+            let size = line.split(';').next().unwrap_or("").trim();
+            let size = usize::from_str_radix(size, 16)
+                .map_err(|_| BodyEnd::Failed(format!("bad chunk size {line:?}")))?;
+            if size == 0 {
+                // Trailers, up to the blank line.
+                while !self.read_line(deadline, received)?.is_empty() {}
+                return Ok(body);
+            }
+            while self.buf.len() < size + 2 {
+                self.more(deadline, received)?;
+            }
+            body.extend(self.buf.drain(..size));
+            if self.buf.drain(..2).as_slice() != b"\r\n" {
+                return Err(BodyEnd::Failed("chunk not followed by CRLF".into()));
+            }
+        }
+    }
+
+    /// Listens without sending for at most `timeout`: has the server closed
+    /// the connection?
+    pub fn wait_peer(&mut self, timeout: Duration) -> Peer {
+        if !self.buf.is_empty() {
+            return Peer::Sent(self.buf.len());
+        }
+        match self.fill(Instant::now() + timeout) {
+            Fill::Data => Peer::Sent(self.buf.len()),
+            Fill::Eof => Peer::Closed,
+            Fill::Reset | Fill::Error(_) => Peer::Reset,
+            Fill::TimedOut => Peer::Open,
+        }
+    }
+}
+
+enum BodyEnd {
+    Cut,
+    TimedOut,
+    Failed(String),
+}
+
+fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
+    haystack.windows(needle.len()).position(|w| w == needle)
+}
+
+fn parse_head(bytes: &[u8]) -> Result<Head, String> {
+    let text = std::str::from_utf8(bytes).map_err(|_| "response head is not UTF-8".to_owned())?;
+    let mut lines = text.split("\r\n");
+    let status_line = lines.next().unwrap_or("");
+    let mut parts = status_line.splitn(3, ' ');
+    let version = parts.next().unwrap_or("");
+    if !version.starts_with("HTTP/1.") {
+        return Err(format!("bad status line {status_line:?}"));
+    }
+    let status = parts
+        .next()
+        .and_then(|s| s.parse::<u16>().ok())
+        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
+    let reason = parts.next().unwrap_or("").to_owned();
+    let mut headers = Vec::new();
+    for line in lines.filter(|l| !l.is_empty()) {
+        let (name, value) = line
+            .split_once(':')
+            .ok_or_else(|| format!("bad header line {line:?}"))?;
+        headers.push((name.trim().to_owned(), value.trim().to_owned()));
+    }
+    Ok(Head {
+        status,
+        reason,
+        headers,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::net::{Shutdown, TcpListener};
+    use std::thread;
+
+    /// A one-connection server that reads one request head, writes `answer`
+    /// and closes.
+    fn serve_once(answer: &'static [u8]) -> SocketAddr {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut got = Vec::new();
+            let mut b = [0u8; 1024];
+            while find(&got, b"\r\n\r\n").is_none() {
+                let n = s.read(&mut b).unwrap();
+                if n == 0 {
+                    return;
+                }
+                got.extend_from_slice(&b[..n]);
+            }
+            s.write_all(answer).unwrap();
+            s.shutdown(Shutdown::Both).ok();
+        });
+        addr
+    }
+
+    const T: Duration = Duration::from_secs(5);
+
+    #[test]
+    fn complete_response_with_content_length() {
+        let addr = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nX: y\r\n\r\nlive");
+        let out = request(addr, &Request::get("/health/live"), T);
+        let r = out.response().expect("response");
+        assert_eq!(r.status(), 200);
+        assert_eq!(r.text(), "live");
+        assert_eq!(r.head.header("x"), Some("y"));
+        assert!(!r.head.connection_close());
+    }
+
+    #[test]
+    fn chunked_body_is_decoded() {
+        let addr = serve_once(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n8\r\nchunk 0\n\r\n8;x=1\r\nchunk 1\n\r\n0\r\n\r\n");
+        let out = request(addr, &Request::get("/stream"), T);
+        let r = out.response().expect("response");
+        assert_eq!(r.text(), "chunk 0\nchunk 1\n");
+        assert!(r.head.connection_close());
+    }
+
+    #[test]
+    fn body_until_close() {
+        let addr = serve_once(b"HTTP/1.1 200 OK\r\n\r\nall of it");
+        assert_eq!(
+            request(addr, &Request::get("/"), T)
+                .response()
+                .unwrap()
+                .text(),
+            "all of it"
+        );
+    }
+
+    #[test]
+    fn refused_connect() {
+        let addr = TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap();
+        // The listener is dropped: nothing listens on that port any more.
+        assert_eq!(request(addr, &Request::get("/"), T), Outcome::Refused);
+    }
+
+    #[test]
+    fn closed_before_any_byte() {
+        let addr = serve_once(b"");
+        assert_eq!(
+            request(addr, &Request::get("/"), T),
+            Outcome::Closed { reset: false }
+        );
+    }
+
+    #[test]
+    fn reset_before_any_byte() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let (s, _) = listener.accept().unwrap();
+            // Wait for the request so that it sits unread: closing a socket
+            // with unread data makes the kernel reset the connection.
+            thread::sleep(Duration::from_millis(200));
+            drop(s);
+        });
+        assert_eq!(
+            request(addr, &Request::get("/"), T),
+            Outcome::Closed { reset: true }
+        );
+    }
+
+    #[test]
+    fn truncated_body_and_truncated_head() {
+        let addr = serve_once(b"HTTP/1.1 200 OK\r\nContent-Length: 10\r\n\r\nabc");
+        match request(addr, &Request::get("/"), T) {
+            Outcome::Truncated {
+                head: Some(h),
+                received,
+            } => {
+                assert_eq!(h.status, 200);
+                assert!(received > 3);
+            }
+            other => panic!("{other:?}"),
+        }
+        let addr =
+            serve_once(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\nchunk 0\n\r\n");
+        assert!(matches!(
+            request(addr, &Request::get("/"), T),
+            Outcome::Truncated { head: Some(_), .. }
+        ));
+        let addr = serve_once(b"HTTP/1.1 200 O");
+        assert!(matches!(
+            request(addr, &Request::get("/"), T),
+            Outcome::Truncated { head: None, .. }
+        ));
+    }
+
+    #[test]
+    fn keep_alive_reads_two_responses_on_one_connection() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut b = [0u8; 1024];
+            for body in ["one", "two"] {
+                let _ = s.read(&mut b).unwrap();
+                write!(s, "HTTP/1.1 200 OK\r\nContent-Length: 3\r\n\r\n{body}").unwrap();
+            }
+            thread::sleep(Duration::from_millis(100));
+        });
+        let mut conn = connect(addr, T).unwrap();
+        for body in ["one", "two"] {
+            let out = conn.exchange(&Request::get("/"), T);
+            assert_eq!(out.response().unwrap().text(), body);
+        }
+        assert_eq!(conn.wait_peer(T), Peer::Closed);
+    }
+
+    #[test]
+    fn times_out_on_silence() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        let mut conn = connect(addr, T).unwrap();
+        conn.send_raw(b"GET / HTTP/1.1\r\n").unwrap();
+        assert_eq!(
+            conn.read_response(Duration::from_millis(50)),
+            Outcome::TimedOut { received: 0 }
+        );
+        assert_eq!(conn.wait_peer(Duration::from_millis(20)), Peer::Open);
+        drop(listener);
+    }
+
+    #[test]
+    fn request_bytes() {
+        let bytes = Request::post("/orders?ms=4", "id-1").to_bytes();
+        let text = String::from_utf8(bytes).unwrap();
+        assert!(text.starts_with("POST /orders?ms=4 HTTP/1.1\r\n"));
+        assert!(text.contains("Content-Length: 4\r\n"));
+        assert!(text.ends_with("\r\n\r\nid-1"));
+    }
+}

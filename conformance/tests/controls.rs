@@ -1,0 +1,209 @@
+//! Positive and negative controls for the kit, run against the fake target.
+//!
+//! Positive: the fake in its default mode follows the contract, so every
+//! scenario must pass against it. Negative: with `--fault NAME` the fake
+//! breaks exactly one rule, and the scenario meant to catch that fault must
+//! fail, for the reason it is about. Together they show that every scenario
+//! can pass and can fail.
+
+use std::process::Command;
+
+use graceful_conformance::{Kind, Scenario, ScenarioReport, Target, run_scenario};
+
+const FAKE: &str = env!("CARGO_BIN_EXE_graceful-conformance-fake");
+
+fn fake() -> Target {
+    Target::new("fake", FAKE)
+}
+
+fn faulty(fault: &str) -> Target {
+    fake().arg("--fault").arg(fault)
+}
+
+fn scenario(name: &str) -> Scenario {
+    Scenario::from_name(name).unwrap_or_else(|| panic!("no scenario named {name}"))
+}
+
+fn describe(r: &ScenarioReport) -> String {
+    format!(
+        "{} {}\nfigures: {:?}\nfailures: {:#?}\nstderr:\n{}",
+        r.name,
+        r.verdict(),
+        r.figures,
+        r.failures,
+        r.stderr_tail
+    )
+}
+
+fn assert_passes(name: &str) {
+    let report = run_scenario(&fake(), scenario(name));
+    assert!(report.passed, "{}", describe(&report));
+    assert!(report.failures.is_empty());
+}
+
+fn assert_caught(fault: &str, name: &str, needle: &str) {
+    let report = run_scenario(&faulty(fault), scenario(name));
+    assert!(
+        !report.passed,
+        "fault {fault} went unnoticed by {name}\n{}",
+        describe(&report)
+    );
+    assert!(
+        report.failures.iter().any(|f| f.contains(needle)),
+        "fault {fault} failed {name}, but not with {needle:?}\n{}",
+        describe(&report)
+    );
+}
+
+macro_rules! positive {
+    ($( $test:ident: $name:literal; )*) => {
+        $( #[test] fn $test() { assert_passes($name); } )*
+
+        const POSITIVE: &[&str] = &[ $( $name, )* ];
+    };
+}
+
+positive! {
+    passes_health_live: "health-live";
+    passes_bad_command_line: "bad-command-line";
+    passes_idle_exit_fast: "idle-exit-fast";
+    passes_stops_accepting_after_closed: "stops-accepting-after-closed";
+    passes_inflight_sleep_completes: "inflight-sleep-completes";
+    passes_inflight_stream_completes: "inflight-stream-completes";
+    passes_slow_body_completes: "slow-body-completes";
+    passes_pipelined_after_close_not_begun: "pipelined-after-close-not-begun";
+    passes_keepalive_503_during_drain: "keepalive-503-during-drain";
+    passes_idle_keepalive_does_not_delay_exit: "idle-keepalive-does-not-delay-exit";
+    passes_partial_head_does_not_delay_exit: "partial-head-does-not-delay-exit";
+    passes_cleanup_reverse_order_after_last_response: "cleanup-reverse-order-after-last-response";
+    passes_drain_deadline_abandons: "drain-deadline-abandons";
+    passes_cleanup_error: "cleanup-error";
+    passes_cleanup_panic: "cleanup-panic";
+    passes_cleanup_timeout: "cleanup-timeout";
+    passes_sigint_like_sigterm: "sigint-like-sigterm";
+    passes_second_signal_forces: "second-signal-forces";
+    passes_unready_delay_serves: "unready-delay-serves";
+    passes_backlog_accepted_not_reset: "backlog-accepted-not-reset";
+    passes_signal_before_listening: "signal-before-listening";
+    passes_stdout_events_only_and_ordered: "stdout-events-only-and-ordered";
+    passes_orders_under_load: "orders-under-load";
+}
+
+macro_rules! negative {
+    ($( $test:ident: $fault:literal => $name:literal, $needle:literal; )*) => {
+        $( #[test] fn $test() { assert_caught($fault, $name, $needle); } )*
+
+        const NEGATIVE: &[(&str, &str)] = &[ $( ($fault, $name), )* ];
+    };
+}
+
+negative! {
+    catches_exit_at_once: "exit-at-once" => "inflight-sleep-completes", "in-flight request";
+    catches_exit_at_once_in_the_store: "exit-at-once" => "orders-under-load", "never got their 201";
+    catches_ignore_sigterm: "ignore-sigterm" => "idle-exit-fast", "did not exit within";
+    catches_sigint_immediate: "sigint-immediate" => "sigint-like-sigterm", "in progress at SIGINT";
+    catches_ignore_second_signal: "ignore-second-signal" => "second-signal-forces", "did not exit within";
+    catches_die_on_second_signal: "die-on-second-signal" => "second-signal-forces", "died";
+    catches_cleanup_in_order: "cleanup-in-order" => "cleanup-reverse-order-after-last-response", "cleanup lines";
+    catches_cleanup_stop_on_error: "cleanup-stop-on-error" => "cleanup-error", "cleanup lines";
+    catches_cleanup_panic_aborts: "cleanup-panic-aborts" => "cleanup-panic", "exit code 101";
+    catches_cleanup_no_timeout: "cleanup-no-timeout" => "cleanup-timeout", "did not exit within";
+    catches_no_503: "no-503" => "keepalive-503-during-drain", "expected 503";
+    catches_close_idle: "close-idle" => "keepalive-503-during-drain", "before any byte";
+    catches_wait_idle: "wait-idle" => "idle-keepalive-does-not-delay-exit", "did not exit within";
+    catches_wait_partial_head: "wait-partial-head" => "partial-head-does-not-delay-exit", "did not exit within";
+    catches_no_connection_close: "no-connection-close" => "inflight-sleep-completes", "without `Connection: close`";
+    catches_late_close: "late-close" => "stops-accepting-after-closed", "was accepted";
+    catches_early_drained: "early-drained" => "cleanup-reverse-order-after-last-response", "before the last in-flight response";
+    catches_silent_deadline: "silent-deadline" => "drain-deadline-abandons", "no `abandoned 3` line";
+    catches_ready_200: "ready-200" => "unready-delay-serves", "/health/ready during the unready delay";
+    catches_stop_accept_at_signal: "stop-accept-at-signal" => "unready-delay-serves", "on a new connection during the unready delay";
+    catches_stop_accept_at_signal_backlog: "stop-accept-at-signal" => "backlog-accepted-not-reset", "made during the unready delay";
+    catches_defer_early_signal: "defer-early-signal" => "signal-before-listening", "ms after SIGTERM (the contract allows 1000 ms)";
+    catches_lenient_args: "lenient-args" => "bad-command-line", "kept running";
+    catches_stdout_noise: "stdout-noise" => "stdout-events-only-and-ordered", "not a contract event";
+    catches_truncate_stream: "truncate-stream" => "inflight-stream-completes", "the stream in progress";
+    catches_ignore_slow_body: "ignore-slow-body" => "slow-body-completes", "still arriving";
+    catches_serve_pipelined: "serve-pipelined" => "pipelined-after-close-not-begun", "pipelined behind `Connection: close` was answered";
+    catches_skip_commit: "skip-commit" => "orders-under-load", "got a 201 but have no row";
+    catches_no_live: "no-live" => "health-live", "GET /health/live";
+}
+
+#[test]
+fn every_check_scenario_has_a_positive_control() {
+    for s in Scenario::all().iter().filter(|s| s.kind() == Kind::Check) {
+        assert!(
+            POSITIVE.contains(&s.name()),
+            "{} has no positive control",
+            s.name()
+        );
+    }
+}
+
+#[test]
+fn every_check_scenario_is_seen_failing() {
+    for s in Scenario::all().iter().filter(|s| s.kind() == Kind::Check) {
+        assert!(
+            NEGATIVE.iter().any(|(_, name)| *name == s.name()),
+            "{} is never seen failing",
+            s.name()
+        );
+    }
+}
+
+#[test]
+fn every_fault_of_the_fake_is_caught() {
+    let out = Command::new(FAKE).arg("--list-faults").output().unwrap();
+    assert!(out.status.success());
+    let listing = String::from_utf8(out.stdout).unwrap();
+    let faults: Vec<&str> = listing
+        .lines()
+        .filter_map(|l| l.split_whitespace().next())
+        .collect();
+    assert!(faults.len() >= 20, "{listing}");
+    for fault in faults {
+        assert!(
+            NEGATIVE.iter().any(|(f, _)| *f == fault),
+            "fault {fault} has no negative control"
+        );
+    }
+}
+
+/// SIGKILL under load loses the answers of orders already stored: the store
+/// check sees them. This is the store check failing on real damage.
+#[test]
+fn sigkill_under_load_shows_lost_answers() {
+    let report = run_scenario(&fake(), scenario("orders-under-sigkill"));
+    assert_eq!(report.kind, Kind::Demonstration);
+    assert!(report.passed, "{}", describe(&report));
+    let lost: usize = report
+        .figure("rows-without-201")
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(0);
+    assert!(lost > 0, "{}", describe(&report));
+    assert_eq!(report.figure("201-without-row"), Some("0"));
+}
+
+/// A target that commits nothing cannot lose answers to SIGKILL, so the
+/// demonstration has nothing to show and says so.
+#[test]
+fn sigkill_demonstration_fails_without_stored_orders() {
+    let report = run_scenario(&faulty("skip-commit"), scenario("orders-under-sigkill"));
+    assert!(!report.passed, "{}", describe(&report));
+    assert!(
+        report.failures.iter().any(|f| f.contains("lost no answer")),
+        "{}",
+        describe(&report)
+    );
+}
+
+/// A program that does not exist fails every scenario cleanly.
+#[test]
+fn missing_program_fails_without_panicking() {
+    let target = Target::new("nothing", "/nonexistent/graceful-target");
+    for s in [Scenario::HealthLive, Scenario::BadCommandLine] {
+        let report = run_scenario(&target, s);
+        assert!(!report.passed);
+        assert!(report.failures[0].contains("could not start"), "{report:?}");
+    }
+}
