@@ -1,1 +1,104 @@
-//! Graceful shutdown for tokio.
+//! Graceful shutdown for tokio servers.
+//!
+//! On `SIGTERM` a server should stop accepting, let the requests in
+//! progress finish, release its resources in reverse order, and exit with a
+//! code that says how it went, before the orchestrator's `SIGKILL`. The
+//! logic lives in [`graceful_core`]; this crate connects it to tokio:
+//!
+//! - [`signals`] forwards SIGTERM and SIGINT to the shutdown; a second one
+//!   forces it, and the future resolves with the exit code;
+//! - [`serve`] (and `serve_tower`, for axum and other `tower` services)
+//!   accepts connections until the shutdown closes the listener, without
+//!   resetting the ones the kernel had already completed, and serves each
+//!   one with [`graceful_hyper`]: requests counted until their response is
+//!   flushed, `503` + `Connection: close` + `Retry-After` once draining,
+//!   idle keep-alive connections left open, busy ones closed at the drain
+//!   deadline;
+//! - [`run`] drives the shutdown on tokio's clock ([`TokioTimer`]).
+//!
+//! Readiness is [`Shutdown::is_ready`]: false from the first signal on.
+//! With the `axum` feature, `axum::readiness` is a ready-made route.
+//!
+//! # Examples
+//!
+//! ```
+//! use graceful_tokio::Shutdown;
+//! use http_body_util::Full;
+//! use hyper::body::{Bytes, Incoming};
+//! use hyper::service::service_fn;
+//! use hyper::{Request, Response};
+//! use std::convert::Infallible;
+//! use std::process::ExitCode;
+//! use std::time::Duration;
+//! use tokio::net::TcpListener;
+//!
+//! async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+//!     Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
+//! }
+//!
+//! #[tokio::main]
+//! async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+//!     let driver = Shutdown::builder()
+//!         .drain_timeout(Duration::from_secs(20))
+//!         .build()?;
+//!     let shutdown = driver.handle();
+//!     // Before binding: from here on, SIGTERM starts a clean shutdown.
+//!     let signals = graceful_tokio::signals(&shutdown)?;
+//!     shutdown.on_cleanup("database", || async { Ok::<_, std::io::Error>(()) })?;
+//!
+//!     let listener = TcpListener::bind("127.0.0.1:0").await?;
+//!     tokio::spawn(graceful_tokio::serve(listener, service_fn(hello), &shutdown));
+//!     # let _ = shutdown.request(graceful_tokio::Cause::reason("example"));
+//!
+//!     let code = tokio::select! {
+//!         report = graceful_tokio::run(driver) => report.exit_code(),
+//!         code = signals => code, // a second signal
+//!     };
+//!     # assert_eq!(code, 0);
+//!     Ok(ExitCode::from(code))
+//! }
+//! ```
+//!
+//! # Features
+//!
+//! - `tower`: `serve_tower`, for any `tower` service (off by default).
+//! - `axum`: `tower`, and `axum::readiness`, a readiness route for axum
+//!   0.8 (off by default).
+//! - `tracing`: `tracing` events for each step of the shutdown, and for
+//!   accept errors (off by default).
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+#[cfg(feature = "axum")]
+pub mod axum;
+mod serve;
+mod signal;
+mod timer;
+
+#[cfg(feature = "tower")]
+pub use serve::serve_tower;
+pub use serve::{Serve, serve};
+pub use signal::{Signals, signals};
+pub use timer::TokioTimer;
+
+/// Runs the shutdown on tokio's clock: [`Driver::run`] with [`TokioTimer`].
+///
+/// The returned future waits for the first request (a signal forwarded by
+/// [`signals`], or [`Shutdown::request`]),
+/// walks the shutdown through its phases, and resolves to the
+/// [`Report`], whose
+/// [`exit_code`](Report::exit_code) is the process's.
+///
+/// # Cancel safety
+///
+/// Not cancel safe: dropping the [`Run`] stops the shutdown where it stands.
+/// Drop it only when the process is exiting anyway.
+pub fn run(driver: Driver) -> Run {
+    driver.run(TokioTimer)
+}
+
+/// The core types a tokio program uses, so that this crate is the only
+/// dependency it needs.
+#[doc(no_inline)]
+pub use graceful_core::{Cause, Driver, Event, Phase, Report, Run, Shutdown, Signal};

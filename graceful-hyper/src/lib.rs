@@ -1,0 +1,113 @@
+//! Graceful shutdown for hyper 1 servers, on any runtime.
+//!
+//! [`graceful_core`] decides *when* a server drains; this crate makes a
+//! hyper HTTP/1 server *behave* accordingly, the same way on every runtime
+//! (the tokio and smol adapters both build on it):
+//!
+//! - every request holds a [`graceful_core::OwnedGuard`] from the moment
+//!   hyper has read its head until the last byte of its response has been
+//!   flushed to the socket, so the drain waits for exactly the work in
+//!   progress, and the count of abandoned requests is exact;
+//! - a response whose head is produced once draining has begun carries
+//!   `Connection: close`, so hyper closes that connection after it;
+//! - a request that arrives once draining has begun is answered `503` with
+//!   `Connection: close` and `Retry-After: 1`
+//!   ([`RETRY_AFTER_SECONDS`]), and its connection closes after that answer;
+//! - idle keep-alive connections are left open (they answer that `503` if
+//!   they are used again) and connections that never send a whole request
+//!   head hold nothing, so neither delays the exit;
+//! - at the drain deadline, [`serve_connection`] closes the connections that
+//!   are still busy, and only those.
+//!
+//! The pieces:
+//!
+//! - [`serve_connection`] drives one HTTP/1.1 connection with all of the
+//!   above. Runtime adapters call it once per accepted connection.
+//! - [`GracefulService`] is the per-request part alone, for code that drives
+//!   hyper connections itself; `GracefulLayer` (feature `tower`) applies it
+//!   to any `tower` service.
+//!
+//! # Examples
+//!
+//! Serving one connection (here the io is left generic; a runtime adapter
+//! passes an accepted socket):
+//!
+//! ```
+//! use graceful_core::Shutdown;
+//! use http_body_util::{Empty, Full};
+//! use hyper::body::{Bytes, Incoming};
+//! use hyper::rt::{Read, Write};
+//! use hyper::service::service_fn;
+//! use hyper::{Request, Response};
+//! use std::convert::Infallible;
+//!
+//! async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+//!     Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
+//! }
+//!
+//! async fn handle<I>(io: I, shutdown: Shutdown)
+//! where
+//!     I: Read + Write + Unpin,
+//! {
+//!     if let Err(error) = graceful_hyper::serve_connection(io, service_fn(hello), &shutdown).await {
+//!         eprintln!("connection error: {error}");
+//!     }
+//! }
+//! ```
+//!
+//! What a request sees once the shutdown is draining:
+//!
+//! ```
+//! use graceful_core::{ManualClock, Shutdown, Signal};
+//! use graceful_hyper::GracefulService;
+//! use http_body_util::{Empty, Full};
+//! use hyper::body::Bytes;
+//! use hyper::service::{Service, service_fn};
+//! use hyper::{Request, Response, StatusCode};
+//! use std::convert::Infallible;
+//!
+//! let driver = Shutdown::builder().build()?;
+//! let shutdown = driver.handle();
+//! let service = GracefulService::new(
+//!     service_fn(|_: Request<Empty<Bytes>>| async {
+//!         Ok::<_, Infallible>(Response::new(Full::new(Bytes::from_static(b"hello"))))
+//!     }),
+//!     shutdown.clone(),
+//! );
+//!
+//! shutdown.request(Signal::TERM);
+//! let run = driver.run(ManualClock::new());
+//! futures_lite::future::block_on(run); // nothing in flight: drained at once
+//!
+//! let response = futures_lite::future::block_on(service.call(Request::new(Empty::new()))).unwrap();
+//! assert_eq!(response.status(), StatusCode::SERVICE_UNAVAILABLE);
+//! assert_eq!(response.headers()["connection"], "close");
+//! assert_eq!(response.headers()["retry-after"], "1");
+//! # Ok::<(), Box<dyn std::error::Error>>(())
+//! ```
+//!
+//! # Features
+//!
+//! - `tower`: `GracefulLayer`, and a `tower::Service` implementation of
+//!   [`GracefulService`] (off by default).
+//!
+//! Only hyper's `http1` and `server` features are used, and no runtime:
+//! hyper's own dependency on `tokio`'s `sync` feature is the only trace of
+//! tokio in this crate's tree.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod body;
+mod conn;
+#[cfg(feature = "tower")]
+mod layer;
+mod service;
+#[cfg(test)]
+mod tests;
+
+pub use body::GracefulBody;
+pub use conn::{ServeConnection, serve_connection};
+#[cfg(feature = "tower")]
+pub use layer::GracefulLayer;
+pub use service::{GracefulService, RETRY_AFTER_SECONDS, ResponseFuture};
