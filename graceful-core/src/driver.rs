@@ -205,8 +205,10 @@ async fn run<T: Timer>(inner: Arc<Inner>, timer: T) -> Report {
         since,
     };
 
-    // 1. The unready delay: serving on, readiness false.
-    if !config.unready_delay.is_zero() {
+    // 1. The unready delay: serving on, readiness false. Skipped when
+    // nothing ever listened (see `Builder::unready_delay`).
+    let listened = lock(&inner.shared).listened;
+    if listened && !config.unready_delay.is_zero() {
         let delay = run.timer.sleep(config.unready_delay);
         if let Either::Right(()) = race(delay, forced(&inner)).await {
             return run.forced(Vec::new());

@@ -42,6 +42,9 @@ pub(crate) struct Shared {
     pub(crate) forced_by: Option<Cause>,
     /// Registered cleanup steps, in registration order.
     pub(crate) steps: Vec<Step>,
+    /// Whether a listener was ever registered; without one, nothing can be
+    /// routing to this process and the unready delay is skipped.
+    pub(crate) listened: bool,
 }
 
 impl Inner {
@@ -210,11 +213,12 @@ impl Shutdown {
     /// Refused once the phase has reached [`Phase::Draining`]: a server
     /// started that late must not serve.
     pub fn track_listener(&self) -> Result<ListenerToken, Refused> {
-        let _shared = lock(&self.inner.shared);
+        let mut shared = lock(&self.inner.shared);
         let phase = self.phase();
         if phase >= Phase::Draining {
             return Err(Refused { phase });
         }
+        shared.listened = true;
         // Relaxed: the lock orders this with the move to `Draining`.
         self.inner.listeners.fetch_add(1, Ordering::Relaxed);
         Ok(ListenerToken {
@@ -568,6 +572,12 @@ impl Builder {
     /// After the first request, keep serving for this long with readiness
     /// reporting false, so a load balancer stops sending new work before
     /// the listener closes. Default: zero.
+    ///
+    /// The delay is skipped when the request comes before any listener was
+    /// registered with [`Shutdown::track_listener`]: nothing can be routing
+    /// to a server that never listened, and a process told to stop while
+    /// starting up should stop at once. A server with its own accept loop
+    /// registers its listener too, or it gets no delay.
     pub fn unready_delay(mut self, delay: Duration) -> Builder {
         self.config.unready_delay = delay;
         self

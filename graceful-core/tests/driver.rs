@@ -46,6 +46,7 @@ fn clean_shutdown_waits_for_the_last_guard_and_exits_0() {
 #[test]
 fn unready_delay_keeps_accepting_and_reports_not_ready() {
     let mut h = Harness::new(|b| b.unready_delay(100 * MS));
+    let listener = h.shutdown.track_listener().unwrap();
     assert!(h.shutdown.is_ready());
     let _ = h.request(Signal::INT);
     assert!(!h.shutdown.is_ready());
@@ -58,9 +59,20 @@ fn unready_delay_keeps_accepting_and_reports_not_ready() {
     assert_eq!(h.shutdown.phase(), Phase::Unready);
     drop(guard);
     h.advance(MS);
+    assert_eq!(h.shutdown.phase(), Phase::Draining);
+    drop(listener);
+    h.settle();
     assert_eq!(h.report().exit_code(), 0);
     assert_eq!(h.report().phases().unready, 100 * MS);
     assert_eq!(h.report().cause(), &Cause::Signal(Signal::INT));
+}
+
+#[test]
+fn a_request_before_any_listener_skips_the_unready_delay() {
+    let mut h = Harness::new(|b| b.unready_delay(Duration::from_secs(3)));
+    let _ = h.request(Signal::TERM);
+    assert_eq!(h.report().exit_code(), 0, "stopped at once, no time passed");
+    assert_eq!(h.report().phases().unready, Duration::ZERO);
 }
 
 #[test]
@@ -150,11 +162,13 @@ fn a_second_signal_forces_at_once_in_every_phase() {
         h.shutdown
             .on_cleanup("b", || async { pending::<Result<(), String>>().await })
             .unwrap();
+        let listener = h.shutdown.track_listener().unwrap();
         let guard = h.shutdown.enter_owned().unwrap();
         let _ = h.request(Signal::TERM);
         if stage >= 1 {
             h.advance(Duration::from_secs(1));
             assert_eq!(h.shutdown.phase(), Phase::Draining);
+            drop(listener);
         }
         if stage >= 2 {
             drop(guard);

@@ -122,6 +122,8 @@ struct Model {
     stage: Stage,
     guards: usize,
     listeners: usize,
+    /// Whether a listener was ever opened: without one there is no delay.
+    listened: bool,
     steps: Vec<Behaviour>,
     drained: bool,
     all_ok: bool,
@@ -139,6 +141,7 @@ impl Model {
             stage: Stage::Running,
             guards: 0,
             listeners: 0,
+            listened: false,
             steps,
             drained: false,
             all_ok: true,
@@ -162,8 +165,13 @@ impl Model {
         match self.stage {
             Stage::Running => {
                 self.events.push(format!("draining {signal}"));
+                let delay = if self.listened {
+                    self.config.unready_ms
+                } else {
+                    0
+                };
                 self.stage = Stage::Unready {
-                    until: self.now + self.config.unready_ms,
+                    until: self.now + delay,
                 };
                 self.settle();
                 Request::Started
@@ -354,6 +362,7 @@ fn check(config: Config, initial: Vec<Behaviour>, ops: Vec<Op>) -> Result<(), Te
                 if let Ok(token) = token {
                     listeners.push(token);
                     model.listeners += 1;
+                    model.listened = true;
                 }
             }
             Op::CloseListener(i) if !listeners.is_empty() => {
