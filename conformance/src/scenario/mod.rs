@@ -131,7 +131,7 @@ scenarios! {
     BacklogAcceptedNotReset = "backlog-accepted-not-reset", Check, drain::backlog_accepted_not_reset,
         "Connections completed before the close are answered (503), not reset.";
     SignalBeforeListening = "signal-before-listening", Check, signals::signal_before_listening,
-        "A SIGTERM during start-up ends the process within 1 s with a well-formed shutdown.";
+        "A SIGTERM during start-up ends the process within 1 s with a well-formed shutdown, even with an unready delay set.";
     StdoutEventsOnlyAndOrdered = "stdout-events-only-and-ordered", Check, basic::stdout_events_only_and_ordered,
         "Stdout carries only contract events, flushed at once, in order, `exit C` last and true.";
     OrdersUnderLoad = "orders-under-load", Check, orders::orders_under_load,

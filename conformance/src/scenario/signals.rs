@@ -215,6 +215,10 @@ struct Paths {
 pub(super) fn signal_before_listening(ctx: &mut Ctx<'_>) -> Result<(), String> {
     const LIMIT_MS: f64 = 1000.0;
     const REGISTERED: [&str; 3] = ["store", "alpha", "beta"];
+    // With an unready delay, so that a target which waits it out even
+    // though it never listened misses the 1 s bound. After `listening` the
+    // delay applies and the bound does not.
+    const UNREADY_MS: u64 = 2000;
     let delays = [0u64, 1, 2, 5, 10, 20, 50, 100, 200];
     let mut paths = Paths::default();
     let mut slowest: f64 = 0.0;
@@ -228,6 +232,8 @@ pub(super) fn signal_before_listening(ctx: &mut Ctx<'_>) -> Result<(), String> {
             &dir.file("orders.sqlite"),
             "--cleanup",
             "alpha,beta",
+            "--unready-delay-ms",
+            &UNREADY_MS.to_string(),
         ]
         .iter()
         .map(|s| (*s).to_owned())
@@ -245,20 +251,15 @@ pub(super) fn signal_before_listening(ctx: &mut Ctx<'_>) -> Result<(), String> {
                 continue;
             }
         };
-        let Some(exit) = process.wait_exit(PATIENCE) else {
+        let patience = PATIENCE + Duration::from_millis(UNREADY_MS);
+        let Some(exit) = process.wait_exit(patience) else {
             ctx.fail(format!(
-                "{label}: still running {} ms after SIGTERM (the contract allows {LIMIT_MS:.0} ms)",
-                PATIENCE.as_millis()
+                "{label}: still running {} ms after SIGTERM",
+                patience.as_millis()
             ));
             continue;
         };
         let took = ms_between(signalled, exit.at);
-        slowest = slowest.max(took);
-        ctx.check(took <= LIMIT_MS, || {
-            format!(
-                "{label}: ended {took:.1} ms after SIGTERM (the contract allows {LIMIT_MS:.0} ms)"
-            )
-        });
         process.wait_stdout_end(Duration::from_secs(2));
         let texts: Vec<String> = process.lines().into_iter().map(|l| l.text).collect();
         let texts: Vec<&str> = texts.iter().map(String::as_str).collect();
@@ -310,6 +311,12 @@ pub(super) fn signal_before_listening(ctx: &mut Ctx<'_>) -> Result<(), String> {
             });
         } else {
             paths.before_listening += 1;
+            slowest = slowest.max(took);
+            ctx.check(took <= LIMIT_MS, || {
+                format!(
+                    "{label}: ended {took:.1} ms after SIGTERM (the contract allows {LIMIT_MS:.0} ms)"
+                )
+            });
             let fits = (0..=REGISTERED.len()).any(|k| {
                 REGISTERED[..k]
                     .iter()
