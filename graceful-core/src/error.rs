@@ -102,6 +102,19 @@ pub enum ConfigError {
     },
 }
 
+impl ConfigError {
+    /// The setting at fault: `"unready delay"`, `"drain timeout"`,
+    /// `"cleanup timeout"` or `"grace period"`, so that a program can name
+    /// its own option for it.
+    pub fn setting(&self) -> &'static str {
+        match self {
+            ConfigError::ZeroCleanupTimeout => "cleanup timeout",
+            ConfigError::TooLong { setting, .. } => setting,
+            ConfigError::OverBudget { .. } => "grace period",
+        }
+    }
+}
+
 impl fmt::Display for ConfigError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {

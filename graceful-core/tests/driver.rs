@@ -277,6 +277,14 @@ fn nonsense_configurations_fail_to_build() {
             ..
         }
     ));
+    assert_eq!(
+        err(Shutdown::builder().cleanup_timeout(Duration::ZERO)).setting(),
+        "cleanup timeout"
+    );
+    assert_eq!(
+        err(Shutdown::builder().unready_delay(Duration::from_secs(90_000))).setting(),
+        "unready delay"
+    );
     let over = err(Shutdown::builder()
         .unready_delay(Duration::from_secs(5))
         .drain_timeout(Duration::from_secs(25))
@@ -285,6 +293,7 @@ fn nonsense_configurations_fail_to_build() {
         over.to_string(),
         "unready delay + drain timeout + cleanup timeout (33s) exceed the grace period (30s)"
     );
+    assert_eq!(over.setting(), "grace period");
     // The defaults fit Kubernetes' 30 s.
     assert!(
         Shutdown::builder()
