@@ -1,1 +1,119 @@
-//! Graceful shutdown for actix.
+//! Graceful shutdown for actix-web 4.
+//!
+//! On `SIGTERM` a server should stop accepting, let the requests in
+//! progress finish, release its resources in reverse order, and exit with a
+//! code that says how it went, before the orchestrator's `SIGKILL`. The
+//! logic lives in [`graceful_core`]; this crate connects it to actix-web,
+//! and replaces the parts of actix's own shutdown that work against it:
+//!
+//! - [`signals`] forwards SIGTERM and SIGINT to the shutdown (actix stops at
+//!   once on SIGINT; here both drain); a second one forces it, and the
+//!   future resolves with the exit code;
+//! - [`serve`] (and [`Server`], for worker count and timeouts) serves an
+//!   actix-web `App` on a listener until the shutdown closes it, without
+//!   resetting the connections the kernel had already completed, and with
+//!   the [`Graceful`] middleware applied: requests counted until their
+//!   response is flushed, `503` + `Connection: close` + `Retry-After` once
+//!   draining, idle keep-alive connections left open, busy ones closed at
+//!   the drain deadline;
+//! - [`run`] drives the shutdown on actix-rt's clock ([`ActixTimer`]): the
+//!   report's exit code is 1 when the deadline cut requests off, never a
+//!   silent success.
+//!
+//! Readiness is [`Shutdown::is_ready`]: false from the first signal on.
+//! [`readiness`] is a ready-made route, [`Readiness`] a responder.
+//!
+//! The README explains how this differs from `HttpServer`'s
+//! `shutdown_timeout`, and why it does not use actix-server.
+//!
+//! # Examples
+//!
+//! ```
+//! use actix_web::{App, web};
+//! use graceful_actix::Shutdown;
+//! use std::net::TcpListener;
+//! use std::process::ExitCode;
+//! use std::time::Duration;
+//!
+//! #[actix_web::main]
+//! async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
+//!     let driver = Shutdown::builder()
+//!         .drain_timeout(Duration::from_secs(20))
+//!         .build()?;
+//!     let shutdown = driver.handle();
+//!     // Before binding: from here on, SIGTERM starts a clean shutdown.
+//!     let signals = graceful_actix::signals(&shutdown)?;
+//!     shutdown.on_cleanup("database", || async { Ok::<_, std::io::Error>(()) })?;
+//!
+//!     let listener = TcpListener::bind("127.0.0.1:0")?;
+//!     let app = {
+//!         let shutdown = shutdown.clone();
+//!         move || {
+//!             App::new()
+//!                 .route("/", web::get().to(|| async { "hello" }))
+//!                 .route("/health/ready", graceful_actix::readiness(&shutdown))
+//!         }
+//!     };
+//!     actix_web::rt::spawn(graceful_actix::serve(listener, app, &shutdown));
+//!     // A second signal: exit at once, whatever the shutdown is doing.
+//!     actix_web::rt::spawn(async move { std::process::exit(signals.await.into()) });
+//!     # let _ = shutdown.request(graceful_actix::Cause::reason("example"));
+//!
+//!     let report = graceful_actix::run(driver).await;
+//!     eprintln!("{report}");
+//!     # assert_eq!(report.exit_code(), 0);
+//!     Ok(ExitCode::from(report.exit_code()))
+//! }
+//! ```
+//!
+//! # Features
+//!
+//! - `tracing`: `tracing` events for each step of the shutdown, for accept
+//!   errors and for apps that fail to start (off by default).
+//!
+//! actix-web is used without its default features: enable the ones your app
+//! needs (compression, cookies, macros...) on your own actix-web dependency.
+
+#![forbid(unsafe_code)]
+#![cfg_attr(docsrs, feature(doc_auto_cfg))]
+
+mod conn;
+mod middleware;
+mod readiness;
+mod serve;
+mod signal;
+mod timer;
+
+pub use middleware::{
+    Graceful, GracefulBody, GracefulMiddleware, RETRY_AFTER_SECONDS, ResponseFuture,
+};
+pub use readiness::{Readiness, readiness};
+pub use serve::{Serve, Server, serve};
+pub use signal::{Signals, signals};
+pub use timer::ActixTimer;
+
+/// Runs the shutdown on actix-rt's clock: [`Driver::run`] with
+/// [`ActixTimer`].
+///
+/// The returned future waits for the first request (a signal forwarded by
+/// [`signals`], or [`Shutdown::request`]), walks the shutdown through its
+/// phases, and resolves to the [`Report`], whose
+/// [`exit_code`](Report::exit_code) is the process's.
+///
+/// # Cancel safety
+///
+/// Not cancel safe: dropping the [`Run`] stops the shutdown where it stands.
+/// Drop it only when the process is exiting anyway.
+pub fn run(driver: Driver) -> Run {
+    driver.run(ActixTimer)
+}
+
+/// The core types an actix program uses, so that this crate is the only
+/// graceful dependency it needs.
+#[doc(no_inline)]
+pub use graceful_core::{Cause, Driver, Event, Phase, Report, Run, Shutdown, Signal};
+
+/// The README's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

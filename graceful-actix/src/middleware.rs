@@ -1,0 +1,456 @@
+//! The per-request part: a guard for every request, `503` once draining,
+//! `Connection: close` on what is answered during the drain.
+
+use crate::conn::{ConnData, ConnState, InFlight};
+use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
+use actix_web::http::header::RETRY_AFTER;
+use actix_web::http::{ConnectionType, StatusCode};
+use actix_web::web::Bytes;
+use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
+use graceful_core::{Phase, Shutdown};
+use pin_project_lite::pin_project;
+use std::fmt;
+use std::future::{Future, Ready, ready};
+use std::pin::Pin;
+use std::rc::Rc;
+use std::task::{Context, Poll};
+
+/// The `Retry-After` of a refused request, in seconds: 1.
+///
+/// A request is refused only once this process has stopped accepting
+/// connections, so the retry goes out on a new connection, which reaches
+/// another instance (the load balancer has had the unready delay to take
+/// this one out of rotation) or this service's replacement. One second is
+/// long enough not to turn a burst of refusals into a burst of retries, and
+/// short enough that a client honouring it hardly notices the shutdown.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// actix-web middleware that counts each request in flight in a
+/// [`Shutdown`], and refuses new work once the shutdown drains.
+///
+/// Per request:
+///
+/// - [`Shutdown::enter_owned`] is called. The guard is held while the rest
+///   of the app (inner middleware, extractors, the handler) runs, and then
+///   by the response's [`GracefulBody`] until its last chunk has been sent
+///   (or the body is dropped): a streamed response keeps its request in
+///   progress to the end.
+/// - A response whose head is produced while the phase is
+///   [`Phase::Draining`] or later gets `Connection: close`, so the
+///   connection closes after it and no further request is read from it.
+///   An error returned by inner middleware gets it too, on the response
+///   actix makes of it.
+/// - Once entering is refused, the rest of the app is not called: the
+///   answer is `503 Service Unavailable` with `Connection: close`,
+///   `Retry-After: 1` ([`RETRY_AFTER_SECONDS`]) and an empty body.
+///
+/// Served by [`serve`](crate::serve) or [`Server`](crate::Server), which
+/// apply it themselves, outermost, it does more: a request stays in
+/// progress until its response's last bytes have been flushed to the
+/// socket, and a request pipelined behind a response that closes the
+/// connection is never begun. Under actix-web's own `HttpServer` it
+/// releases the guard when the body ends, and actix may begin such
+/// pipelined requests (they are refused with `503` during the drain).
+///
+/// Applied twice to the same request (by hand inside [`serve`](crate::serve),
+/// which applies it too), only the outer one counts it.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{App, test, web};
+/// use graceful_actix::{Graceful, Shutdown, Signal};
+///
+/// # actix_web::rt::System::new().block_on(async {
+/// let shutdown = Shutdown::builder().build()?.handle();
+/// let app = test::init_service(
+///     App::new()
+///         .wrap(Graceful::new(&shutdown))
+///         .route("/", web::get().to(|| async { "hello" })),
+/// )
+/// .await;
+///
+/// let response = test::call_service(&app, test::TestRequest::get().to_request()).await;
+/// assert_eq!(response.status(), 200);
+/// // The request is in flight until its body has been sent (or dropped).
+/// assert_eq!(shutdown.in_flight(), 1);
+/// drop(response);
+/// assert_eq!(shutdown.in_flight(), 0);
+///
+/// let _ = shutdown.request(Signal::TERM);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone, Debug)]
+pub struct Graceful {
+    shutdown: Shutdown,
+}
+
+impl Graceful {
+    /// Counts requests in `shutdown`.
+    pub fn new(shutdown: &Shutdown) -> Graceful {
+        Graceful {
+            shutdown: shutdown.clone(),
+        }
+    }
+}
+
+impl<S, B> Transform<S, ServiceRequest> for Graceful
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<GracefulBody<B>>;
+    type Error = Error;
+    type Transform = GracefulMiddleware<S>;
+    type InitError = ();
+    type Future = Ready<Result<GracefulMiddleware<S>, ()>>;
+
+    fn new_transform(&self, service: S) -> Self::Future {
+        ready(Ok(GracefulMiddleware {
+            service,
+            shutdown: Rc::new(self.shutdown.clone()),
+        }))
+    }
+}
+
+/// The service made by [`Graceful`]: see there.
+pub struct GracefulMiddleware<S> {
+    service: S,
+    // One per worker thread: requests clone the `Rc`, not the `Arc` inside.
+    shutdown: Rc<Shutdown>,
+}
+
+impl<S> fmt::Debug for GracefulMiddleware<S> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GracefulMiddleware")
+            .field("shutdown", &self.shutdown)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Marks a request that an outer [`Graceful`] already counts.
+#[derive(Clone, Copy, Debug)]
+struct Counted;
+
+impl<S, B> Service<ServiceRequest> for GracefulMiddleware<S>
+where
+    S: Service<ServiceRequest, Response = ServiceResponse<B>, Error = Error>,
+    B: MessageBody,
+{
+    type Response = ServiceResponse<GracefulBody<B>>;
+    type Error = Error;
+    type Future = ResponseFuture<S::Future, B>;
+
+    forward_ready!(service);
+
+    fn call(&self, request: ServiceRequest) -> Self::Future {
+        if request.extensions().contains::<Counted>() {
+            return ResponseFuture {
+                kind: Kind::Counted {
+                    future: self.service.call(request),
+                },
+            };
+        }
+        let conn = request
+            .request()
+            .conn_data::<ConnData>()
+            .map(|data| data.0.clone());
+        if let Some(conn) = &conn
+            && conn.is_closing()
+        {
+            // Pipelined behind a response that closes the connection: never
+            // begun. The connection closes once that response is out.
+            conn.park();
+            return ResponseFuture { kind: Kind::Parked };
+        }
+        let Ok(guard) = self.shutdown.enter_owned() else {
+            if let Some(conn) = &conn {
+                conn.set_closing();
+            }
+            return ResponseFuture {
+                kind: Kind::Ready {
+                    response: Some(refusal(request)),
+                },
+            };
+        };
+        request.extensions_mut().insert(Counted);
+        let client_close = request.head().connection_type() == ConnectionType::Close;
+        let in_flight = InFlight::new(guard, conn.clone());
+        ResponseFuture {
+            kind: Kind::Called {
+                future: self.service.call(request),
+                called: Some(Called {
+                    in_flight,
+                    shutdown: self.shutdown.clone(),
+                    conn,
+                    client_close,
+                }),
+            },
+        }
+    }
+}
+
+/// What an entered request carries until its response head is produced.
+struct Called {
+    in_flight: InFlight,
+    shutdown: Rc<Shutdown>,
+    conn: Option<Rc<ConnState>>,
+    /// The request asked for the connection to close after it.
+    client_close: bool,
+}
+
+pin_project! {
+    /// The response of a [`GracefulMiddleware`]: the app's response with
+    /// its body wrapped, or the `503` of a refused request.
+    ///
+    /// # Cancel safety
+    ///
+    /// Dropping it drops the app's future and ends the request: its guard
+    /// is released.
+    #[must_use = "futures do nothing unless polled"]
+    pub struct ResponseFuture<F, B> {
+        #[pin]
+        kind: Kind<F, B>,
+    }
+}
+
+pin_project! {
+    #[project = KindProj]
+    enum Kind<F, B> {
+        Called {
+            #[pin]
+            future: F,
+            called: Option<Called>,
+        },
+        Counted {
+            #[pin]
+            future: F,
+        },
+        Ready {
+            response: Option<ServiceResponse<GracefulBody<B>>>,
+        },
+        // Never resolves: the connection task drops it with the connection.
+        Parked,
+    }
+}
+
+impl<F, B> fmt::Debug for ResponseFuture<F, B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let kind = match self.kind {
+            Kind::Called { .. } => "called",
+            Kind::Counted { .. } => "counted",
+            Kind::Ready { .. } => "refused",
+            Kind::Parked => "parked",
+        };
+        f.debug_struct("ResponseFuture")
+            .field("kind", &kind)
+            .finish()
+    }
+}
+
+impl<F, B> Future for ResponseFuture<F, B>
+where
+    F: Future<Output = Result<ServiceResponse<B>, Error>>,
+    B: MessageBody,
+{
+    type Output = Result<ServiceResponse<GracefulBody<B>>, Error>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().kind.project() {
+            KindProj::Called { future, called } => {
+                let result = std::task::ready!(future.poll(cx));
+                let called = called.take().expect("polled after completion");
+                // Checked as late as possible, when the head is handed to
+                // the dispatcher, which encodes it in the same poll: a head
+                // produced before the phase changes goes out without the
+                // header, which is right, as it was produced while serving
+                // normally.
+                let draining = called.shutdown.phase() >= Phase::Draining;
+                Poll::Ready(match result {
+                    Ok(mut response) => {
+                        let head = response.response_mut().head_mut();
+                        let closes = head.connection_type() == ConnectionType::Close;
+                        // An upgrade (a WebSocket's `101`) keeps its own
+                        // `Connection` header: its body is the session.
+                        if draining && !head.upgrade() {
+                            head.set_connection_type(ConnectionType::Close);
+                        }
+                        if let Some(conn) = &called.conn
+                            && (draining || closes || called.client_close)
+                        {
+                            conn.set_closing();
+                        }
+                        let in_flight = Some(called.in_flight);
+                        Ok(response.map_body(|_, body| GracefulBody::new(body, in_flight)))
+                    }
+                    Err(error) => {
+                        if let Some(conn) = &called.conn
+                            && (draining || called.client_close)
+                        {
+                            conn.set_closing();
+                        }
+                        // The guard goes with `called`: actix writes the
+                        // error's response right away.
+                        if draining {
+                            Err(Error::from(Closing(error)))
+                        } else {
+                            Err(error)
+                        }
+                    }
+                })
+            }
+            KindProj::Counted { future } => {
+                let response = std::task::ready!(future.poll(cx))?;
+                Poll::Ready(Ok(
+                    response.map_body(|_, body| GracefulBody::new(body, None))
+                ))
+            }
+            KindProj::Ready { response } => {
+                Poll::Ready(Ok(response.take().expect("polled after completion")))
+            }
+            KindProj::Parked => Poll::Pending,
+        }
+    }
+}
+
+/// The answer to a request refused because the shutdown is draining.
+fn refusal<B>(request: ServiceRequest) -> ServiceResponse<GracefulBody<B>> {
+    let response = HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
+        // Without it actix would keep the connection open, and a pooled
+        // client would keep sending requests that can only be refused.
+        .force_close()
+        .insert_header((RETRY_AFTER, RETRY_AFTER_SECONDS))
+        .finish();
+    request
+        .into_response(response)
+        .map_body(|_, _| GracefulBody::empty())
+}
+
+/// An error from inner middleware, answered during the drain: the same
+/// answer, with `Connection: close`.
+struct Closing(Error);
+
+impl fmt::Debug for Closing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Debug::fmt(&self.0, f)
+    }
+}
+
+impl fmt::Display for Closing {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        fmt::Display::fmt(&self.0, f)
+    }
+}
+
+impl ResponseError for Closing {
+    fn status_code(&self) -> StatusCode {
+        self.0.as_response_error().status_code()
+    }
+
+    fn error_response(&self) -> HttpResponse<BoxBody> {
+        let mut response = self.0.error_response();
+        response
+            .head_mut()
+            .set_connection_type(ConnectionType::Close);
+        response
+    }
+}
+
+pin_project! {
+    /// A response body that holds its request's guard until its last chunk
+    /// has been handed over, or until it is dropped.
+    ///
+    /// The request stays *in progress* (counted by the shutdown) for as long
+    /// as its response is being produced: a streamed body that trickles out
+    /// over minutes keeps the drain waiting, and is counted as abandoned if
+    /// the drain deadline passes first.
+    ///
+    /// Under [`serve`](crate::serve), "released" means "handed to the
+    /// connection", which lets go of it once the dispatcher has flushed the
+    /// last bytes to the socket.
+    ///
+    /// A refused request's body is empty and holds no guard.
+    pub struct GracefulBody<B> {
+        #[pin]
+        kind: BodyKind<B>,
+    }
+}
+
+pin_project! {
+    #[project = BodyProj]
+    enum BodyKind<B> {
+        Inner {
+            #[pin]
+            body: B,
+            in_flight: Option<InFlight>,
+        },
+        Empty,
+    }
+}
+
+impl<B> GracefulBody<B> {
+    fn new(body: B, in_flight: Option<InFlight>) -> GracefulBody<B> {
+        GracefulBody {
+            kind: BodyKind::Inner { body, in_flight },
+        }
+    }
+
+    fn empty() -> GracefulBody<B> {
+        GracefulBody {
+            kind: BodyKind::Empty,
+        }
+    }
+
+    /// True while this body still holds its request's guard.
+    pub fn is_in_flight(&self) -> bool {
+        matches!(
+            self.kind,
+            BodyKind::Inner {
+                in_flight: Some(_),
+                ..
+            }
+        )
+    }
+}
+
+impl<B> fmt::Debug for GracefulBody<B> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("GracefulBody")
+            .field("empty", &matches!(self.kind, BodyKind::Empty))
+            .field("in_flight", &self.is_in_flight())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<B: MessageBody> MessageBody for GracefulBody<B> {
+    type Error = B::Error;
+
+    fn size(&self) -> BodySize {
+        match &self.kind {
+            BodyKind::Inner { body, .. } => body.size(),
+            BodyKind::Empty => BodySize::Sized(0),
+        }
+    }
+
+    fn poll_next(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Bytes, Self::Error>>> {
+        match self.project().kind.project() {
+            BodyProj::Empty => Poll::Ready(None),
+            BodyProj::Inner { body, in_flight } => {
+                let chunk = std::task::ready!(body.poll_next(cx));
+                // The end, or an error: the request's work is done once the
+                // dispatcher has this. (A body with no bytes at all is never
+                // polled; it is dropped, which releases the guard just the
+                // same.)
+                if matches!(chunk, None | Some(Err(_))) {
+                    drop(in_flight.take());
+                }
+                Poll::Ready(chunk)
+            }
+        }
+    }
+}

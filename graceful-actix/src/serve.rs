@@ -1,0 +1,566 @@
+//! The accept loop and the workers: an actix-web `App` served on a listener
+//! until the shutdown closes it, without resetting a connection the kernel
+//! had already completed.
+//!
+//! # Design
+//!
+//! **Why not actix-server.** actix-web's `HttpServer` runs on actix-server,
+//! whose `ServerHandle` offers two ways to stop accepting, and neither closes
+//! a listener the way the shutdown needs. `pause()` stops calling `accept`
+//! but keeps the socket open: new connects still complete in the kernel and
+//! then hang, unanswered. `stop()` drops the socket without taking the
+//! connections waiting in its accept queue (the kernel resets them), and at
+//! the same time stops the workers, which then poll their connection count
+//! once a second before they let go. So this module owns the accept loop,
+//! and serves the app with the same pieces `HttpServer` uses: the app
+//! factory is called once per worker thread (an actix-rt `Arbiter`), and
+//! each connection is driven by actix-http's HTTP/1 dispatcher.
+//!
+//! **Closing without resets.** A listening socket that is closed with
+//! connections in its accept queue resets them: clients that had connected,
+//! and often sent their request, get `ECONNRESET`. So on closing, the loop
+//! first takes every connection the kernel has completed (accepting until
+//! the call would block), and only then closes the socket. Those
+//! connections go to the workers like any other: as the shutdown is
+//! draining by then, their requests are answered `503` with
+//! `Connection: close`. On Linux, a socket filter that drops every packet is
+//! attached first, so that no handshake completes between the last accept
+//! and the close. (`shutdown(SHUT_RD)` looks like the tool for this, but on
+//! a listening socket Linux treats it as a disconnect, which resets the
+//! whole queue.)
+//!
+//! **"Closed" means closed.** The listener's [`ListenerToken`] is dropped
+//! only after the socket is, so the shutdown's `Closed` event (which waits
+//! for every token) is never reported while a connect could still succeed.
+//!
+//! **Idle connections stay.** Accepted connections are not closed when the
+//! shutdown begins: an idle keep-alive connection answers its next request
+//! with `503` and `Connection: close`, and closes with the process. Only at
+//! the drain deadline are the connections still busy with a request closed.
+
+use crate::conn::{Abandon, Io, serve_connection};
+use crate::middleware::Graceful;
+use actix_http::{HttpServiceBuilder, KeepAlive};
+use actix_rt::Arbiter;
+use actix_rt::net::{TcpListener, TcpStream};
+use actix_service::{IntoServiceFactory, ServiceFactory, map_config};
+use actix_web::body::MessageBody;
+use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
+use actix_web::{App, Error};
+use graceful_core::{ListenerToken, Reached, Shutdown};
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::net::{self, SocketAddr};
+use std::num::NonZeroUsize;
+use std::pin::{Pin, pin};
+use std::rc::Rc;
+use std::task::{Context, Poll};
+use std::time::Duration;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
+
+/// How long to wait after an accept error that is not about one connection
+/// (running out of file descriptors, typically) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Serves `listener` with the actix-web `App` that `factory` makes, until
+/// the shutdown closes it. [`Server::new(factory).serve(listener, shutdown)`](Server::serve),
+/// with [`Server`]'s defaults, which are `HttpServer`'s.
+///
+/// # Panics
+///
+/// Outside an actix [`System`](actix_rt::System) (`#[actix_web::main]`,
+/// `actix_web::rt::System::new().block_on(..)`): the workers are actix-rt
+/// arbiters.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{App, web};
+/// use graceful_actix::{Cause, Shutdown};
+/// use std::net::TcpListener;
+///
+/// # actix_web::rt::System::new().block_on(async {
+/// let driver = Shutdown::builder().build()?;
+/// let shutdown = driver.handle();
+/// let listener = TcpListener::bind("127.0.0.1:0")?;
+/// let server = actix_web::rt::spawn(graceful_actix::serve(
+///     listener,
+///     || App::new().route("/", web::get().to(|| async { "hello" })),
+///     &shutdown,
+/// ));
+///
+/// let _ = shutdown.request(Cause::reason("example"));
+/// let report = graceful_actix::run(driver).await;
+/// server.await??; // closed
+/// assert_eq!(report.exit_code(), 0);
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+pub fn serve<F, T, B>(listener: net::TcpListener, factory: F, shutdown: &Shutdown) -> Serve
+where
+    F: Fn() -> App<T> + Send + Clone + 'static,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    Server::new(factory).serve(listener, shutdown)
+}
+
+/// An actix-web app, served under a [`Shutdown`]: the settings of
+/// [`serve`], named after `HttpServer`'s.
+///
+/// Like `HttpServer::new`, it takes a factory that makes the `App`; the
+/// factory is called once on each worker thread. It applies [`Graceful`] to
+/// the app, outermost, so every request is counted: do not add it yourself.
+///
+/// What it does not do, compared to `HttpServer`: TLS, HTTP/2 (cleartext or
+/// not), several listeners per call (call [`serve`](Server::serve) once per
+/// listener, on a clone), and actix's own signal handling (use
+/// [`signals`](crate::signals)). Plain HTTP/1.1 behind a load balancer or
+/// an ingress is what it is for.
+///
+/// # Examples
+///
+/// ```
+/// use actix_web::{App, web};
+/// use graceful_actix::{Server, Shutdown};
+/// use std::time::Duration;
+///
+/// # actix_web::rt::System::new().block_on(async {
+/// let shutdown = Shutdown::builder().build()?.handle();
+/// let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+/// let serve = Server::new(|| App::new().route("/", web::get().to(|| async { "hello" })))
+///     .workers(2)
+///     .keep_alive(Duration::from_secs(30))
+///     .serve(listener, &shutdown);
+/// actix_web::rt::spawn(serve);
+/// # let _ = shutdown.request(graceful_actix::Cause::reason("example"));
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// # }).unwrap();
+/// ```
+#[derive(Clone)]
+#[must_use = "a server does nothing until it serves a listener"]
+pub struct Server<F> {
+    factory: F,
+    workers: NonZeroUsize,
+    settings: Settings,
+}
+
+/// The connection settings, as `HttpServer` names them.
+#[derive(Clone, Copy, Debug)]
+struct Settings {
+    keep_alive: KeepAlive,
+    client_request_timeout: Duration,
+    client_disconnect_timeout: Duration,
+}
+
+impl<F> fmt::Debug for Server<F> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Server")
+            .field("workers", &self.workers)
+            .field("keep_alive", &self.settings.keep_alive)
+            .field(
+                "client_request_timeout",
+                &self.settings.client_request_timeout,
+            )
+            .field(
+                "client_disconnect_timeout",
+                &self.settings.client_disconnect_timeout,
+            )
+            .finish_non_exhaustive()
+    }
+}
+
+impl<F, T, B> Server<F>
+where
+    F: Fn() -> App<T> + Send + Clone + 'static,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    /// A server for the apps `factory` makes, with `HttpServer`'s defaults:
+    /// one worker per available CPU, 5 s keep-alive, 5 s to receive a
+    /// request head, 1 s to close a connection.
+    pub fn new(factory: F) -> Server<F> {
+        Server {
+            factory,
+            workers: std::thread::available_parallelism().unwrap_or(NonZeroUsize::MIN),
+            settings: Settings {
+                keep_alive: KeepAlive::default(),
+                client_request_timeout: Duration::from_secs(5),
+                client_disconnect_timeout: Duration::from_secs(1),
+            },
+        }
+    }
+
+    /// How many worker threads serve connections, each with its own `App`.
+    ///
+    /// # Panics
+    ///
+    /// When `workers` is 0, like `HttpServer::workers`.
+    pub fn workers(mut self, workers: usize) -> Server<F> {
+        self.workers = NonZeroUsize::new(workers).expect("workers must be at least 1");
+        self
+    }
+
+    /// How long an idle connection is kept open between requests
+    /// (`HttpServer::keep_alive`). Default: 5 s.
+    ///
+    /// The shutdown does not close idle connections: this timeout still
+    /// does, while the process lives.
+    pub fn keep_alive(mut self, keep_alive: impl Into<KeepAlive>) -> Server<F> {
+        self.settings.keep_alive = keep_alive.into();
+        self
+    }
+
+    /// How long a new connection may take to send its first request head
+    /// before it is answered `408` (`HttpServer::client_request_timeout`);
+    /// zero disables it. Default: 5 s.
+    pub fn client_request_timeout(mut self, timeout: Duration) -> Server<F> {
+        self.settings.client_request_timeout = timeout;
+        self
+    }
+
+    /// How long the closing of a connection may take before it is dropped
+    /// (`HttpServer::client_disconnect_timeout`); zero disables it.
+    /// Default: 1 s.
+    pub fn client_disconnect_timeout(mut self, timeout: Duration) -> Server<F> {
+        self.settings.client_disconnect_timeout = timeout;
+        self
+    }
+
+    /// Serves `listener` until the shutdown closes it.
+    ///
+    /// - The listener is registered with [`Shutdown::track_listener`] at
+    ///   once, when `serve` is called. If the shutdown is already draining
+    ///   that is refused: the listener is closed, nothing is served, and the
+    ///   returned future resolves at once with `Ok(())`.
+    /// - The worker threads start at once, each making its `App` with the
+    ///   factory, wrapped in [`Graceful`].
+    /// - Accepted connections (with `TCP_NODELAY` set) go to the workers in
+    ///   turn, and are served by actix-http's HTTP/1 dispatcher: requests are
+    ///   counted in flight until their response is flushed, refused with
+    ///   `503` once the shutdown drains, and a connection is closed by the
+    ///   server only when the drain deadline finds it busy (or after a
+    ///   response with `Connection: close`).
+    /// - When the shutdown reaches [`Phase::Draining`](graceful_core::Phase::Draining),
+    ///   the connections the kernel has already completed are accepted, then
+    ///   the listener is closed, then its token is dropped, and the future
+    ///   resolves. See the module's design notes.
+    ///
+    /// The workers outlive the future: idle keep-alive connections stay
+    /// open until the process exits (or their keep-alive ends), so that a
+    /// client using one gets a clean `503` rather than a reset. They stop
+    /// with the actix `System`.
+    ///
+    /// # Panics
+    ///
+    /// Outside an actix [`System`](actix_rt::System).
+    pub fn serve(self, listener: net::TcpListener, shutdown: &Shutdown) -> Serve {
+        let Ok(token) = shutdown.track_listener() else {
+            drop(listener);
+            return Serve::ready(Ok(()));
+        };
+        let start = || -> io::Result<(TcpListener, SocketAddr)> {
+            listener.set_nonblocking(true)?;
+            let addr = listener.local_addr()?;
+            Ok((TcpListener::from_std(listener)?, addr))
+        };
+        let (listener, addr) = match start() {
+            Ok(started) => started,
+            Err(error) => return Serve::ready(Err(error)),
+        };
+        let workers = (0..self.workers.get())
+            .map(|_| {
+                let (sender, receiver) = unbounded_channel();
+                let factory = self.factory.clone();
+                let shutdown = shutdown.clone();
+                let settings = self.settings;
+                let arbiter = Arbiter::new();
+                arbiter.spawn_fn(move || {
+                    actix_rt::spawn(worker(receiver, factory, shutdown, settings, addr));
+                });
+                sender
+            })
+            .collect();
+        Serve {
+            future: Box::pin(accept_loop(
+                listener,
+                token,
+                Workers {
+                    senders: workers,
+                    next: 0,
+                },
+            )),
+        }
+    }
+}
+
+/// A listener being served. See [`Server::serve`].
+///
+/// Resolves once the listener is closed and its token dropped; `Err` when
+/// no worker could start its `App`, or the listener could not be set up.
+///
+/// # Cancel safety
+///
+/// Dropping it closes the listener at once, without taking the connections
+/// waiting in its accept queue (the kernel resets them), and drops its token.
+/// Connections already accepted go on being served. To stop serving
+/// cleanly, let the shutdown close the listener instead.
+#[must_use = "futures do nothing unless polled"]
+pub struct Serve {
+    future: Pin<Box<dyn Future<Output = io::Result<()>> + Send>>,
+}
+
+impl Serve {
+    fn ready(result: io::Result<()>) -> Serve {
+        Serve {
+            future: Box::pin(std::future::ready(result)),
+        }
+    }
+}
+
+impl Future for Serve {
+    type Output = io::Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for Serve {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serve").finish_non_exhaustive()
+    }
+}
+
+/// The workers' inboxes, served in turn.
+struct Workers {
+    senders: Vec<UnboundedSender<net::TcpStream>>,
+    next: usize,
+}
+
+impl Workers {
+    /// Hands `stream` to the next worker; `Err` when none is left (every
+    /// worker failed to start its `App`).
+    fn dispatch(&mut self, stream: net::TcpStream) -> io::Result<()> {
+        let mut stream = stream;
+        while !self.senders.is_empty() {
+            let index = self.next % self.senders.len();
+            match self.senders[index].send(stream) {
+                Ok(()) => {
+                    self.next = index + 1;
+                    return Ok(());
+                }
+                Err(returned) => {
+                    // That worker is gone: its app failed to start.
+                    stream = returned.0;
+                    self.senders.swap_remove(index);
+                }
+            }
+        }
+        Err(io::Error::other("no worker could start the app"))
+    }
+}
+
+async fn accept_loop(
+    listener: TcpListener,
+    token: ListenerToken,
+    mut workers: Workers,
+) -> io::Result<()> {
+    let mut closing = pin!(token.closing());
+    loop {
+        let accepted = poll_fn(|cx| {
+            // Closing first: once the shutdown drains, nothing more is
+            // accepted here; the queue is emptied below instead.
+            if closing.as_mut().poll(cx).is_ready() {
+                return Poll::Ready(None);
+            }
+            listener.poll_accept(cx).map(Some)
+        })
+        .await;
+        match accepted {
+            None => break,
+            Some(Ok((stream, _))) => workers.dispatch(stream.into_std()?)?,
+            Some(Err(error)) if is_per_connection(&error) => {}
+            Some(Err(error)) => {
+                log::accept_error(&error);
+                if backoff(closing.as_mut()).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    let closed = close(listener, &mut workers);
+    // Only now: `Closed` is reported once every token is gone.
+    drop(token);
+    closed
+}
+
+/// Sleeps [`ACCEPT_BACKOFF`]; `Err` if the listener is to close meanwhile.
+async fn backoff(mut closing: Pin<&mut Reached>) -> Result<(), ()> {
+    let mut sleep = pin!(actix_rt::time::sleep(ACCEPT_BACKOFF));
+    poll_fn(|cx| {
+        if closing.as_mut().poll(cx).is_ready() {
+            Poll::Ready(Err(()))
+        } else {
+            sleep.as_mut().poll(cx).map(Ok)
+        }
+    })
+    .await
+}
+
+/// Accepts every connection the kernel has completed, then closes the
+/// listener.
+fn close(listener: TcpListener, workers: &mut Workers) -> io::Result<()> {
+    #[cfg(target_os = "linux")]
+    stop_handshakes(&listener);
+    // Out of the reactor, to call `accept` directly until it would block:
+    // tokio's `poll_accept` trusts its readiness cache, which may not have
+    // seen the last arrivals yet. The socket stays non-blocking.
+    let listener = listener.into_std()?;
+    loop {
+        match listener.accept() {
+            Ok((stream, _)) => workers.dispatch(stream)?,
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
+            Err(error) if is_per_connection(&error) => {}
+            Err(error) => {
+                log::accept_error(&error);
+                return Ok(());
+            }
+        }
+    }
+}
+
+/// Makes the kernel drop every packet that reaches the listening socket, so
+/// that no handshake completes any more while the accept queue is drained.
+/// Connections already in the queue have sockets of their own, and are not
+/// affected.
+#[cfg(target_os = "linux")]
+fn stop_handshakes(listener: &TcpListener) {
+    use socket2::{SockFilter, SockRef};
+    // One classic BPF instruction: `ret #0`, keep no byte of the packet.
+    const BPF_RET_K: u16 = 0x06;
+    let drop_all = [SockFilter::new(BPF_RET_K, 0, 0, 0)];
+    if let Err(error) = SockRef::from(listener).attach_filter(&drop_all) {
+        // Not fatal: the race it closes is microseconds wide.
+        log::filter_error(&error);
+    }
+}
+
+/// Errors that concern one incoming connection, not the listener: go on.
+fn is_per_connection(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+    )
+}
+
+/// One worker thread: makes its app, then serves the connections it is
+/// handed, each on a task of its own.
+async fn worker<F, T, B>(
+    mut inbox: UnboundedReceiver<net::TcpStream>,
+    factory: F,
+    shutdown: Shutdown,
+    settings: Settings,
+    addr: SocketAddr,
+) where
+    F: Fn() -> App<T> + Send + Clone + 'static,
+    T: ServiceFactory<
+            ServiceRequest,
+            Config = (),
+            Response = ServiceResponse<B>,
+            Error = Error,
+            InitError = (),
+        > + 'static,
+    B: MessageBody + 'static,
+{
+    let app = factory().wrap(Graceful::new(&shutdown)).into_factory();
+    // What `HttpServer` gives the app: its host name (here the listening
+    // address, `HttpServer`'s default) and local address.
+    // `AppConfig` has no public constructor besides this hidden one, which
+    // actix's own test server uses; `AppConfig::default()` would report
+    // 127.0.0.1:8080 whatever the real address.
+    let app = map_config(app, move |()| {
+        AppConfig::__priv_test_new(false, addr.to_string(), addr)
+    });
+    let http = HttpServiceBuilder::<Io, _>::default()
+        .keep_alive(settings.keep_alive)
+        .client_request_timeout(settings.client_request_timeout)
+        .client_disconnect_timeout(settings.client_disconnect_timeout)
+        .local_addr(addr)
+        .on_connect_ext(|io: &Io, data: &mut actix_http::Extensions| {
+            data.insert(io.data());
+        })
+        .h1(app);
+    let Ok(service) = ServiceFactory::<(Io, Option<SocketAddr>)>::new_service(&http, ()).await
+    else {
+        // actix-http has logged why; dropping the inbox tells the accept
+        // loop to use the other workers.
+        log::app_failed();
+        return;
+    };
+    let service = Rc::new(service);
+    let abandon = Rc::new(Abandon::default());
+    actix_rt::spawn({
+        let abandon = abandon.clone();
+        async move {
+            shutdown.abandoned().await;
+            abandon.fire();
+        }
+    });
+    while let Some(stream) = inbox.recv().await {
+        // Sockets taken from the queue by `close` come from std's `accept`,
+        // which makes them blocking.
+        let Ok(stream) = stream
+            .set_nonblocking(true)
+            .and_then(|()| TcpStream::from_std(stream))
+        else {
+            continue;
+        };
+        // Small responses go out at once rather than waiting on Nagle.
+        let _ = stream.set_nodelay(true);
+        actix_rt::spawn(serve_connection(stream, service.clone(), abandon.clone()));
+    }
+}
+
+/// Logging through `tracing` with the `tracing` feature, nothing without.
+mod log {
+    #[cfg(feature = "tracing")]
+    pub(super) fn accept_error(error: &std::io::Error) {
+        tracing::warn!(%error, "accept failed");
+    }
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn app_failed() {
+        tracing::error!("a worker could not start the app");
+    }
+
+    #[cfg(all(feature = "tracing", target_os = "linux"))]
+    pub(super) fn filter_error(error: &std::io::Error) {
+        tracing::warn!(%error, "could not stop handshakes before closing the listener");
+    }
+
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn accept_error(_: &std::io::Error) {}
+
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn app_failed() {}
+
+    #[cfg(all(not(feature = "tracing"), target_os = "linux"))]
+    pub(super) fn filter_error(_: &std::io::Error) {}
+}
