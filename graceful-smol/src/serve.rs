@@ -1,0 +1,385 @@
+//! The accept loop: serve until the shutdown closes the listener, and close
+//! it without resetting a connection the kernel had already completed.
+//!
+//! # Design
+//!
+//! **Closing without resets.** A listening socket that is closed with
+//! connections in its accept queue resets them: clients that had connected,
+//! and often sent their request, get `ECONNRESET`. So on closing, the loop
+//! first takes every connection the kernel has completed (accepting until
+//! the call would block), and only then closes the socket. Those
+//! connections are served like any other: as the shutdown is draining by
+//! then, their requests are answered `503` with `Connection: close`.
+//!
+//! That leaves a race: a handshake that completes between the last accept
+//! and the close is reset. On Linux the loop closes it by attaching a socket
+//! filter that drops every packet before it drains the queue: new `SYN`s
+//! are dropped (the client retransmits, and then finds the port closed),
+//! while the connections already queued are separate sockets that the filter
+//! does not touch. `shutdown(SHUT_RD)` looks like the tool for this, but on
+//! a listening socket Linux treats it as a disconnect, which resets the
+//! whole queue.
+//!
+//! **"Closed" means closed.** The listener's [`ListenerToken`] is dropped
+//! only after the socket is, so the shutdown's [`Event::Closed`] (which
+//! waits for every token) is never reported while a connect could still
+//! succeed. That is why [`serve`] takes the listener as an
+//! `Async<TcpListener>`, which owns its socket alone: a
+//! `smol::net::TcpListener` shares its socket with its clones, so dropping
+//! one of them closes nothing.
+//!
+//! [`Event::Closed`]: graceful_core::Event::Closed
+
+use crate::spawn::Spawn;
+use async_io::{Async, Timer};
+use graceful_core::{ListenerToken, Reached, Shutdown};
+use http::{Request, Response};
+use http_body::Body;
+use hyper::body::Incoming;
+use hyper::service::Service;
+use smol_hyper::rt::FuturesIo;
+use std::error::Error as StdError;
+use std::fmt;
+use std::future::{Future, poll_fn};
+use std::io;
+use std::net::{TcpListener, TcpStream};
+use std::pin::{Pin, pin};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+type BoxError = Box<dyn StdError + Send + Sync>;
+
+/// How long to wait after an accept error that is not about one connection
+/// (running out of file descriptors, typically) before trying again.
+const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+
+/// Serves `listener` with a hyper `service` until the shutdown closes it,
+/// running each connection on `executor`.
+///
+/// - The listener is registered with [`Shutdown::track_listener`] at once,
+///   when `serve` is called. If the shutdown is already draining that is
+///   refused: the listener is closed and nothing is served.
+/// - Each accepted connection is spawned on `executor` (with `TCP_NODELAY`
+///   set) as a task that runs [`graceful_hyper::serve_connection`]:
+///   requests are counted in flight until their response is flushed,
+///   refused with `503` once the shutdown drains, and a connection is
+///   closed by the server only when the drain deadline finds it busy.
+///   `executor` is [`Global`](crate::Global) for smol's global executor, or
+///   an `Arc<Executor>` of your own: see [`Spawn`].
+/// - When the shutdown reaches [`Phase::Draining`](graceful_core::Phase::Draining),
+///   the connections the kernel has already completed are accepted, then the
+///   listener is closed, then the token is dropped, and the future
+///   resolves. See the module's design notes.
+///
+/// The connection tasks outlive the future: idle keep-alive connections stay
+/// open until the process exits, so that a client using one gets a clean
+/// `503` rather than a reset.
+///
+/// The listener is an [`Async<TcpListener>`](async_io::Async), made with
+/// `Async::<TcpListener>::bind(addr)` or `Async::new(std_listener)`, not a
+/// `smol::net::TcpListener`, whose clones share one socket: `serve` must
+/// own the socket to close it (see the module's design notes).
+///
+/// For a `tower` service, see `serve_tower` (feature `tower`).
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Cause, Shutdown};
+/// use graceful_smol::Global;
+/// use http_body_util::Full;
+/// use hyper::body::{Bytes, Incoming};
+/// use hyper::service::service_fn;
+/// use hyper::{Request, Response};
+/// use smol::Async;
+/// use std::convert::Infallible;
+/// use std::net::TcpListener;
+///
+/// async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+///     Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// smol::block_on(async {
+///     let driver = Shutdown::builder().build()?;
+///     let shutdown = driver.handle();
+///     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
+///     let server = smol::spawn(graceful_smol::serve(listener, service_fn(hello), &shutdown, Global));
+///
+///     let _ = shutdown.request(Cause::reason("example"));
+///     let report = graceful_smol::run(driver).await;
+///     server.await; // closed
+///     assert_eq!(report.exit_code(), 0);
+///     Ok(())
+/// })
+/// # }
+/// ```
+pub fn serve<S, B, E>(
+    listener: Async<TcpListener>,
+    service: S,
+    shutdown: &Shutdown,
+    executor: E,
+) -> Serve
+where
+    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    E: Spawn,
+{
+    let Ok(token) = shutdown.track_listener() else {
+        drop(listener);
+        return Serve {
+            future: Box::pin(async {}),
+        };
+    };
+    let shutdown = shutdown.clone();
+    let spawn = move |stream: Async<TcpStream>| {
+        // Small responses go out at once rather than waiting on Nagle.
+        let _ = stream.get_ref().set_nodelay(true);
+        let connection =
+            graceful_hyper::serve_connection(FuturesIo::new(stream), service.clone(), &shutdown);
+        executor.spawn_detached(async move {
+            if let Err(error) = connection.await {
+                log::connection_error(&error);
+            }
+        });
+    };
+    Serve {
+        future: Box::pin(accept_loop(listener, token, spawn)),
+    }
+}
+
+/// Serves `listener` with a `tower` service until the shutdown closes it:
+/// [`serve`] through hyper-util's `TowerToHyperService` (which brings no
+/// tokio with it).
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::{Cause, Shutdown};
+/// use graceful_smol::Global;
+/// use http_body_util::Full;
+/// use hyper::body::{Bytes, Incoming};
+/// use hyper::{Request, Response};
+/// use smol::Async;
+/// use std::convert::Infallible;
+/// use std::future::{Ready, ready};
+/// use std::net::TcpListener;
+/// use std::task::{Context, Poll};
+///
+/// #[derive(Clone)]
+/// struct Hello;
+///
+/// impl tower_service::Service<Request<Incoming>> for Hello {
+///     type Response = Response<Full<Bytes>>;
+///     type Error = Infallible;
+///     type Future = Ready<Result<Self::Response, Infallible>>;
+///
+///     fn poll_ready(&mut self, _: &mut Context<'_>) -> Poll<Result<(), Infallible>> {
+///         Poll::Ready(Ok(()))
+///     }
+///
+///     fn call(&mut self, _: Request<Incoming>) -> Self::Future {
+///         ready(Ok(Response::new(Full::new(Bytes::from_static(b"hello")))))
+///     }
+/// }
+///
+/// # fn main() -> Result<(), Box<dyn std::error::Error>> {
+/// smol::block_on(async {
+///     let driver = Shutdown::builder().build()?;
+///     let shutdown = driver.handle();
+///     let listener = Async::<TcpListener>::bind(([127, 0, 0, 1], 0))?;
+///     smol::spawn(graceful_smol::serve_tower(listener, Hello, &shutdown, Global)).detach();
+///
+///     let _ = shutdown.request(Cause::reason("example"));
+///     assert_eq!(graceful_smol::run(driver).await.exit_code(), 0);
+///     Ok(())
+/// })
+/// # }
+/// ```
+#[cfg(feature = "tower")]
+pub fn serve_tower<S, B, E>(
+    listener: Async<TcpListener>,
+    service: S,
+    shutdown: &Shutdown,
+    executor: E,
+) -> Serve
+where
+    S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
+    S::Future: Send + 'static,
+    S::Error: Into<BoxError>,
+    B: Body + Send + 'static,
+    B::Data: Send,
+    B::Error: Into<BoxError>,
+    E: Spawn,
+{
+    serve(
+        listener,
+        hyper_util::service::TowerToHyperService::new(service),
+        shutdown,
+        executor,
+    )
+}
+
+/// A listener being served. See [`serve`].
+///
+/// Resolves once the listener is closed and its token dropped.
+///
+/// # Cancel safety
+///
+/// Dropping it closes the listener at once, without taking the connections
+/// waiting in its accept queue (the kernel resets them), and drops its token.
+/// Connections already accepted go on being served. To stop serving
+/// cleanly, let the shutdown close the listener instead.
+#[must_use = "futures do nothing unless polled"]
+pub struct Serve {
+    future: Pin<Box<dyn Future<Output = ()> + Send>>,
+}
+
+impl Future for Serve {
+    type Output = ();
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+impl fmt::Debug for Serve {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Serve").finish_non_exhaustive()
+    }
+}
+
+async fn accept_loop(
+    listener: Async<TcpListener>,
+    token: ListenerToken,
+    spawn: impl Fn(Async<TcpStream>),
+) {
+    let mut closing = pin!(token.closing());
+    loop {
+        let accepted = {
+            let mut accept = pin!(listener.accept());
+            poll_fn(|cx| {
+                // Closing first: once the shutdown drains, nothing more is
+                // accepted here; the queue is emptied below instead.
+                if closing.as_mut().poll(cx).is_ready() {
+                    return Poll::Ready(None);
+                }
+                accept.as_mut().poll(cx).map(Some)
+            })
+            .await
+        };
+        match accepted {
+            None => break,
+            Some(Ok((stream, _))) => spawn(stream),
+            Some(Err(error)) if is_per_connection(&error) => {}
+            Some(Err(error)) => {
+                log::accept_error(&error);
+                if backoff(closing.as_mut()).await.is_err() {
+                    break;
+                }
+            }
+        }
+    }
+    close(listener, &spawn);
+    // Only now: `Closed` is reported once every token is gone.
+    drop(token);
+}
+
+/// Sleeps [`ACCEPT_BACKOFF`]; `Err` if the listener is to close meanwhile.
+async fn backoff(mut closing: Pin<&mut Reached>) -> Result<(), ()> {
+    let mut sleep = Timer::after(ACCEPT_BACKOFF);
+    poll_fn(|cx| {
+        if closing.as_mut().poll(cx).is_ready() {
+            Poll::Ready(Err(()))
+        } else {
+            Pin::new(&mut sleep).poll(cx).map(|_| Ok(()))
+        }
+    })
+    .await
+}
+
+/// Accepts every connection the kernel has completed, then closes the
+/// listener.
+fn close(listener: Async<TcpListener>, spawn: &impl Fn(Async<TcpStream>)) {
+    #[cfg(target_os = "linux")]
+    stop_handshakes(listener.get_ref());
+    // `accept` called directly until it would block (the socket is
+    // non-blocking since `Async` took it), rather than waiting on the
+    // reactor for readiness it may not have reported yet.
+    loop {
+        match listener.get_ref().accept() {
+            // An accepted socket does not inherit the listener's
+            // non-blocking mode: `Async::new` sets it.
+            Ok((stream, _)) => match Async::new(stream) {
+                Ok(stream) => spawn(stream),
+                Err(error) => log::accept_error(&error),
+            },
+            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
+            Err(error) if is_per_connection(&error) => {}
+            Err(error) => {
+                log::accept_error(&error);
+                break;
+            }
+        }
+    }
+    // Deregisters the socket from the reactor and closes it.
+    drop(listener);
+}
+
+/// Makes the kernel drop every packet that reaches the listening socket, so
+/// that no handshake completes any more while the accept queue is drained.
+/// Connections already in the queue have sockets of their own, and are not
+/// affected.
+#[cfg(target_os = "linux")]
+fn stop_handshakes(listener: &TcpListener) {
+    use socket2::{SockFilter, SockRef};
+    // One classic BPF instruction: `ret #0`, keep no byte of the packet.
+    const BPF_RET_K: u16 = 0x06;
+    let drop_all = [SockFilter::new(BPF_RET_K, 0, 0, 0)];
+    if let Err(error) = SockRef::from(listener).attach_filter(&drop_all) {
+        // Not fatal: the race it closes is microseconds wide.
+        log::filter_error(&error);
+    }
+}
+
+/// Errors that concern one incoming connection, not the listener: go on.
+fn is_per_connection(error: &io::Error) -> bool {
+    matches!(
+        error.kind(),
+        io::ErrorKind::ConnectionAborted
+            | io::ErrorKind::ConnectionReset
+            | io::ErrorKind::ConnectionRefused
+            | io::ErrorKind::Interrupted
+    )
+}
+
+/// Logging through `tracing` with the `tracing` feature, nothing without.
+mod log {
+    #[cfg(feature = "tracing")]
+    pub(super) fn accept_error(error: &std::io::Error) {
+        tracing::warn!(%error, "accept failed");
+    }
+
+    #[cfg(feature = "tracing")]
+    pub(super) fn connection_error(error: &hyper::Error) {
+        tracing::debug!(%error, "connection ended with an error");
+    }
+
+    #[cfg(all(feature = "tracing", target_os = "linux"))]
+    pub(super) fn filter_error(error: &std::io::Error) {
+        tracing::warn!(%error, "could not stop handshakes before closing the listener");
+    }
+
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn accept_error(_: &std::io::Error) {}
+
+    #[cfg(not(feature = "tracing"))]
+    pub(super) fn connection_error(_: &hyper::Error) {}
+
+    #[cfg(all(not(feature = "tracing"), target_os = "linux"))]
+    pub(super) fn filter_error(_: &std::io::Error) {}
+}
