@@ -207,7 +207,7 @@ async fn run<T: Timer>(inner: Arc<Inner>, timer: T) -> Report {
 
     // 1. The unready delay: serving on, readiness false. Skipped when
     // nothing ever listened (see `Builder::unready_delay`).
-    let listened = lock(&inner.shared).listened;
+    let listened = lock(&inner.shared).listened_at_request;
     if listened && !config.unready_delay.is_zero() {
         let delay = run.timer.sleep(config.unready_delay);
         if let Either::Right(()) = race(delay, forced(&inner)).await {

@@ -42,9 +42,11 @@ pub(crate) struct Shared {
     pub(crate) forced_by: Option<Cause>,
     /// Registered cleanup steps, in registration order.
     pub(crate) steps: Vec<Step>,
-    /// Whether a listener was ever registered; without one, nothing can be
-    /// routing to this process and the unready delay is skipped.
+    /// Whether a listener was ever registered.
     pub(crate) listened: bool,
+    /// Whether one was when the first request came: without one, nothing
+    /// can be routing to this process and the unready delay is skipped.
+    pub(crate) listened_at_request: bool,
 }
 
 impl Inner {
@@ -136,6 +138,7 @@ impl Shutdown {
                 .is_some()
             {
                 shared.cause = Some(cause);
+                shared.listened_at_request = shared.listened;
                 Request::Started
             } else if self
                 .inner
@@ -573,8 +576,8 @@ impl Builder {
     /// reporting false, so a load balancer stops sending new work before
     /// the listener closes. Default: zero.
     ///
-    /// The delay is skipped when the request comes before any listener was
-    /// registered with [`Shutdown::track_listener`]: nothing can be routing
+    /// The delay is skipped when the first request comes before any
+    /// listener was registered with [`Shutdown::track_listener`]: nothing can be routing
     /// to a server that never listened, and a process told to stop while
     /// starting up should stop at once. A server with its own accept loop
     /// registers its listener too, or it gets no delay.

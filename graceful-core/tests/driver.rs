@@ -76,6 +76,24 @@ fn a_request_before_any_listener_skips_the_unready_delay() {
 }
 
 #[test]
+fn the_delay_is_decided_by_what_listened_when_the_request_came() {
+    let driver = Shutdown::builder()
+        .unready_delay(Duration::from_secs(3))
+        .build()
+        .unwrap();
+    let shutdown = driver.handle();
+    let _ = shutdown.request(Signal::TERM);
+    // A listener registered after the request, before the driver first
+    // runs: still no delay, since nothing listened when the signal came.
+    let listener = shutdown.track_listener().unwrap();
+    let mut run = driver.run(graceful_core::ManualClock::new());
+    assert!(poll_once(&mut run).is_pending(), "waits for the listener");
+    assert_eq!(shutdown.phase(), Phase::Draining, "no unready delay");
+    drop(listener);
+    assert!(poll_once(&mut run).is_ready());
+}
+
+#[test]
 fn closed_waits_for_every_listener_token() {
     let mut h = Harness::new(|b| b);
     let first = h.shutdown.track_listener().unwrap();
