@@ -47,6 +47,7 @@ use actix_service::{IntoServiceFactory, ServiceFactory, map_config};
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error};
+use graceful_core::listener::{self, is_per_connection};
 use graceful_core::{ListenerToken, Reached, Shutdown};
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -422,52 +423,21 @@ async fn backoff(mut closing: Pin<&mut Reached>) -> Result<(), ()> {
 }
 
 /// Accepts every connection the kernel has completed, then closes the
-/// listener.
+/// listener (see [`listener::close`]).
 fn close(listener: TcpListener, workers: &mut Workers) -> io::Result<()> {
-    #[cfg(target_os = "linux")]
-    stop_handshakes(&listener);
     // Out of the reactor, to call `accept` directly until it would block:
     // tokio's `poll_accept` trusts its readiness cache, which may not have
     // seen the last arrivals yet. The socket stays non-blocking.
     let listener = listener.into_std()?;
-    loop {
-        match listener.accept() {
-            Ok((stream, _)) => workers.dispatch(stream)?,
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => return Ok(()),
-            Err(error) if is_per_connection(&error) => {}
-            Err(error) => {
-                log::accept_error(&error);
-                return Ok(());
-            }
+    match listener::close(listener, |stream| workers.dispatch(stream)) {
+        // Dispatching fails only when no worker is left: that is the
+        // server's failure. With workers left, it was `accept`'s.
+        Err(error) if !workers.senders.is_empty() => {
+            log::accept_error(&error);
+            Ok(())
         }
+        closed => closed,
     }
-}
-
-/// Makes the kernel drop every packet that reaches the listening socket, so
-/// that no handshake completes any more while the accept queue is drained.
-/// Connections already in the queue have sockets of their own, and are not
-/// affected.
-#[cfg(target_os = "linux")]
-fn stop_handshakes(listener: &TcpListener) {
-    use socket2::{SockFilter, SockRef};
-    // One classic BPF instruction: `ret #0`, keep no byte of the packet.
-    const BPF_RET_K: u16 = 0x06;
-    let drop_all = [SockFilter::new(BPF_RET_K, 0, 0, 0)];
-    if let Err(error) = SockRef::from(listener).attach_filter(&drop_all) {
-        // Not fatal: the race it closes is microseconds wide.
-        log::filter_error(&error);
-    }
-}
-
-/// Errors that concern one incoming connection, not the listener: go on.
-fn is_per_connection(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::Interrupted
-    )
 }
 
 /// One worker thread: makes its app, then serves the connections it is
@@ -550,17 +520,9 @@ mod log {
         tracing::error!("a worker could not start the app");
     }
 
-    #[cfg(all(feature = "tracing", target_os = "linux"))]
-    pub(super) fn filter_error(error: &std::io::Error) {
-        tracing::warn!(%error, "could not stop handshakes before closing the listener");
-    }
-
     #[cfg(not(feature = "tracing"))]
     pub(super) fn accept_error(_: &std::io::Error) {}
 
     #[cfg(not(feature = "tracing"))]
     pub(super) fn app_failed() {}
-
-    #[cfg(all(not(feature = "tracing"), target_os = "linux"))]
-    pub(super) fn filter_error(_: &std::io::Error) {}
 }

@@ -71,9 +71,12 @@
 //!
 //! - `tracing`: emit a `tracing` event at every phase transition and cleanup
 //!   step (off by default).
+//! - `net`: [`listener::close`], which closes a listening socket without
+//!   resetting the connections in its accept queue, for the adapters' accept
+//!   loops (off by default; std sockets, and `socket2` on Linux).
 //!
 //! Architecture invariant: no async runtime is in this crate's dependency
-//! tree; its only optional dependency is `tracing`.
+//! tree, whatever its features.
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
@@ -82,6 +85,8 @@ mod cause;
 mod cleanup;
 mod driver;
 mod error;
+#[cfg(feature = "net")]
+pub mod listener;
 mod report;
 mod shutdown;
 mod state;

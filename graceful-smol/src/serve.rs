@@ -32,6 +32,7 @@
 
 use crate::spawn::Spawn;
 use async_io::{Async, Timer};
+use graceful_core::listener::{self, is_per_connection};
 use graceful_core::{ListenerToken, Reached, Shutdown};
 use http::{Request, Response};
 use http_body::Body;
@@ -41,7 +42,6 @@ use smol_hyper::rt::FuturesIo;
 use std::error::Error as StdError;
 use std::fmt;
 use std::future::{Future, poll_fn};
-use std::io;
 use std::net::{TcpListener, TcpStream};
 use std::pin::{Pin, pin};
 use std::task::{Context, Poll};
@@ -303,58 +303,26 @@ async fn backoff(mut closing: Pin<&mut Reached>) -> Result<(), ()> {
 }
 
 /// Accepts every connection the kernel has completed, then closes the
-/// listener.
+/// listener (see [`listener::close`]).
 fn close(listener: Async<TcpListener>, spawn: &impl Fn(Async<TcpStream>)) {
-    #[cfg(target_os = "linux")]
-    stop_handshakes(listener.get_ref());
-    // `accept` called directly until it would block (the socket is
-    // non-blocking since `Async` took it), rather than waiting on the
-    // reactor for readiness it may not have reported yet.
-    loop {
-        match listener.get_ref().accept() {
-            // An accepted socket does not inherit the listener's
-            // non-blocking mode: `Async::new` sets it.
-            Ok((stream, _)) => match Async::new(stream) {
-                Ok(stream) => spawn(stream),
-                Err(error) => log::accept_error(&error),
-            },
-            Err(error) if error.kind() == io::ErrorKind::WouldBlock => break,
-            Err(error) if is_per_connection(&error) => {}
-            Err(error) => {
-                log::accept_error(&error);
-                break;
-            }
+    // Out of the reactor (deregistered, still non-blocking), to call
+    // `accept` directly until it would block rather than wait for readiness
+    // the reactor may not have reported yet.
+    let Ok(listener) = listener.into_inner() else {
+        return;
+    };
+    let closed = listener::close(listener, |stream| {
+        // An accepted socket does not inherit the listener's non-blocking
+        // mode: `Async::new` sets it.
+        match Async::new(stream) {
+            Ok(stream) => spawn(stream),
+            Err(error) => log::accept_error(&error),
         }
+        Ok(())
+    });
+    if let Err(error) = closed {
+        log::accept_error(&error);
     }
-    // Deregisters the socket from the reactor and closes it.
-    drop(listener);
-}
-
-/// Makes the kernel drop every packet that reaches the listening socket, so
-/// that no handshake completes any more while the accept queue is drained.
-/// Connections already in the queue have sockets of their own, and are not
-/// affected.
-#[cfg(target_os = "linux")]
-fn stop_handshakes(listener: &TcpListener) {
-    use socket2::{SockFilter, SockRef};
-    // One classic BPF instruction: `ret #0`, keep no byte of the packet.
-    const BPF_RET_K: u16 = 0x06;
-    let drop_all = [SockFilter::new(BPF_RET_K, 0, 0, 0)];
-    if let Err(error) = SockRef::from(listener).attach_filter(&drop_all) {
-        // Not fatal: the race it closes is microseconds wide.
-        log::filter_error(&error);
-    }
-}
-
-/// Errors that concern one incoming connection, not the listener: go on.
-fn is_per_connection(error: &io::Error) -> bool {
-    matches!(
-        error.kind(),
-        io::ErrorKind::ConnectionAborted
-            | io::ErrorKind::ConnectionReset
-            | io::ErrorKind::ConnectionRefused
-            | io::ErrorKind::Interrupted
-    )
 }
 
 /// Logging through `tracing` with the `tracing` feature, nothing without.
@@ -369,17 +337,9 @@ mod log {
         tracing::debug!(%error, "connection ended with an error");
     }
 
-    #[cfg(all(feature = "tracing", target_os = "linux"))]
-    pub(super) fn filter_error(error: &std::io::Error) {
-        tracing::warn!(%error, "could not stop handshakes before closing the listener");
-    }
-
     #[cfg(not(feature = "tracing"))]
     pub(super) fn accept_error(_: &std::io::Error) {}
 
     #[cfg(not(feature = "tracing"))]
     pub(super) fn connection_error(_: &hyper::Error) {}
-
-    #[cfg(all(not(feature = "tracing"), target_os = "linux"))]
-    pub(super) fn filter_error(_: &std::io::Error) {}
 }
