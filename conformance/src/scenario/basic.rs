@@ -38,9 +38,10 @@ pub(super) fn health_live(ctx: &mut Ctx<'_>) -> Result<(), String> {
 
 pub(super) fn bad_command_line(ctx: &mut Ctx<'_>) -> Result<(), String> {
     let local = ["--addr", "127.0.0.1:0"];
-    let cases: [(&str, Vec<&str>); 5] = [
+    let cases: [(&str, Vec<&str>); 6] = [
         ("--no-such-option", vec!["--no-such-option"]),
         ("--drain-timeout-ms", vec!["--drain-timeout-ms", "abc"]),
+        ("--unready-delay-ms", vec!["--unready-delay-ms", "-1"]),
         ("--cleanup-ms", vec!["--cleanup-ms", "1.5"]),
         ("--drain-timeout-ms", vec!["--drain-timeout-ms"]),
         ("--addr", vec!["--addr", "no-such-address"]),
