@@ -9,7 +9,10 @@
 //!   a table of scenarios × targets. `--adapter fake` runs the kit against
 //!   its own fake target, which shows the kit working end to end even
 //!   before any adapter ships a target.
+//! - `cargo xtask bench [--quick] [--figures LIST]`: the side-by-side
+//!   benchmarks; writes `BENCHMARKS.md` and `BENCHMARKS.svg`.
 
+mod bench;
 mod cargo;
 mod conformance;
 mod targets;
@@ -23,7 +26,10 @@ tasks:
   targets                      build the conformance targets (release) and print `NAME PATH` lines
   conformance [--adapter NAME]... [--scenario NAME]... [--json FILE]
                                build the targets and run the conformance kit against them;
-                               adapters: tokio, smol, actix, and fake (the kit's own fake target)";
+                               adapters: tokio, smol, actix, and fake (the kit's own fake target)
+  bench [--quick] [--figures 1,2,3,4,5]
+                               the side-by-side benchmarks against the peers; writes
+                               BENCHMARKS.md and BENCHMARKS.svg (not part of the tests)";
 
 /// A task's failure: a message and the exit code it deserves.
 #[derive(Debug)]
@@ -57,6 +63,7 @@ fn main() -> ExitCode {
     let result = match task.as_deref() {
         Some("targets") => targets::run(&rest),
         Some("conformance") => conformance::run(&rest),
+        Some("bench") => bench::run(&rest),
         Some("help" | "--help" | "-h") => {
             eprintln!("{USAGE}");
             return ExitCode::SUCCESS;

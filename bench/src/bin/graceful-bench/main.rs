@@ -1,0 +1,479 @@
+//! `graceful-bench`: the benchmark runner behind `cargo xtask bench`.
+//!
+//! ```text
+//! graceful-bench [--quick] [--figures 1,2,3,4,5]
+//!                [--target NAME=PATH]... [--targets-from FILE]
+//!                [--markdown PATH] [--svg PATH]
+//! ```
+//!
+//! It builds the peers and baselines of this crate, finds graceful's
+//! conformance targets with `cargo xtask targets` (or takes them from
+//! `--target` / `--targets-from`, in the same `NAME PATH` form), measures
+//! the five figures side by side, prints the tables, and writes
+//! `BENCHMARKS.md` and `BENCHMARKS.svg` at the workspace root.
+//!
+//! 1. Guard cost: the criterion bench `benches/guards.rs`.
+//! 2. Serving overhead: requests per second, adapter against none.
+//! 3. Exit latency after the last in-flight response.
+//! 4. Idle exit latency: SIGTERM to exit with nothing in flight.
+//! 5. Scale: 10 000 requests in flight at SIGTERM (1 000 with `--quick`).
+//!
+//! Every load goes to 127.0.0.1 and every step is bounded in count and
+//! time. Progress goes to standard error; the tables to standard output.
+
+// Printing the tables is the point.
+#![allow(clippy::print_stdout)]
+
+mod cargo;
+mod chart;
+mod exit;
+mod guards;
+mod http;
+mod load;
+mod machine;
+mod report;
+mod scale;
+mod server;
+mod serving;
+mod stats;
+
+use report::{Results, Settings};
+use server::{Kind, Spec};
+use std::collections::BTreeSet;
+use std::path::{Path, PathBuf};
+use std::process::ExitCode;
+use std::time::Instant;
+
+const USAGE: &str = "\
+usage: graceful-bench [--quick] [--figures 1,2,3,4,5] [--target NAME=PATH]... [--targets-from FILE]
+                      [--markdown PATH] [--svg PATH]
+
+  --quick              shorter rounds, fewer repetitions, 1 000 requests at scale (a few minutes)
+  --figures LIST       run only these figures (default: all)
+  --target NAME=PATH   a conformance target (tokio, smol, actix); repeatable; skips `cargo xtask targets`
+  --targets-from FILE  `NAME PATH` lines, as `cargo xtask targets` prints them
+  --markdown PATH      where to write the report (default: BENCHMARKS.md at the workspace root)
+  --svg PATH           where to write the chart (default: BENCHMARKS.svg at the workspace root)";
+
+/// The conformance targets graceful ships, by the name `cargo xtask
+/// targets` gives them.
+const TARGETS: [(&str, &str, &str); 3] = [
+    (
+        "tokio",
+        "graceful-tokio",
+        "graceful-tokio's conformance target: hyper 1 on tokio",
+    ),
+    (
+        "smol",
+        "graceful-smol",
+        "graceful-smol's conformance target: hyper 1 on smol",
+    ),
+    (
+        "actix",
+        "graceful-actix",
+        "graceful-actix's conformance target: an actix-web 4 app",
+    ),
+];
+
+/// This crate's servers: binary, name, kind, runtime, what it is.
+const SERVERS: [(&str, &str, Kind, &str, &str); 6] = [
+    (
+        "peer-axum",
+        "axum",
+        Kind::Peer,
+        "tokio",
+        "axum 0.8, `serve(..).with_graceful_shutdown(signal)`",
+    ),
+    (
+        "peer-tokio-graceful-shutdown",
+        "tokio-graceful-shutdown",
+        Kind::Peer,
+        "tokio",
+        "tokio-graceful-shutdown's `Toplevel` with a hyper 1 server subsystem",
+    ),
+    (
+        "peer-actix",
+        "actix-web",
+        Kind::Peer,
+        "actix",
+        "actix-web 4, its built-in signal handling and `shutdown_timeout(30)`",
+    ),
+    (
+        "plain-tokio",
+        "plain-tokio",
+        Kind::Plain,
+        "tokio",
+        "hyper 1 on tokio, no shutdown code",
+    ),
+    (
+        "plain-smol",
+        "plain-smol",
+        Kind::Plain,
+        "smol",
+        "hyper 1 on smol (smol-hyper), one executor thread per core, no shutdown code",
+    ),
+    (
+        "plain-actix",
+        "plain-actix",
+        Kind::Plain,
+        "actix",
+        "actix-web 4 as it comes, no shutdown code of its own",
+    ),
+];
+
+#[derive(Debug, Default)]
+struct Options {
+    quick: bool,
+    figures: BTreeSet<u8>,
+    targets: Vec<(String, PathBuf)>,
+    targets_given: bool,
+    markdown: Option<PathBuf>,
+    svg: Option<PathBuf>,
+    help: bool,
+}
+
+fn parse_options(args: &[String]) -> Result<Options, String> {
+    let mut options = Options {
+        figures: (1..=5).collect(),
+        ..Options::default()
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        let (name, inline) = match arg.split_once('=') {
+            Some((name, value)) if name.starts_with("--") => (name, Some(value.to_owned())),
+            _ => (arg.as_str(), None),
+        };
+        let mut value = || {
+            inline
+                .clone()
+                .or_else(|| args.next().cloned())
+                .ok_or_else(|| format!("{name} needs a value"))
+        };
+        match name {
+            "--quick" => options.quick = true,
+            "--figures" => {
+                let list = value()?;
+                options.figures = list
+                    .split(',')
+                    .map(|f| match f.trim().parse::<u8>() {
+                        Ok(n @ 1..=5) => Ok(n),
+                        _ => Err(format!("--figures {list}: figures are 1 to 5")),
+                    })
+                    .collect::<Result<_, _>>()?;
+            }
+            "--target" => {
+                let given = value()?;
+                let (target, path) = given
+                    .split_once('=')
+                    .ok_or_else(|| format!("--target {given}: expected NAME=PATH"))?;
+                options
+                    .targets
+                    .push((target.to_owned(), PathBuf::from(path)));
+                options.targets_given = true;
+            }
+            "--targets-from" => {
+                let file = value()?;
+                let text = std::fs::read_to_string(&file)
+                    .map_err(|e| format!("--targets-from {file}: {e}"))?;
+                options.targets.extend(cargo::parse_targets(&text)?);
+                options.targets_given = true;
+            }
+            "--markdown" => options.markdown = Some(PathBuf::from(value()?)),
+            "--svg" => options.svg = Some(PathBuf::from(value()?)),
+            "--help" | "-h" => options.help = true,
+            other => return Err(format!("unknown argument {other:?}")),
+        }
+    }
+    Ok(options)
+}
+
+fn main() -> ExitCode {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    if let Err(error) = server::end_children_on_signals() {
+        eprintln!("graceful-bench: {error}");
+        return ExitCode::FAILURE;
+    }
+    if args.first().map(String::as_str) == Some("scale-one") {
+        return match scale::one(&args[1..]) {
+            Ok(line) => {
+                println!("{line}");
+                ExitCode::SUCCESS
+            }
+            Err(error) => {
+                eprintln!("{error}");
+                ExitCode::FAILURE
+            }
+        };
+    }
+    let options = match parse_options(&args) {
+        Ok(options) if options.help => {
+            eprintln!("{USAGE}");
+            return ExitCode::SUCCESS;
+        }
+        Ok(options) => options,
+        Err(error) => {
+            eprintln!("graceful-bench: {error}\n{USAGE}");
+            return ExitCode::from(2);
+        }
+    };
+    match run(&options) {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(error) => {
+            eprintln!("graceful-bench: {error}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(options: &Options) -> Result<(), String> {
+    let started = Instant::now();
+    let settings = Settings::new(options.quick);
+    let load_before = machine::load_average();
+    let date = machine::now_utc();
+    let root = cargo::workspace_root();
+    let markdown_path = options
+        .markdown
+        .clone()
+        .unwrap_or_else(|| root.join("BENCHMARKS.md"));
+    let svg_path = options
+        .svg
+        .clone()
+        .unwrap_or_else(|| root.join("BENCHMARKS.svg"));
+
+    eprintln!("graceful-bench: building the peers and baselines");
+    let bins: Vec<&str> = SERVERS.iter().map(|s| s.0).collect();
+    let built = cargo::build_bins(&bins)?;
+
+    let (found, source) = if options.targets_given {
+        (
+            options.targets.clone(),
+            "given on the command line".to_owned(),
+        )
+    } else {
+        eprintln!("graceful-bench: building the conformance targets (cargo xtask targets)");
+        // A target that does not build is not a missing one: a report
+        // without it would mislead.
+        let found = cargo::xtask_targets().map_err(|error| {
+            format!("{error}; fix the build, or name the targets with --target NAME=PATH")
+        })?;
+        (found, "built by `cargo xtask targets`".to_owned())
+    };
+    let mut servers = Vec::new();
+    let mut target_notes = Vec::new();
+    let mut present = Vec::new();
+    let mut missing = Vec::new();
+    for (key, name, about) in TARGETS {
+        match found.iter().find(|(k, _)| k == key) {
+            Some((_, path)) => {
+                present.push(name);
+                servers.push(Spec {
+                    name: name.to_owned(),
+                    about: about.to_owned(),
+                    kind: Kind::Target,
+                    runtime: key,
+                    program: path.clone(),
+                });
+            }
+            None => missing.push(name),
+        }
+    }
+    for (key, _) in &found {
+        if !TARGETS.iter().any(|t| t.0 == key) {
+            return Err(format!(
+                "unknown target {key:?} (known: tokio, smol, actix)"
+            ));
+        }
+    }
+    target_notes.push(if present.is_empty() {
+        format!("none found ({source}), so only the peers and baselines were measured.")
+    } else {
+        format!("{} ({source}).", present.join(", "))
+    });
+    if !missing.is_empty() {
+        let note = format!(
+            "no target yet for {}: skipped, with their baselines still measured.",
+            missing.join(", ")
+        );
+        eprintln!("graceful-bench: {note}");
+        target_notes.push(note);
+    }
+    for (bin, name, kind, runtime, about) in SERVERS {
+        servers.push(Spec {
+            name: name.to_owned(),
+            about: about.to_owned(),
+            kind,
+            runtime,
+            program: built[bin].clone(),
+        });
+    }
+
+    if let Err(error) = scale::raise_open_files() {
+        eprintln!("graceful-bench: {error}");
+    }
+    let runner = std::env::current_exe().map_err(|e| format!("cannot find myself: {e}"))?;
+    let mut results = Results {
+        settings,
+        date,
+        machine: machine::Machine::probe(),
+        load_before,
+        load_after: String::new(),
+        took: started.elapsed(),
+        servers: servers.clone(),
+        targets: target_notes,
+        guards: None,
+        serving: None,
+        busy: None,
+        idle: None,
+        idle_keep_alive: None,
+        scale: None,
+    };
+    let by_kind = |kinds: &[Kind]| -> Vec<&Spec> {
+        servers.iter().filter(|s| kinds.contains(&s.kind)).collect()
+    };
+    let contenders = by_kind(&[Kind::Target, Kind::Peer]);
+
+    if options.figures.contains(&1) {
+        eprintln!(
+            "graceful-bench: figure 1, guard cost ({})",
+            guards::command(options.quick)
+        );
+        results.guards = Some(guards::measure(options.quick));
+        if let Some(Err(error)) = &results.guards {
+            eprintln!("graceful-bench: {error}");
+        }
+    }
+    if options.figures.contains(&2) {
+        eprintln!("graceful-bench: figure 2, serving overhead");
+        let mut rows = Vec::new();
+        for baseline in by_kind(&[Kind::Plain]) {
+            let others: Vec<&Spec> = contenders
+                .iter()
+                .copied()
+                .filter(|s| s.runtime == baseline.runtime)
+                .collect();
+            rows.extend(serving::measure(
+                baseline,
+                &others,
+                settings.rounds,
+                &settings.load,
+            ));
+        }
+        results.serving = Some(rows);
+    }
+    if options.figures.contains(&3) {
+        eprintln!("graceful-bench: figure 3, exit latency after the last response");
+        results.busy = Some(
+            contenders
+                .iter()
+                .map(|spec| {
+                    eprintln!("  {}", spec.name);
+                    exit::after_last_response(spec, &settings.busy)
+                })
+                .collect(),
+        );
+    }
+    if options.figures.contains(&4) {
+        eprintln!("graceful-bench: figure 4, idle exit latency");
+        for keep_alive in [false, true] {
+            let rows = contenders
+                .iter()
+                .map(|spec| {
+                    eprintln!(
+                        "  {}{}",
+                        spec.name,
+                        if keep_alive {
+                            ", an idle keep-alive connection open"
+                        } else {
+                            ""
+                        }
+                    );
+                    exit::idle(spec, &settings.idle, keep_alive)
+                })
+                .collect();
+            if keep_alive {
+                results.idle_keep_alive = Some(rows);
+            } else {
+                results.idle = Some(rows);
+            }
+        }
+    }
+    if options.figures.contains(&5) {
+        eprintln!(
+            "graceful-bench: figure 5, scale ({} requests in flight)",
+            settings.scale.connections
+        );
+        results.scale = Some(
+            contenders
+                .iter()
+                .map(|spec| scale::measure(&runner, spec, &settings.scale))
+                .collect(),
+        );
+    }
+
+    results.took = started.elapsed();
+    results.load_after = machine::load_average();
+    let chart = match chart::draw(&results, &svg_path) {
+        Ok(()) => Some(relative_to(&svg_path, &markdown_path)),
+        Err(error) => {
+            eprintln!("graceful-bench: {error}");
+            None
+        }
+    };
+    let markdown = report::markdown(&results, chart.as_deref());
+    std::fs::write(&markdown_path, &markdown)
+        .map_err(|e| format!("cannot write {}: {e}", markdown_path.display()))?;
+    println!("{markdown}");
+    eprintln!(
+        "graceful-bench: wrote {} and {} in {:.1} min",
+        markdown_path.display(),
+        svg_path.display(),
+        results.took.as_secs_f64() / 60.0
+    );
+    Ok(())
+}
+
+/// How the markdown at `markdown` links to `file`: by name when they share
+/// a directory.
+fn relative_to(file: &Path, markdown: &Path) -> String {
+    let same_dir = file.parent().map(Path::to_path_buf).unwrap_or_default()
+        == markdown.parent().map(Path::to_path_buf).unwrap_or_default();
+    match file.file_name() {
+        Some(name) if same_dir => name.to_string_lossy().into_owned(),
+        _ => file.display().to_string(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<Options, String> {
+        parse_options(&args.iter().map(|s| (*s).to_owned()).collect::<Vec<_>>())
+    }
+
+    #[test]
+    fn parses_the_command_line() {
+        let o = parse(&[]).unwrap();
+        assert!(!o.quick && !o.targets_given);
+        assert_eq!(o.figures.len(), 5);
+        let o = parse(&["--quick", "--figures", "1,3", "--target=tokio=/x/t"]).unwrap();
+        assert!(o.quick && o.targets_given);
+        assert_eq!(o.figures.into_iter().collect::<Vec<_>>(), [1, 3]);
+        assert_eq!(o.targets, [("tokio".to_owned(), PathBuf::from("/x/t"))]);
+        assert!(parse(&["--figures", "6"]).is_err());
+        assert!(parse(&["--target", "tokio"]).is_err());
+        assert!(parse(&["--fast"]).is_err());
+    }
+
+    #[test]
+    fn links_the_chart_by_name_beside_the_report() {
+        assert_eq!(
+            relative_to(Path::new("a/B.svg"), Path::new("a/B.md")),
+            "B.svg"
+        );
+        assert_eq!(
+            relative_to(Path::new("c/B.svg"), Path::new("a/B.md")),
+            "c/B.svg"
+        );
+    }
+}

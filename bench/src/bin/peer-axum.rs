@@ -1,0 +1,56 @@
+//! A peer: axum 0.8 with its own graceful shutdown,
+//! `serve(..).with_graceful_shutdown(signal)`, written the way axum's
+//! graceful-shutdown example teaches (Ctrl+C or SIGTERM ends the serve
+//! future once the connections are done).
+//!
+//! `GET /sleep?ms=N` answers `slept N` after N ms, `GET /health/live`
+//! answers `live`; `listening HOST:PORT` is printed once bound.
+
+use axum::Router;
+use axum::extract::Query;
+use axum::routing::get;
+use serde::Deserialize;
+use std::time::Duration;
+use tokio::net::TcpListener;
+use tokio::signal;
+
+#[derive(Deserialize)]
+struct Sleep {
+    ms: u64,
+}
+
+async fn sleep(Query(Sleep { ms }): Query<Sleep>) -> String {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    format!("slept {ms}")
+}
+
+#[tokio::main]
+async fn main() -> std::io::Result<()> {
+    let args = graceful_bench::ServerArgs::from_env();
+    let app = Router::new()
+        .route("/sleep", get(sleep))
+        .route("/health/live", get(|| async { "live" }));
+    let listener = TcpListener::bind(args.addr).await?;
+    graceful_bench::announce(listener.local_addr()?);
+    axum::serve(listener, app)
+        .with_graceful_shutdown(shutdown_signal())
+        .await
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        signal::ctrl_c()
+            .await
+            .expect("failed to install Ctrl+C handler");
+    };
+    let terminate = async {
+        signal::unix::signal(signal::unix::SignalKind::terminate())
+            .expect("failed to install signal handler")
+            .recv()
+            .await;
+    };
+    tokio::select! {
+        () = ctrl_c => {},
+        () = terminate => {},
+    }
+}

@@ -1,0 +1,137 @@
+//! The benchmark suite of graceful: `cargo xtask bench [--quick]`.
+//!
+//! The runner (`graceful-bench`) measures, side by side in one run, what
+//! graceful's shutdown costs while serving and how fast it exits, against
+//! what a user would pick instead, and writes `BENCHMARKS.md` and
+//! `BENCHMARKS.svg` at the workspace root. The other binaries of this crate
+//! are the servers it compares against:
+//!
+//! | binary | what it is |
+//! | --- | --- |
+//! | `peer-axum` | axum 0.8, `serve(..).with_graceful_shutdown(signal)` |
+//! | `peer-tokio-graceful-shutdown` | tokio-graceful-shutdown's `Toplevel` with a hyper server subsystem |
+//! | `peer-actix` | actix-web 4, its built-in signal handling and `shutdown_timeout` |
+//! | `plain-tokio` | hyper 1 on tokio, no shutdown machinery |
+//! | `plain-smol` | hyper 1 on smol, no shutdown machinery |
+//! | `plain-actix` | actix-web 4 as it comes |
+//!
+//! Every server takes `--addr HOST:PORT` (default `127.0.0.1:0`), prints
+//! `listening HOST:PORT` on standard output once bound, and answers
+//! `GET /health/live` with `200 live`; the peers also answer
+//! `GET /sleep?ms=N` with `200 slept N` after N ms. This library holds the
+//! little they share: the command line and the `listening` line.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::num::NonZeroUsize;
+
+/// A server's command line: `[--addr HOST:PORT] [--threads N]`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct ServerArgs {
+    /// Where to listen; port 0 picks a free port.
+    pub addr: SocketAddr,
+    /// How many executor threads, for the servers that choose their own.
+    pub threads: Option<NonZeroUsize>,
+}
+
+impl ServerArgs {
+    /// Parses the process's arguments; on a usage error prints it to
+    /// standard error and exits with status 2.
+    pub fn from_env() -> ServerArgs {
+        let program = std::env::args().next().unwrap_or_default();
+        ServerArgs::parse(std::env::args().skip(1)).unwrap_or_else(|error| {
+            eprintln!("{program}: {error}\nusage: {program} [--addr HOST:PORT] [--threads N]");
+            std::process::exit(2)
+        })
+    }
+
+    /// Parses `args` (without the program name).
+    pub fn parse(args: impl IntoIterator<Item = String>) -> Result<ServerArgs, String> {
+        let mut parsed = ServerArgs {
+            addr: SocketAddr::from(([127, 0, 0, 1], 0)),
+            threads: None,
+        };
+        let mut args = args.into_iter();
+        while let Some(arg) = args.next() {
+            let (name, inline) = match arg.split_once('=') {
+                Some((name, value)) => (name.to_owned(), Some(value.to_owned())),
+                None => (arg, None),
+            };
+            let mut value = || {
+                inline
+                    .clone()
+                    .or_else(|| args.next())
+                    .ok_or_else(|| format!("{name} needs a value"))
+            };
+            match name.as_str() {
+                "--addr" => {
+                    let text = value()?;
+                    parsed.addr = text
+                        .to_socket_addrs()
+                        .map_err(|error| format!("--addr {text}: not HOST:PORT ({error})"))?
+                        .next()
+                        .ok_or_else(|| format!("--addr {text}: no address"))?;
+                }
+                "--threads" => {
+                    let text = value()?;
+                    parsed.threads = Some(
+                        text.parse()
+                            .map_err(|_| format!("--threads {text}: not a positive number"))?,
+                    );
+                }
+                _ => return Err(format!("unknown argument {name:?}")),
+            }
+        }
+        Ok(parsed)
+    }
+}
+
+/// Prints `listening HOST:PORT` on standard output, flushed.
+pub fn announce(addr: SocketAddr) {
+    use std::io::Write;
+    let mut out = std::io::stdout().lock();
+    // A runner that went away is no reason to stop serving.
+    let _ = writeln!(out, "listening {addr}").and_then(|()| out.flush());
+}
+
+/// The value of `name` in a query string such as `ms=300&x=1`, as a number.
+pub fn query_number(query: Option<&str>, name: &str) -> Option<u64> {
+    query?
+        .split('&')
+        .filter_map(|pair| pair.split_once('='))
+        .find(|(key, _)| *key == name)
+        .and_then(|(_, value)| value.parse().ok())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(args: &[&str]) -> Result<ServerArgs, String> {
+        ServerArgs::parse(args.iter().map(|s| (*s).to_owned()))
+    }
+
+    #[test]
+    fn defaults_to_a_free_loopback_port() {
+        let args = parse(&[]).unwrap();
+        assert_eq!(args.addr, SocketAddr::from(([127, 0, 0, 1], 0)));
+        assert_eq!(args.threads, None);
+    }
+
+    #[test]
+    fn takes_addr_and_threads_in_both_spellings() {
+        let args = parse(&["--addr", "127.0.0.1:8080", "--threads=3"]).unwrap();
+        assert_eq!(args.addr, SocketAddr::from(([127, 0, 0, 1], 8080)));
+        assert_eq!(args.threads, NonZeroUsize::new(3));
+        assert!(parse(&["--threads", "0"]).is_err());
+        assert!(parse(&["--addr"]).is_err());
+        assert!(parse(&["--port", "1"]).is_err());
+    }
+
+    #[test]
+    fn reads_numbers_from_queries() {
+        assert_eq!(query_number(Some("ms=300"), "ms"), Some(300));
+        assert_eq!(query_number(Some("a=1&ms=7"), "ms"), Some(7));
+        assert_eq!(query_number(Some("ms=x"), "ms"), None);
+        assert_eq!(query_number(None, "ms"), None);
+    }
+}
