@@ -45,12 +45,6 @@
 //! harness), [`http`] (the raw HTTP/1.1 client) and [`contract`] (the event
 //! grammar).
 //!
-//! With the feature `target`, the `target` module is the
-//! runtime-agnostic half of a conformance target written in Rust on
-//! `graceful-core`: the command line, the cleanup steps, the SQLite store,
-//! the event lines and the start-up gate. The adapters' targets are built on
-//! it; the kit itself does not use it.
-//!
 //! # Examples
 //!
 //! Run every scenario against a server written in Python:
@@ -82,12 +76,9 @@
 
 pub mod contract;
 pub mod http;
-mod orders;
 pub mod process;
 pub mod report;
 mod scenario;
-#[cfg(feature = "target")]
-pub mod target;
 mod tmp;
 
 pub use process::{Signal, Target};

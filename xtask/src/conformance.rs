@@ -4,22 +4,36 @@
 //! cargo xtask conformance [--adapter NAME]... [--scenario NAME]... [--json FILE]
 //! ```
 //!
-//! Without `--adapter`, every adapter that ships a target is checked. The
+//! Without `--adapter`, the targets of the three adapters are checked. The
 //! adapter `fake` is the kit's own fake target (`graceful-conformance-fake`),
 //! a thread-based server that follows the contract: `--adapter fake` shows
-//! the kit working end to end, before any adapter ships a target. Prints a
-//! table of scenarios × targets; exit code 0 when everything passed, 1 when
-//! something failed, 2 on a usage error or when there is nothing to check.
+//! the kit working end to end on its own control.
+//!
+//! Everything selected is built first, by one release `cargo build` (see
+//! [`targets`](crate::targets)); then each target runs every scenario in
+//! turn. Progress goes to standard error from the first second: a line
+//! before the build, cargo's own output, a line per target, and a line per
+//! scenario, its number and name when it starts and its verdict and time
+//! when it ends. Standard output gets the table of scenarios × targets.
+//! Exit code 0 when everything passed, 1 when something failed, 2 on a
+//! usage error.
 
 use std::fs;
+use std::io::Write;
 use std::path::PathBuf;
+use std::time::Instant;
 
-use graceful_conformance::{Scenario, ScenarioReport, Target, report, run_scenarios};
+use graceful_conformance::{Scenario, ScenarioReport, Target, report, run_scenario};
 
-use crate::targets::{self, Built, KNOWN};
-use crate::{Failure, cargo};
+use crate::Failure;
+use crate::targets::{self, KNOWN, Known};
 
-const FAKE: &str = "fake";
+/// The kit's own fake target, built with the adapters' targets.
+const FAKE: Known = Known {
+    name: "fake",
+    package: "graceful-conformance",
+    bin: "graceful-conformance-fake",
+};
 
 #[derive(Debug, Default)]
 struct Options {
@@ -71,99 +85,90 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
 
 fn adapter_names() -> String {
     let mut names: Vec<&str> = KNOWN.iter().map(|k| k.name).collect();
-    names.push(FAKE);
+    names.push(FAKE.name);
     names.join(", ")
 }
 
-/// Builds what `adapters` names (or every existing target).
-fn build(adapters: &[String]) -> Result<Vec<Built>, Failure> {
+/// What `adapters` names (every adapter's target when it names none), in
+/// the order given, each once.
+fn select(adapters: &[String]) -> Result<Vec<Known>, Failure> {
     if adapters.is_empty() {
-        let existing = targets::existing();
-        if existing.is_empty() {
-            return Err(Failure::usage(format!(
-                "no conformance target exists yet (looked for {}); \
-                 `cargo xtask conformance --adapter fake` runs the kit against its fake target",
-                KNOWN
-                    .iter()
-                    .map(targets::Known::source)
-                    .collect::<Vec<_>>()
-                    .join(", ")
-            )));
-        }
-        return targets::build(&existing);
+        return Ok(KNOWN.to_vec());
     }
-    let mut known = Vec::new();
-    let mut fake = false;
+    let mut selected: Vec<Known> = Vec::new();
     for name in adapters {
-        if name == FAKE {
-            fake = true;
-            continue;
-        }
-        let k = KNOWN.iter().find(|k| k.name == name).ok_or_else(|| {
-            Failure::usage(format!(
-                "unknown adapter {name:?}; known: {}",
-                adapter_names()
-            ))
-        })?;
-        if !k.exists() {
-            return Err(Failure::usage(format!(
-                "adapter {name} has no conformance target yet ({} is missing)",
-                k.source()
-            )));
-        }
-        if !known.contains(k) {
-            known.push(*k);
+        let k = KNOWN
+            .iter()
+            .chain([&FAKE])
+            .find(|k| k.name == name)
+            .ok_or_else(|| {
+                Failure::usage(format!(
+                    "unknown adapter {name:?}; known: {}",
+                    adapter_names()
+                ))
+            })?;
+        if !selected.contains(k) {
+            selected.push(*k);
         }
     }
-    let mut built = targets::build(&known)?;
-    if fake {
-        built.push(build_fake()?);
-    }
-    Ok(built)
+    Ok(selected)
 }
 
-fn build_fake() -> Result<Built, Failure> {
-    let bin = "graceful-conformance-fake";
-    cargo::run(&[
-        "build",
-        "--release",
-        "--package",
-        "graceful-conformance",
-        "--bin",
-        bin,
-    ])?;
-    let path = cargo::target_dir()?
-        .join("release")
-        .join(format!("{bin}{}", std::env::consts::EXE_SUFFIX));
-    if !path.is_file() {
-        return Err(Failure::failed(format!(
-            "built {bin} but found no executable at {}",
-            path.display()
-        )));
-    }
-    Ok(Built {
-        name: FAKE.to_owned(),
-        path,
-    })
+/// Runs `scenarios` against `target`, with a line per scenario on standard
+/// error: its number and name when it starts, its verdict and time when it
+/// ends.
+fn check(target: &Target, scenarios: &[Scenario]) -> Vec<ScenarioReport> {
+    let width = scenarios.len().to_string().len();
+    scenarios
+        .iter()
+        .enumerate()
+        .map(|(i, scenario)| {
+            eprint!(
+                "  [{:>width$}/{}] {:<44} ",
+                i + 1,
+                scenarios.len(),
+                scenario.name()
+            );
+            let _ = std::io::stderr().flush();
+            let report = run_scenario(target, *scenario);
+            eprintln!(
+                "{} ({:.1} s)",
+                report.verdict(),
+                report.elapsed.as_secs_f64()
+            );
+            report
+        })
+        .collect()
 }
 
 #[allow(clippy::print_stdout)]
 pub(crate) fn run(args: &[String]) -> Result<(), Failure> {
+    let started = Instant::now();
     let options = parse(args)?;
     let scenarios = if options.scenarios.is_empty() {
         Scenario::all().to_vec()
     } else {
         options.scenarios.clone()
     };
-    let built = build(&options.adapters)?;
+    let selected = select(&options.adapters)?;
+    let names: Vec<&str> = selected.iter().map(|k| k.name).collect();
+    eprintln!(
+        "xtask: conformance: {} scenario(s) on {}; building first",
+        scenarios.len(),
+        names.join(", ")
+    );
+    let built = targets::build(&selected)?;
     let mut runs: Vec<(String, Vec<ScenarioReport>)> = Vec::new();
-    for b in &built {
+    for (i, b) in built.iter().enumerate() {
         let target = Target::new(b.name.clone(), &b.path);
-        eprintln!("checking {} ({})", b.name, b.path.display());
-        let reports = run_scenarios(&target, &scenarios, |r| {
-            eprintln!("  {:<44} {}", r.name, r.verdict());
-        });
-        runs.push((b.name.clone(), reports));
+        eprintln!(
+            "xtask: checking {} ({}/{}): {}",
+            b.name,
+            i + 1,
+            built.len(),
+            b.path.display()
+        );
+        runs.push((b.name.clone(), check(&target, &scenarios)));
     }
     print!("{}", report::matrix(&runs));
     if let Some(path) = &options.json {
@@ -177,6 +182,10 @@ pub(crate) fn run(args: &[String]) -> Result<(), Failure> {
         .flat_map(|(_, reports)| reports)
         .filter(|r| !r.passed)
         .count();
+    eprintln!(
+        "xtask: conformance done in {:.0} s, {failed} scenario run(s) failed",
+        started.elapsed().as_secs_f64()
+    );
     if failed == 0 {
         Ok(())
     } else {
@@ -223,9 +232,17 @@ mod tests {
 
     #[test]
     fn unknown_adapter_is_code_2_and_builds_nothing() {
-        let err = build(&strings(&["nope"])).unwrap_err();
+        let err = run(&strings(&["--adapter", "nope"])).unwrap_err();
         assert_eq!(err.code, 2);
         assert!(err.message.contains("unknown adapter"), "{}", err.message);
         assert!(err.message.contains("fake"), "{}", err.message);
+    }
+
+    #[test]
+    fn adapters_are_selected_in_order_once() {
+        let all: Vec<&str> = select(&[]).unwrap().iter().map(|k| k.name).collect();
+        assert_eq!(all, ["tokio", "smol", "actix"]);
+        let some = select(&strings(&["fake", "actix", "fake"])).unwrap();
+        assert_eq!(some, [FAKE, KNOWN[2]]);
     }
 }

@@ -2,13 +2,13 @@
 //!
 //! One module per task; this file only dispatches.
 //!
-//! - `cargo xtask targets`: build every conformance target in release mode
-//!   and print `NAME PATH` per target (nothing else on stdout).
+//! - `cargo xtask targets`: build every conformance target in release mode,
+//!   in one cargo invocation, and print `NAME PATH` per target (nothing else
+//!   on stdout; progress on stderr).
 //! - `cargo xtask conformance [--adapter NAME]... [--scenario NAME]... [--json FILE]`:
 //!   build the targets and run the conformance kit against each, printing
 //!   a table of scenarios × targets. `--adapter fake` runs the kit against
-//!   its own fake target, which shows the kit working end to end even
-//!   before any adapter ships a target.
+//!   its own fake target, which shows the kit working end to end.
 //! - `cargo xtask bench [--quick] [--figures LIST]`: the side-by-side
 //!   benchmarks; writes `BENCHMARKS.md` and `BENCHMARKS.svg`.
 

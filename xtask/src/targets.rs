@@ -1,53 +1,53 @@
 //! `cargo xtask targets`: build the conformance targets, print where they are.
 //!
-//! Every adapter crate ships its conformance target as an example. A target
-//! is listed once its example source exists, so adapters join as they land.
+//! The targets are the executables of the `graceful-targets` crate, one per
+//! adapter. They are built in release mode by one cargo invocation: the
+//! three share most of their dependency graph, and one build compiles it
+//! once, with every core busy, where three builds in a row would compile
+//! the shared part three times over (features unify differently per
+//! invocation) and leave cores idle at each one's tail.
+//!
+//! Standard output carries only the `NAME PATH` lines (the contract's way
+//! of finding the targets); cargo's own output and a line per phase go to
+//! standard error.
 
 use std::path::PathBuf;
+use std::time::Instant;
 
 use crate::{Failure, cargo};
 
-/// A conformance target known to the workspace.
+/// An executable the workspace builds for the kit to run.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Known {
     /// The name used in reports and `--adapter`.
     pub(crate) name: &'static str,
     /// The package that ships it.
     pub(crate) package: &'static str,
-    /// The example's name.
-    pub(crate) example: &'static str,
+    /// The executable's name.
+    pub(crate) bin: &'static str,
 }
+
+/// The package of the adapters' targets.
+const TARGETS: &str = "graceful-targets";
 
 /// Every adapter's target, in reporting order.
 pub(crate) const KNOWN: &[Known] = &[
     Known {
         name: "tokio",
-        package: "graceful-tokio",
-        example: "tokio-target",
+        package: TARGETS,
+        bin: "tokio-target",
     },
     Known {
         name: "smol",
-        package: "graceful-smol",
-        example: "smol-target",
+        package: TARGETS,
+        bin: "smol-target",
     },
     Known {
         name: "actix",
-        package: "graceful-actix",
-        example: "actix-target",
+        package: TARGETS,
+        bin: "actix-target",
     },
 ];
-
-impl Known {
-    /// The example's source, relative to the workspace root.
-    pub(crate) fn source(&self) -> String {
-        format!("{}/examples/{}.rs", self.package, self.example)
-    }
-
-    /// Whether the adapter ships its target yet.
-    pub(crate) fn exists(&self) -> bool {
-        cargo::workspace_root().join(self.source()).is_file()
-    }
-}
 
 /// A built target.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -56,42 +56,63 @@ pub(crate) struct Built {
     pub(crate) path: PathBuf,
 }
 
-/// Builds `known` in release mode and returns where the executables are.
-pub(crate) fn build(known: &[Known]) -> Result<Vec<Built>, Failure> {
-    let target_dir = cargo::target_dir()?;
-    let mut built = Vec::new();
+/// The arguments of the one `cargo build` that builds every one of `known`.
+fn build_args(known: &[Known]) -> Vec<&'static str> {
+    let mut args = vec!["build", "--release"];
+    let mut packages: Vec<&str> = Vec::new();
     for k in known {
-        cargo::run(&[
-            "build",
-            "--release",
-            "--package",
-            k.package,
-            "--example",
-            k.example,
-        ])?;
-        let path = target_dir.join("release").join("examples").join(format!(
-            "{}{}",
-            k.example,
-            std::env::consts::EXE_SUFFIX
-        ));
-        if !path.is_file() {
-            return Err(Failure::failed(format!(
-                "built {} but found no executable at {}",
-                k.example,
-                path.display()
-            )));
+        if !packages.contains(&k.package) {
+            packages.push(k.package);
+            args.extend(["--package", k.package]);
         }
-        built.push(Built {
-            name: k.name.to_owned(),
-            path,
-        });
     }
-    Ok(built)
+    for k in known {
+        args.extend(["--bin", k.bin]);
+    }
+    args
 }
 
-/// The targets whose sources exist.
-pub(crate) fn existing() -> Vec<Known> {
-    KNOWN.iter().copied().filter(Known::exists).collect()
+/// Builds `known` in release mode, in one cargo invocation, and returns
+/// where the executables are. Progress goes to standard error.
+pub(crate) fn build(known: &[Known]) -> Result<Vec<Built>, Failure> {
+    if known.is_empty() {
+        return Ok(Vec::new());
+    }
+    let target_dir = cargo::target_dir()?;
+    let names: Vec<&str> = known.iter().map(|k| k.bin).collect();
+    eprintln!(
+        "xtask: building {} (release, one cargo build)...",
+        names.join(", ")
+    );
+    let started = Instant::now();
+    cargo::run(&build_args(known))?;
+    eprintln!(
+        "xtask: built {} executable(s) in {:.0} s",
+        known.len(),
+        started.elapsed().as_secs_f64()
+    );
+    known
+        .iter()
+        .map(|k| {
+            let path = target_dir.join("release").join(format!(
+                "{}{}",
+                k.bin,
+                std::env::consts::EXE_SUFFIX
+            ));
+            if path.is_file() {
+                Ok(Built {
+                    name: k.name.to_owned(),
+                    path,
+                })
+            } else {
+                Err(Failure::failed(format!(
+                    "built {} but found no executable at {}",
+                    k.bin,
+                    path.display()
+                )))
+            }
+        })
+        .collect()
 }
 
 #[allow(clippy::print_stdout)]
@@ -101,18 +122,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), Failure> {
             "`cargo xtask targets` takes no arguments (got {arg:?})"
         )));
     }
-    let present = existing();
-    if present.is_empty() {
-        eprintln!(
-            "no conformance target exists yet (looked for {})",
-            KNOWN
-                .iter()
-                .map(Known::source)
-                .collect::<Vec<_>>()
-                .join(", ")
-        );
-    }
-    for b in build(&present)? {
+    for b in build(KNOWN)? {
         println!("{} {}", b.name, b.path.display());
     }
     Ok(())
@@ -123,12 +133,33 @@ mod tests {
     use super::*;
 
     #[test]
-    fn known_targets_are_examples_of_their_adapters() {
+    fn known_targets_are_the_bins_of_graceful_targets() {
         let names: Vec<&str> = KNOWN.iter().map(|k| k.name).collect();
         assert_eq!(names, ["tokio", "smol", "actix"]);
-        assert_eq!(KNOWN[0].source(), "graceful-tokio/examples/tokio-target.rs");
-        assert_eq!(KNOWN[1].source(), "graceful-smol/examples/smol-target.rs");
-        assert_eq!(KNOWN[2].source(), "graceful-actix/examples/actix-target.rs");
+        let root = cargo::workspace_root();
+        for k in KNOWN {
+            let source = root.join("targets/src/bin").join(format!("{}.rs", k.bin));
+            assert!(source.is_file(), "{} has no source", k.bin);
+        }
+    }
+
+    #[test]
+    fn one_cargo_build_builds_them_all() {
+        assert_eq!(
+            build_args(KNOWN).join(" "),
+            "build --release --package graceful-targets \
+             --bin tokio-target --bin smol-target --bin actix-target"
+        );
+        let fake = Known {
+            name: "fake",
+            package: "graceful-conformance",
+            bin: "graceful-conformance-fake",
+        };
+        assert_eq!(
+            build_args(&[KNOWN[1], fake]).join(" "),
+            "build --release --package graceful-targets --package graceful-conformance \
+             --bin smol-target --bin graceful-conformance-fake"
+        );
     }
 
     #[test]

@@ -4,13 +4,13 @@
 use std::thread;
 use std::time::{Duration, Instant};
 
+use super::orders::stored_ids;
 use super::{
     BOUND_MS, Ctx, Ending, Expect, PATIENCE, REQUEST_TIMEOUT, SLACK_MS, drained_after,
     expect_response, finish, ms_between,
 };
 use crate::contract::{CleanupResult, Event};
 use crate::http::{self, Conn, Outcome, Peer, Request};
-use crate::orders::stored_ids;
 use crate::process::Signal;
 use crate::tmp::TempDir;
 

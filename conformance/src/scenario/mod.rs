@@ -3,6 +3,7 @@
 mod basic;
 mod cleanup;
 mod drain;
+mod orders;
 mod signals;
 
 use std::fmt::{self, Display};
@@ -12,7 +13,6 @@ use std::time::{Duration, Instant};
 
 use crate::contract::{CleanupResult, Event, check_grammar};
 use crate::http::{self, Outcome, Request};
-use crate::orders;
 use crate::process::{Exit, Line, Process, Signal, Target};
 use crate::report::ScenarioReport;
 

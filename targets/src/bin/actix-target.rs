@@ -3,7 +3,7 @@
 //! actix-web and this adapter, and so the fullest example of it.
 //!
 //! ```text
-//! cargo run --example actix-target -- --store orders.sqlite --cleanup cache,queue
+//! cargo run -p graceful-targets --bin actix-target -- --store orders.sqlite --cleanup cache,queue
 //! ```
 //!
 //! Standard output carries only the contract's events, one a line; logs go
@@ -14,15 +14,15 @@
 //!
 //! What does not depend on the runtime (the command line, the cleanup
 //! steps' behaviours, the store, the event lines, the start-up gate) comes
-//! from `graceful_conformance::target`, shared by every adapter's target.
+//! from this crate's library, shared by every adapter's target.
 
 use actix_web::body::{BodySize, MessageBody};
 use actix_web::http::StatusCode;
 use actix_web::rt::time::{Instant, Sleep, sleep, sleep_until};
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, Resource};
-use graceful_conformance::target::{
-    self, Answer, BadRequest, ChunkLines, Journal, Options, Store, param,
+use graceful_targets::{
+    self as target, Answer, BadRequest, ChunkLines, Journal, Options, Store, param,
 };
 use std::convert::Infallible;
 use std::io;

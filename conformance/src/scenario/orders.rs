@@ -12,10 +12,10 @@ use std::path::Path;
 use std::thread;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
+use super::{Ctx, Expect, PATIENCE, finish, ms_between};
 use crate::contract::CleanupResult;
 use crate::http::{self, Conn, Outcome, Request};
 use crate::process::Signal;
-use crate::scenario::{Ctx, Expect, PATIENCE, finish, ms_between};
 use crate::tmp::TempDir;
 
 /// Concurrent clients.

@@ -1,9 +1,9 @@
-//! The tokio conformance target: an HTTP/1.1 server that implements the
+//! The smol conformance target: an HTTP/1.1 server that implements the
 //! conformance contract (see the `graceful-conformance` crate) with this
 //! adapter, and so the fullest example of it.
 //!
 //! ```text
-//! cargo run --example tokio-target -- --store orders.sqlite --cleanup cache,queue
+//! cargo run -p graceful-targets --bin smol-target -- --store orders.sqlite --cleanup cache,queue
 //! ```
 //!
 //! Standard output carries only the contract's events, one a line; logs go
@@ -12,61 +12,72 @@
 //! they are acquired, and the process exits with the report's code, or at
 //! once with `128 + N` on a second signal.
 //!
+//! It runs on an executor of its own (an `Arc<Executor>` run by one thread
+//! per core, the main thread included); connections are spawned on it.
+//!
 //! What does not depend on the runtime (the command line, the cleanup
 //! steps' behaviours, the store, the event lines, the start-up gate) comes
-//! from `graceful_conformance::target`, shared by every adapter's target.
+//! from this crate's library, shared by every adapter's target.
 
 use bytes::Bytes;
-use graceful_conformance::target::{
-    self, Answer, BadRequest, ChunkLines, Insert, Journal, Options, Route, Routes, Store,
+use graceful_smol::Spawn;
+use graceful_targets::{
+    self as target, Answer, BadRequest, ChunkLines, Journal, Options, Route, Routes, Store,
 };
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
+use smol::{Async, Executor, Timer};
 use std::convert::Infallible;
-use std::io;
+use std::net::TcpListener;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
-use tokio::net::TcpListener;
-use tokio::time::{Instant, Sleep, sleep, sleep_until};
+use std::time::{Duration, Instant};
 
 fn main() {
-    let options = Options::parse("tokio-target");
+    let options = Options::parse("smol-target");
     let driver = options.driver();
-    let runtime = tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-        .unwrap_or_else(|error| target::fail(format_args!("cannot start the runtime: {error}")));
-    runtime.block_on(serve(options, driver))
+    let executor = Arc::new(Executor::new());
+    let threads = std::thread::available_parallelism().map_or(2, usize::from);
+    // One thread per core, the main thread being the last.
+    for n in 1..threads {
+        let executor = executor.clone();
+        std::thread::Builder::new()
+            .name(format!("smol-target-{n}"))
+            .spawn(move || smol::block_on(executor.run(std::future::pending::<()>())))
+            .unwrap_or_else(|error| target::fail(format_args!("cannot start a thread: {error}")));
+    }
+    smol::block_on(executor.run(serve(options, driver, executor.clone())))
 }
 
-async fn serve(options: Options, driver: graceful_tokio::Driver) -> ! {
+async fn serve(
+    options: Options,
+    driver: graceful_smol::Driver,
+    executor: Arc<Executor<'static>>,
+) -> ! {
     let shutdown = driver.handle();
     // Signals and the driver first: a signal from here on ends the process
     // cleanly, whatever start-up is doing.
-    let signals = graceful_tokio::signals(&shutdown).unwrap_or_else(|error| {
+    let signals = graceful_smol::signals(&shutdown).unwrap_or_else(|error| {
         target::fail(format_args!("cannot install signal handlers: {error}"))
     });
-    tokio::spawn(target::exit_on_signals(signals));
-    let run = tokio::spawn(graceful_tokio::run(driver));
+    executor.spawn_detached(target::exit_on_signals(signals));
+    let run = executor.spawn(graceful_smol::run(driver));
 
     // Resources register their cleanup as they are acquired; the steps run
     // in reverse, so the store, registered first, closes last.
     let store = options.open_store(Journal::Rollback);
-    options.register_cleanup(&shutdown, store.as_ref(), sleep, |store| async move {
-        let closed = tokio::task::spawn_blocking(move || store.close()).await;
-        closed.unwrap_or_else(|error| Err(io::Error::other(error)))
+    options.register_cleanup(&shutdown, store.as_ref(), Timer::after, |store| {
+        smol::unblock(move || store.close())
     });
 
-    let listener = TcpListener::bind(options.addr)
-        .await
-        .unwrap_or_else(|error| {
-            target::fail(format_args!("cannot listen on {}: {error}", options.addr))
-        });
-    let addr = listener.local_addr().unwrap_or(options.addr);
+    let listener = Async::<TcpListener>::bind(options.addr).unwrap_or_else(|error| {
+        target::fail(format_args!("cannot listen on {}: {error}", options.addr))
+    });
+    let addr = listener.get_ref().local_addr().unwrap_or(options.addr);
     let routes = Routes::new(shutdown.clone(), store);
     let service = service_fn(move |request: Request<Incoming>| {
         let (method, uri) = (request.method().as_str(), request.uri());
@@ -76,27 +87,26 @@ async fn serve(options: Options, driver: graceful_tokio::Driver) -> ! {
     // Under the start-up gate: a signal comes before (nothing is served)
     // or after `listening`.
     target::start_serving(&shutdown, addr, || {
-        tokio::spawn(graceful_tokio::serve(listener, service, &shutdown));
+        let server = graceful_smol::serve(listener, service, &shutdown, executor.clone());
+        executor.spawn_detached(server);
     });
 
-    match run.await {
-        Ok(report) => target::exit_with(&report),
-        Err(error) => target::fail(format_args!("the shutdown driver failed: {error}")),
-    }
+    let report = run.await;
+    target::exit_with(&report)
 }
 
 type Reply = Response<Either<Full<Bytes>, Chunks>>;
 
-/// Carries a route out on tokio.
+/// Carries a route out on smol.
 async fn respond(route: Route, body: Incoming) -> Reply {
     let answer = match route {
         Route::Answer(answer) => answer,
         Route::Sleep { ms } => {
-            sleep(Duration::from_millis(ms)).await;
+            Timer::after(Duration::from_millis(ms)).await;
             Answer::slept(ms)
         }
         Route::Stream(lines) => {
-            let wait = Box::pin(sleep(Duration::ZERO));
+            let wait = Timer::never();
             return Response::new(Either::Right(Chunks { lines, wait }));
         }
         Route::Order { store, ms } => order(store, ms, body).await.unwrap_or_else(Answer::from),
@@ -113,20 +123,20 @@ async fn order(store: Store, ms: u64, body: Incoming) -> Result<Answer, BadReque
     let body = body.map_err(|_| BadRequest("unreadable body".into()))?;
     let id = target::order_id(&body.to_bytes())?;
     let started = Instant::now();
-    sleep_until(started + Duration::from_millis(ms / 2)).await;
-    let insert = tokio::task::spawn_blocking({
+    Timer::at(started + Duration::from_millis(ms / 2)).await;
+    let insert = smol::unblock({
         let id = id.clone();
         move || store.insert(&id)
     });
-    let committed = insert.await.unwrap_or(Err(Insert::Failed));
-    sleep_until(started + Duration::from_millis(ms)).await;
+    let committed = insert.await;
+    Timer::at(started + Duration::from_millis(ms)).await;
     Ok(Answer::stored(committed, &id))
 }
 
-/// The `/stream` body: its lines, on tokio's timer.
+/// The `/stream` body: its lines, on smol's timer.
 struct Chunks {
     lines: ChunkLines,
-    wait: Pin<Box<Sleep>>,
+    wait: Timer,
 }
 
 impl Body for Chunks {
@@ -138,8 +148,8 @@ impl Body for Chunks {
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Bytes>, Infallible>>> {
         let Chunks { lines, wait } = &mut *self;
-        let line = ready!(lines.poll_line(cx, wait.as_mut(), |wait, every| {
-            wait.reset(Instant::now() + every);
+        let line = ready!(lines.poll_line(cx, Pin::new(wait), |wait, every| {
+            wait.get_mut().set_after(every);
         }));
         Poll::Ready(line.map(|line| Ok(Frame::data(Bytes::from(line)))))
     }
