@@ -4,18 +4,30 @@
 //! which general-purpose clients blur: a complete response ([`Outcome::Response`],
 //! with Content-Length, chunked or until-close bodies), a refused connect
 //! ([`Outcome::Refused`]), a connection closed or reset before any byte of
-//! the answer ([`Outcome::Closed`]), and an answer cut short
-//! ([`Outcome::Truncated`]). A [`Conn`] keeps its connection open across
-//! requests (keep-alive) and can send raw bytes, such as half a request
-//! head.
+//! the answer ([`Outcome::Closed`]), an answer cut short
+//! ([`Outcome::Truncated`]), no answer in time ([`Outcome::TimedOut`]), and
+//! an answer that is not HTTP/1.1 ([`Outcome::Malformed`]). A [`Conn`] keeps
+//! its connection open across requests (keep-alive) and can send raw bytes,
+//! such as half a request head.
+//!
+//! The transport and that classification are written here, because they
+//! are the kit's purpose; the syntax is not. Status lines, headers, chunk
+//! sizes and trailers are parsed by `httparse`, the parser under hyper:
+//! a stricter judge than a hand-written one for servers written in any
+//! language, which must not pass the kit with an answer a real client
+//! would refuse. `Content-Length` is held to the same standard: digits
+//! only, and every copy of the header the same.
 
 use std::fmt;
 use std::io::{self, Read, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::time::{Duration, Instant};
 
-/// Largest response head the client accepts.
+/// Largest response head (and chunk-size line, and trailer section) the
+/// client accepts.
 const MAX_HEAD: usize = 64 * 1024;
+/// Most headers (or trailers) one response may carry.
+const MAX_HEADERS: usize = 128;
 
 /// A request to send.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -168,7 +180,11 @@ pub enum Outcome {
         /// Bytes of the answer received so far.
         received: usize,
     },
-    /// Any other failure (a malformed answer, an unexpected I/O error).
+    /// The answer is not HTTP/1.1: a bad status line, header, length, chunk
+    /// size or trailer. The reason says which.
+    Malformed(String),
+    /// Any other failure: an unexpected I/O error, a head larger than the
+    /// client accepts.
     Failed(String),
 }
 
@@ -203,6 +219,7 @@ impl fmt::Display for Outcome {
                 None => write!(f, "truncated inside the head ({received} bytes)"),
             },
             Self::TimedOut { received } => write!(f, "timed out ({received} bytes received)"),
+            Self::Malformed(why) => write!(f, "malformed answer: {why}"),
             Self::Failed(why) => write!(f, "failed: {why}"),
         }
     }
@@ -334,9 +351,11 @@ impl Conn {
         let deadline = Instant::now() + timeout;
         let mut received = self.buf.len();
         // The head.
-        let head_end = loop {
-            if let Some(pos) = find(&self.buf, b"\r\n\r\n") {
-                break pos + 4;
+        let (head, head_end) = loop {
+            match parse_head(&self.buf) {
+                Ok(Some(parsed)) => break parsed,
+                Ok(None) => {}
+                Err(why) => return Outcome::Malformed(why),
             }
             if self.buf.len() > MAX_HEAD {
                 return Outcome::Failed("response head too large".into());
@@ -357,23 +376,18 @@ impl Conn {
             }
         };
         let head_at = Instant::now();
-        let head = match parse_head(&self.buf[..head_end]) {
-            Ok(head) => head,
-            Err(why) => return Outcome::Failed(why),
-        };
         self.buf.drain(..head_end);
         let no_body = head.status < 200 || head.status == 204 || head.status == 304;
         let body = if no_body {
             Ok(Vec::new())
         } else if head.chunked() {
             self.read_chunked(deadline, &mut received)
-        } else if let Some(len) = head.header("content-length") {
-            match len.trim().parse::<usize>() {
-                Ok(len) => self.read_exact_body(len, deadline, &mut received),
-                Err(_) => return Outcome::Failed(format!("bad Content-Length {len:?}")),
-            }
         } else {
-            self.read_to_close(deadline, &mut received)
+            match content_length(&head) {
+                Ok(Some(len)) => self.read_exact_body(len, deadline, &mut received),
+                Ok(None) => self.read_to_close(deadline, &mut received),
+                Err(why) => return Outcome::Malformed(why),
+            }
         };
         match body {
             Ok(body) => Outcome::Response(Response {
@@ -387,6 +401,7 @@ impl Conn {
                 received,
             },
             Err(BodyEnd::TimedOut) => Outcome::TimedOut { received },
+            Err(BodyEnd::Malformed(why)) => Outcome::Malformed(why),
             Err(BodyEnd::Failed(why)) => Outcome::Failed(why),
         }
     }
@@ -433,16 +448,32 @@ impl Conn {
         }
     }
 
-    fn read_line(&mut self, deadline: Instant, received: &mut usize) -> Result<String, BodyEnd> {
+    /// Reads until `parse` makes something of the front of the buffer, and
+    /// takes what it used: a chunk-size line, the trailers. `what` names it
+    /// in the errors.
+    fn read_parsed<T, E: fmt::Display>(
+        &mut self,
+        what: &str,
+        deadline: Instant,
+        received: &mut usize,
+        parse: impl Fn(&[u8]) -> Result<httparse::Status<(usize, T)>, E>,
+    ) -> Result<T, BodyEnd> {
         loop {
-            if let Some(pos) = find(&self.buf, b"\r\n") {
-                let line: Vec<u8> = self.buf.drain(..pos + 2).collect();
-                return Ok(String::from_utf8_lossy(&line[..pos]).into_owned());
+            match parse(&self.buf) {
+                Ok(httparse::Status::Complete((used, parsed))) => {
+                    self.buf.drain(..used);
+                    return Ok(parsed);
+                }
+                Ok(httparse::Status::Partial) if self.buf.len() > MAX_HEAD => {
+                    return Err(BodyEnd::Malformed(format!("{what} over {MAX_HEAD} bytes")));
+                }
+                Ok(httparse::Status::Partial) => self.more(deadline, received)?,
+                Err(error) => {
+                    let line = self.buf.split(|&b| b == b'\n').next().unwrap_or_default();
+                    let line = String::from_utf8_lossy(&line[..line.len().min(64)]);
+                    return Err(BodyEnd::Malformed(format!("bad {what} {line:?}: {error}")));
+                }
             }
-            if self.buf.len() > MAX_HEAD {
-                return Err(BodyEnd::Failed("chunk line too long".into()));
-            }
-            self.more(deadline, received)?;
         }
     }
 
@@ -453,13 +484,28 @@ impl Conn {
     ) -> Result<Vec<u8>, BodyEnd> {
         let mut body = Vec::new();
         loop {
-            let line = self.read_line(deadline, received)?;
-            let size = line.split(';').next().unwrap_or("").trim();
-            let size = usize::from_str_radix(size, 16)
-                .map_err(|_| BodyEnd::Failed(format!("bad chunk size {line:?}")))?;
+            let size = self.read_parsed("chunk size", deadline, received, |buf| {
+                // httparse reads a line with no digit at all as size 0.
+                match buf.first() {
+                    Some(b) if !b.is_ascii_hexdigit() => Err(httparse::InvalidChunkSize),
+                    _ => httparse::parse_chunk_size(buf),
+                }
+            })?;
+            let size = usize::try_from(size)
+                .ok()
+                .filter(|size| size.checked_add(2).is_some())
+                .ok_or_else(|| BodyEnd::Malformed(format!("chunk size {size} too large")))?;
             if size == 0 {
                 // Trailers, up to the blank line.
-                while !self.read_line(deadline, received)?.is_empty() {}
+                self.read_parsed("trailer", deadline, received, |buf| {
+                    let mut trailers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+                    Ok::<_, httparse::Error>(match httparse::parse_headers(buf, &mut trailers)? {
+                        httparse::Status::Complete((used, _)) => {
+                            httparse::Status::Complete((used, ()))
+                        }
+                        httparse::Status::Partial => httparse::Status::Partial,
+                    })
+                })?;
                 return Ok(body);
             }
             while self.buf.len() < size + 2 {
@@ -467,7 +513,7 @@ impl Conn {
             }
             body.extend(self.buf.drain(..size));
             if self.buf.drain(..2).as_slice() != b"\r\n" {
-                return Err(BodyEnd::Failed("chunk not followed by CRLF".into()));
+                return Err(BodyEnd::Malformed("chunk not followed by CRLF".into()));
             }
         }
     }
@@ -490,39 +536,59 @@ impl Conn {
 enum BodyEnd {
     Cut,
     TimedOut,
+    Malformed(String),
     Failed(String),
 }
 
-fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
-    haystack.windows(needle.len()).position(|w| w == needle)
+/// The response head at the front of `bytes`, and its length in bytes;
+/// `None` while it is incomplete.
+fn parse_head(bytes: &[u8]) -> Result<Option<(Head, usize)>, String> {
+    let mut headers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+    let mut response = httparse::Response::new(&mut headers);
+    let len = match response.parse(bytes) {
+        Ok(httparse::Status::Complete(len)) => len,
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(error) => {
+            let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+            let line = String::from_utf8_lossy(&line[..line.len().min(64)]);
+            return Err(format!("bad response head ({error}), starting {line:?}"));
+        }
+    };
+    // Complete: httparse has filled every field.
+    let head = Head {
+        status: response.code.unwrap_or_default(),
+        reason: response.reason.unwrap_or_default().to_owned(),
+        headers: response
+            .headers
+            .iter()
+            .map(|header| {
+                let value = String::from_utf8_lossy(header.value);
+                (header.name.to_owned(), value.trim().to_owned())
+            })
+            .collect(),
+    };
+    Ok(Some((head, len)))
 }
 
-fn parse_head(bytes: &[u8]) -> Result<Head, String> {
-    let text = std::str::from_utf8(bytes).map_err(|_| "response head is not UTF-8".to_owned())?;
-    let mut lines = text.split("\r\n");
-    let status_line = lines.next().unwrap_or("");
-    let mut parts = status_line.splitn(3, ' ');
-    let version = parts.next().unwrap_or("");
-    if !version.starts_with("HTTP/1.") {
-        return Err(format!("bad status line {status_line:?}"));
+/// The body's length, when `Content-Length` gives it: digits only, and
+/// every copy of the header the same.
+fn content_length(head: &Head) -> Result<Option<usize>, String> {
+    let mut length = None;
+    for (_, value) in head
+        .headers
+        .iter()
+        .filter(|(name, _)| name.eq_ignore_ascii_case("content-length"))
+    {
+        let parsed = Some(value)
+            .filter(|v| !v.is_empty() && v.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|v| v.parse::<usize>().ok())
+            .ok_or_else(|| format!("bad Content-Length {value:?}"))?;
+        if length.is_some_and(|length| length != parsed) {
+            return Err("Content-Length given twice, differently".to_owned());
+        }
+        length = Some(parsed);
     }
-    let status = parts
-        .next()
-        .and_then(|s| s.parse::<u16>().ok())
-        .ok_or_else(|| format!("bad status line {status_line:?}"))?;
-    let reason = parts.next().unwrap_or("").to_owned();
-    let mut headers = Vec::new();
-    for line in lines.filter(|l| !l.is_empty()) {
-        let (name, value) = line
-            .split_once(':')
-            .ok_or_else(|| format!("bad header line {line:?}"))?;
-        headers.push((name.trim().to_owned(), value.trim().to_owned()));
-    }
-    Ok(Head {
-        status,
-        reason,
-        headers,
-    })
+    Ok(length)
 }
 
 #[cfg(test)]
@@ -540,7 +606,7 @@ mod tests {
             let (mut s, _) = listener.accept().unwrap();
             let mut got = Vec::new();
             let mut b = [0u8; 1024];
-            while find(&got, b"\r\n\r\n").is_none() {
+            while !got.windows(4).any(|w| w == b"\r\n\r\n") {
                 let n = s.read(&mut b).unwrap();
                 if n == 0 {
                     return;
@@ -682,6 +748,103 @@ mod tests {
         );
         assert_eq!(conn.wait_peer(Duration::from_millis(20)), Peer::Open);
         drop(listener);
+    }
+
+    /// What one GET gets from a server that answers `answer`.
+    fn outcome_of(answer: &'static [u8]) -> Outcome {
+        request(serve_once(answer), &Request::get("/"), T)
+    }
+
+    /// `answer` must be classified malformed, for a reason that says `why`.
+    fn assert_malformed(answer: &'static [u8], why: &str) {
+        let shown = String::from_utf8_lossy(answer);
+        match outcome_of(answer) {
+            Outcome::Malformed(text) => assert!(text.contains(why), "{shown:?}: {text}"),
+            other => panic!("{shown:?} is not malformed: {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_heads_are_malformed() {
+        for answer in [
+            // A status of two digits, or four.
+            &b"HTTP/1.1 20 OK\r\nContent-Length: 0\r\n\r\n"[..],
+            b"HTTP/1.1 2000 OK\r\nContent-Length: 0\r\n\r\n",
+            // No such version.
+            b"HTTP/1.9 200 OK\r\nContent-Length: 0\r\n\r\n",
+            b"ICY 200 OK\r\nContent-Length: 0\r\n\r\n",
+            // A space in a header name, or before its colon.
+            b"HTTP/1.1 200 OK\r\nBad Name: x\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nContent-Length : 0\r\n\r\n",
+            // A header line without a colon; a folded line.
+            b"HTTP/1.1 200 OK\r\nno colon\r\nContent-Length: 0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nX: a\r\n b\r\nContent-Length: 0\r\n\r\n",
+        ] {
+            assert_malformed(answer, "bad response head");
+        }
+        assert_malformed(
+            b"HTTP/1.1 200 OK\r\nContent-Length: +4\r\n\r\nlive",
+            "bad Content-Length",
+        );
+        assert_malformed(
+            b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 5\r\n\r\nlive",
+            "Content-Length given twice",
+        );
+        // The same lengths twice are one length.
+        let twice = b"HTTP/1.1 200 OK\r\nContent-Length: 4\r\nContent-Length: 4\r\n\r\nlive";
+        assert_eq!(
+            outcome_of(twice).response().map(Response::text),
+            Some("live".into())
+        );
+    }
+
+    #[test]
+    fn malformed_chunk_sizes_are_malformed() {
+        for answer in [
+            // A sign, a prefix, a space before the size.
+            &b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n+8\r\nchunk 0\n\r\n0\r\n\r\n"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0x8\r\nchunk 0\n\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n 8\r\nchunk 0\n\r\n0\r\n\r\n",
+            // No digit at all; not a hex digit.
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n\r\nchunk 0\n\r\n0\r\n\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\ng\r\nchunk 0\n\r\n0\r\n\r\n",
+            // More digits than any size has; a bare LF.
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n10000000000000000\r\nx\r\n",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\nchunk 0\n\r\n0\r\n\r\n",
+        ] {
+            assert_malformed(answer, "bad chunk size");
+        }
+        assert_malformed(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8\r\nchunk 0\nXY0\r\n\r\n",
+            "chunk not followed by CRLF",
+        );
+        assert_malformed(
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nno colon\r\n\r\n",
+            "bad trailer",
+        );
+        // Extensions and trailers are fine.
+        let fine = b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8 ; a=b\r\nchunk 0\n\r\n0\r\nX-T: 1\r\n\r\n";
+        assert_eq!(
+            outcome_of(fine).response().map(Response::text),
+            Some("chunk 0\n".into())
+        );
+    }
+
+    #[test]
+    fn cut_short_is_truncated_not_malformed() {
+        // A head, a chunk-size line and a trailer section that stop halfway
+        // are cut, not broken.
+        for answer in [
+            &b"HTTP/1.1 200 OK\r\nContent-Le"[..],
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n8",
+            b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n0\r\nX-T: 1\r\n",
+        ] {
+            assert!(
+                matches!(outcome_of(answer), Outcome::Truncated { .. }),
+                "{:?}",
+                String::from_utf8_lossy(answer)
+            );
+        }
     }
 
     #[test]

@@ -55,6 +55,8 @@ enum Answer {
     Unanswered,
     Truncated,
     TimedOut,
+    /// The answer was not HTTP/1.1.
+    Malformed,
     Failed,
 }
 
@@ -104,6 +106,7 @@ fn client(
             Outcome::Closed { .. } => (Answer::Unanswered, false),
             Outcome::Truncated { .. } => (Answer::Truncated, false),
             Outcome::TimedOut { .. } => (Answer::TimedOut, false),
+            Outcome::Malformed(_) => (Answer::Malformed, false),
             Outcome::Refused | Outcome::Failed(_) => (Answer::Failed, false),
         };
         orders.push(Order { id, answer });
@@ -176,6 +179,7 @@ fn tally(orders: &[Order], ids: &HashSet<String>) -> Tally {
             Answer::Unanswered => "unanswered",
             Answer::Truncated => "truncated",
             Answer::TimedOut => "timed-out",
+            Answer::Malformed => "malformed",
             Answer::Failed => "failed",
         };
         *count.entry(key).or_default() += 1;
@@ -219,6 +223,7 @@ impl Tally {
             "timed-out",
             "409",
             "other-status",
+            "malformed",
             "failed",
         ] {
             let n = self.get(key);
@@ -290,7 +295,14 @@ pub(crate) fn orders_under_load(ctx: &mut Ctx<'_>) -> Result<(), String> {
             t.sent
         )
     });
-    for key in ["truncated", "timed-out", "409", "other-status", "failed"] {
+    for key in [
+        "truncated",
+        "timed-out",
+        "409",
+        "other-status",
+        "malformed",
+        "failed",
+    ] {
         let n = t.get(key);
         ctx.check(n == 0, || format!("{n} orders ended {key}"));
     }
