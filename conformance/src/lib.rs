@@ -45,6 +45,9 @@
 //! harness), [`http`] (the raw HTTP/1.1 client) and [`contract`] (the event
 //! grammar).
 //!
+//! The kit links no server: graceful's own targets, one per adapter, are
+//! programs like any other to it.
+//!
 //! # Examples
 //!
 //! Run every scenario against a server written in Python:
