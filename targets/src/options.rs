@@ -6,7 +6,8 @@
 //! on standard error, exit code 2 and nothing on standard output, before
 //! anything is bound. [`Options::driver`] builds the shutdown driver from
 //! it, with [`print_event`] as its observer; a setting the core refuses is
-//! reported the same way, naming the option behind it ([`option_of`]).
+//! reported the same way, naming the option behind it (`option_of`, the one
+//! place that knows how the core names its settings).
 
 use crate::events::{self, print_event};
 use crate::steps::{self, Step, Told};
