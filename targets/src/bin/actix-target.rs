@@ -1,6 +1,7 @@
 //! The actix conformance target: an HTTP/1.1 server that implements the
 //! conformance contract (see the `graceful-conformance` crate) with
-//! actix-web and this adapter, and so the fullest example of it.
+//! actix-web and `graceful-actix`, and so the fullest example of that
+//! adapter.
 //!
 //! ```text
 //! cargo run -p graceful-targets --bin actix-target -- --store orders.sqlite --cleanup cache,queue

@@ -1,6 +1,6 @@
 //! The smol conformance target: an HTTP/1.1 server that implements the
-//! conformance contract (see the `graceful-conformance` crate) with this
-//! adapter, and so the fullest example of it.
+//! conformance contract (see the `graceful-conformance` crate) with
+//! `graceful-smol`, and so the fullest example of that adapter.
 //!
 //! ```text
 //! cargo run -p graceful-targets --bin smol-target -- --store orders.sqlite --cleanup cache,queue
