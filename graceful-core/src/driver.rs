@@ -1,11 +1,13 @@
 //! The driver: the one future that walks a shutdown through its phases.
 
 use crate::cleanup::{Ended, Step};
+use crate::inner::Inner;
 use crate::report::{DrainOutcome, Event, PhaseDurations, Report, StepOutcome, StepReport};
-use crate::shutdown::{Inner, Wait};
+use crate::shutdown::Shutdown;
 use crate::state::{Flags, Phase, Snapshot};
 use crate::sync::{Arc, Ordering, lock};
-use crate::{Shutdown, Timer};
+use crate::timer::Timer;
+use crate::wait::Wait;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
@@ -18,10 +20,14 @@ use std::time::{Duration, Instant};
 /// place walks the shutdown through its phases, so the report has one
 /// author and the events one order. Everything else holds a [`Shutdown`].
 pub struct Driver {
-    pub(crate) shutdown: Shutdown,
+    shutdown: Shutdown,
 }
 
 impl Driver {
+    pub(crate) fn new(shutdown: Shutdown) -> Driver {
+        Driver { shutdown }
+    }
+
     /// A handle on the shutdown this driver runs.
     pub fn handle(&self) -> Shutdown {
         self.shutdown.clone()

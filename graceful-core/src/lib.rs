@@ -81,10 +81,13 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod builder;
 mod cause;
 mod cleanup;
 mod driver;
 mod error;
+mod guard;
+mod inner;
 #[cfg(feature = "net")]
 pub mod listener;
 mod report;
@@ -94,17 +97,19 @@ mod sync;
 mod timer;
 #[cfg(feature = "tracing")]
 mod trace;
+mod wait;
 mod waiters;
 
+pub use builder::Builder;
 pub use cause::{Cause, Signal};
 pub use driver::{Driver, Run};
 pub use error::{BoxError, ConfigError, Refused, RegisterError};
+pub use guard::{Guard, OwnedGuard};
 pub use report::{DrainOutcome, Event, PhaseDurations, Report, StepOutcome, StepReport};
-pub use shutdown::{
-    Abandoned, Builder, Drained, Guard, ListenerToken, OwnedGuard, Reached, Request, Shutdown,
-};
+pub use shutdown::{ListenerToken, Request, Shutdown};
 pub use state::Phase;
 pub use timer::{ManualClock, Sleep, Timer};
+pub use wait::{Abandoned, Drained, Reached};
 
 /// The workspace README's examples, run as doc tests.
 #[cfg(doctest)]
