@@ -92,7 +92,7 @@
 
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser};
-use graceful_core::{ConfigError, Driver, Event, Report, Shutdown};
+use graceful_core::{ConfigError, Driver, Event, Report, Setting, Shutdown};
 use std::ffi::OsString;
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -308,10 +308,12 @@ impl Options {
 /// The option behind a setting the core refuses.
 fn option_of(error: &ConfigError) -> &'static str {
     match error.setting() {
-        "unready delay" => "--unready-delay-ms",
-        "drain timeout" => "--drain-timeout-ms",
-        // No grace period is set here: the cleanup timeout is left.
-        _ => "--cleanup-timeout-ms",
+        Setting::UnreadyDelay => "--unready-delay-ms",
+        Setting::DrainTimeout => "--drain-timeout-ms",
+        Setting::CleanupTimeout => "--cleanup-timeout-ms",
+        // The targets set no grace period, so the core never names it;
+        // should one be set, its option is the drain's.
+        Setting::GracePeriod => "--drain-timeout-ms",
     }
 }
 

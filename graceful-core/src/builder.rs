@@ -1,7 +1,7 @@
 //! The settings of a shutdown, and their validation.
 
 use crate::driver::Driver;
-use crate::error::ConfigError;
+use crate::error::{ConfigError, Setting};
 use crate::inner::{Config, Inner, Observer};
 use crate::report::Event;
 use crate::shutdown::Shutdown;
@@ -109,9 +109,9 @@ impl Builder {
             cleanup_timeout,
         } = self.config;
         for (setting, value) in [
-            ("unready delay", unready_delay),
-            ("drain timeout", drain_timeout),
-            ("cleanup timeout", cleanup_timeout),
+            (Setting::UnreadyDelay, unready_delay),
+            (Setting::DrainTimeout, drain_timeout),
+            (Setting::CleanupTimeout, cleanup_timeout),
         ] {
             if value > MAX_DURATION {
                 return Err(ConfigError::TooLong {

@@ -103,7 +103,7 @@ mod waiters;
 pub use builder::Builder;
 pub use cause::{Cause, Signal};
 pub use driver::{Driver, Run};
-pub use error::{BoxError, ConfigError, Refused, RegisterError};
+pub use error::{BoxError, ConfigError, Refused, RegisterError, Setting};
 pub use guard::{Guard, OwnedGuard};
 pub use report::{DrainOutcome, Event, PhaseDurations, Report, StepOutcome, StepReport};
 pub use shutdown::{ListenerToken, Request, Shutdown};

@@ -6,7 +6,8 @@ mod common;
 
 use common::{Flag, Harness, poll_once};
 use graceful_core::{
-    Cause, ConfigError, DrainOutcome, Phase, RegisterError, Request, Shutdown, Signal, StepOutcome,
+    Cause, ConfigError, DrainOutcome, Phase, RegisterError, Request, Setting, Shutdown, Signal,
+    StepOutcome,
 };
 use std::future::{Future, pending};
 use std::pin::Pin;
@@ -291,17 +292,17 @@ fn nonsense_configurations_fail_to_build() {
     assert!(matches!(
         err(Shutdown::builder().drain_timeout(Duration::from_secs(90_000))),
         ConfigError::TooLong {
-            setting: "drain timeout",
+            setting: Setting::DrainTimeout,
             ..
         }
     ));
     assert_eq!(
         err(Shutdown::builder().cleanup_timeout(Duration::ZERO)).setting(),
-        "cleanup timeout"
+        Setting::CleanupTimeout
     );
     assert_eq!(
         err(Shutdown::builder().unready_delay(Duration::from_secs(90_000))).setting(),
-        "unready delay"
+        Setting::UnreadyDelay
     );
     let over = err(Shutdown::builder()
         .unready_delay(Duration::from_secs(5))
@@ -311,7 +312,11 @@ fn nonsense_configurations_fail_to_build() {
         over.to_string(),
         "unready delay + drain timeout + cleanup timeout (33s) exceed the grace period (30s)"
     );
-    assert_eq!(over.setting(), "grace period");
+    assert_eq!(over.setting(), Setting::GracePeriod);
+    assert_eq!(
+        err(Shutdown::builder().unready_delay(Duration::from_secs(90_000))).to_string(),
+        "unready delay of 90000s is longer than the maximum of 86400s"
+    );
     // The defaults fit Kubernetes' 30 s.
     assert!(
         Shutdown::builder()
