@@ -50,7 +50,7 @@ impl Driver {
     /// [`ListenerToken`]: crate::ListenerToken
     pub fn run<T: Timer>(self, timer: T) -> Run {
         Run {
-            future: Box::pin(run(self.shutdown.inner, timer)),
+            future: std::sync::Mutex::new(Box::pin(run(self.shutdown.inner, timer))),
         }
     }
 }
@@ -72,14 +72,23 @@ impl fmt::Debug for Driver {
 /// when the process is exiting anyway.
 #[must_use = "futures do nothing unless polled"]
 pub struct Run {
-    future: Pin<Box<dyn Future<Output = Report> + Send>>,
+    // The mutex is never locked: polling takes `&mut self`, and
+    // `Mutex::get_mut` reaches the future without locking. It is there so
+    // that `Run` is `Sync` although the future inside (timer sleeps, cleanup
+    // steps) is only `Send`: a shared `&Run` gives access to nothing.
+    future: std::sync::Mutex<Pin<Box<dyn Future<Output = Report> + Send>>>,
 }
 
 impl Future for Run {
     type Output = Report;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Report> {
-        self.future.as_mut().poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Report> {
+        let future = match self.get_mut().future.get_mut() {
+            Ok(future) => future,
+            // Never locked, so never poisoned.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        future.as_mut().poll(cx)
     }
 }
 

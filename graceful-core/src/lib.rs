@@ -35,7 +35,7 @@
 //! # Examples
 //!
 //! ```
-//! use graceful_core::{Event, ManualClock, Shutdown, Signal};
+//! use graceful_core::{ManualClock, Request, Shutdown, Signal};
 //! use futures_lite::future::{block_on, poll_once};
 //! use std::time::Duration;
 //!
@@ -54,7 +54,7 @@
 //!
 //! let clock = ManualClock::new();
 //! let mut run = driver.run(clock.clone());
-//! shutdown.request(Signal::TERM);
+//! assert_eq!(shutdown.request(Signal::TERM), Request::Started);
 //! assert!(block_on(poll_once(&mut run)).is_none()); // waiting for the request
 //! assert!(shutdown.enter().is_err()); // new work is refused
 //!
@@ -80,6 +80,7 @@
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![doc(test(attr(deny(warnings))))]
 
 mod builder;
 mod cause;
@@ -110,6 +111,43 @@ pub use shutdown::{ListenerToken, Request, Shutdown};
 pub use state::Phase;
 pub use timer::{ManualClock, Sleep, Timer};
 pub use wait::{Abandoned, Drained, Reached};
+
+// Every public type may be sent to and shared with another thread: a
+// handle, a guard or a future is made on one task and used on another, and
+// a report or an error crosses into whatever the program logs from. Checked
+// at compile time, so that a field added later cannot take it away
+// unnoticed. (`Sleep` is a boxed `Send` future, as futures usually are.)
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Shutdown>();
+    send_sync::<Builder>();
+    send_sync::<Driver>();
+    send_sync::<Run>();
+    send_sync::<Guard<'static>>();
+    send_sync::<OwnedGuard>();
+    send_sync::<ListenerToken>();
+    send_sync::<Reached>();
+    send_sync::<Drained>();
+    send_sync::<Abandoned>();
+    send_sync::<Request>();
+    send_sync::<Phase>();
+    send_sync::<Cause>();
+    send_sync::<Signal>();
+    send_sync::<Report>();
+    send_sync::<StepReport>();
+    send_sync::<StepOutcome>();
+    send_sync::<DrainOutcome>();
+    send_sync::<PhaseDurations>();
+    send_sync::<Event<'static>>();
+    send_sync::<ManualClock>();
+    send_sync::<Refused>();
+    send_sync::<RegisterError>();
+    send_sync::<ConfigError>();
+    send_sync::<Setting>();
+    send_sync::<BoxError>();
+    const fn send<T: Send>() {}
+    send::<Sleep>();
+};
 
 /// The workspace README's examples, run as doc tests.
 #[cfg(doctest)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 /// How one cleanup step ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StepOutcome {
     /// It returned `Ok`.
     Ok,
@@ -77,6 +78,7 @@ impl StepReport {
 
 /// How the drain ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DrainOutcome {
     /// Every request in flight finished.
     Drained,
@@ -90,6 +92,7 @@ pub enum DrainOutcome {
 /// Time spent in each phase. A phase that was never reached, or was cut
 /// short by a forced shutdown, counts the time until it ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PhaseDurations {
     /// From the request to the end of the unready delay.
     pub unready: Duration,

@@ -23,7 +23,7 @@ use std::future::Future;
 /// # Examples
 ///
 /// ```
-/// use graceful_core::{ManualClock, Phase, Shutdown, Signal};
+/// use graceful_core::{ManualClock, Phase, Request, Shutdown, Signal};
 /// use futures_lite::future::block_on;
 ///
 /// let driver = Shutdown::builder().build().unwrap();
@@ -31,7 +31,7 @@ use std::future::Future;
 /// shutdown.on_cleanup_sync("flush-logs", || Ok::<_, std::io::Error>(())).unwrap();
 ///
 /// let guard = shutdown.enter().expect("accepting work");
-/// shutdown.request(Signal::TERM);
+/// assert_eq!(shutdown.request(Signal::TERM), Request::Started);
 /// assert!(!shutdown.is_ready());
 /// drop(guard); // the request in flight finishes
 ///
