@@ -3,13 +3,15 @@
 use crate::driver::Driver;
 use crate::error::{ConfigError, Setting};
 use crate::inner::{Config, Inner, Observer};
+use crate::log::Log;
 use crate::report::Event;
 use crate::shutdown::Shutdown;
 use crate::sync::Arc;
 use std::fmt;
 use std::time::Duration;
 
-/// The longest unready delay, drain timeout or cleanup timeout accepted.
+/// The longest unready delay, drain timeout, cleanup timeout or grace
+/// period accepted.
 const MAX_DURATION: Duration = Duration::from_secs(24 * 60 * 60);
 
 // `Shutdown::builder` is defined here, beside what it makes, so that the
@@ -22,7 +24,7 @@ impl Shutdown {
     /// The defaults fit Kubernetes' 30 s grace period with room to spare:
     /// 20 s of drain plus two cleanup steps at their full 3 s leaves 4 s
     /// before the `SIGKILL`. Docker's default is 10 s and systemd's 90 s:
-    /// set [`Builder::grace_period`] to have the budget checked.
+    /// set [`Builder::grace_period`] to have the budget checked and kept.
     pub fn builder() -> Builder {
         Builder::default()
     }
@@ -34,6 +36,7 @@ pub struct Builder {
     config: Config,
     grace_period: Option<Duration>,
     observer: Option<Observer>,
+    pub(crate) log: Log,
 }
 
 impl Default for Builder {
@@ -43,9 +46,11 @@ impl Default for Builder {
                 unready_delay: Duration::ZERO,
                 drain_timeout: Duration::from_secs(20),
                 cleanup_timeout: Duration::from_secs(3),
+                budget: None,
             },
             grace_period: None,
             observer: None,
+            log: Log::default(),
         }
     }
 }
@@ -80,11 +85,74 @@ impl Builder {
         self
     }
 
-    /// The orchestrator's grace period: building fails when the unready
-    /// delay, the drain timeout and one cleanup step's timeout do not fit in
-    /// it (30 s in Kubernetes, 10 s in Docker, 90 s in systemd).
+    /// What the [grace period](Builder::grace_period) keeps back for the
+    /// process to exit once the outcome is decided: 1 s.
+    ///
+    /// Once the outcome is decided, what is left is to print the report,
+    /// return from `main`, drop what is still alive and flush the output,
+    /// which takes milliseconds; and before the driver sees the signal, its
+    /// delivery and a wake-up on a busy machine. One second covers both with
+    /// a wide margin even on an overloaded node. A fixed time rather than a
+    /// share of the grace period, because none of that grows with it: a
+    /// percentage would keep back too little of Docker's 10 s and too much of
+    /// a long one.
+    pub const GRACE_MARGIN: Duration = Duration::from_secs(1);
+
+    /// The orchestrator's grace period, from its first signal to its
+    /// `SIGKILL` (30 s in Kubernetes, 10 s in Docker, 90 s in systemd), and
+    /// the promise that the outcome is decided before it.
+    ///
+    /// The budget is the grace period less [`Builder::GRACE_MARGIN`],
+    /// counted from the moment the [`Run`](crate::Run) sees the first
+    /// request (at once, when it is being polled):
+    ///
+    /// - at build time, the unready delay, the drain timeout and one cleanup
+    ///   step's timeout must fit in it, or building fails: a configuration
+    ///   whose every wait cannot have its full length at least once;
+    /// - at run time, whatever the listeners, the requests and the steps do,
+    ///   the outcome is decided within it. The drain, waiting for the
+    ///   listeners to close included, ends in time to leave one full cleanup
+    ///   timeout (so it is never shorter than the drain timeout), and each
+    ///   cleanup step runs under the lesser of the cleanup timeout and what
+    ///   is left of the budget. What the budget cuts short is marked in the
+    ///   [`Report`](crate::Report): requests abandoned early
+    ///   ([`Report::drain_cut_by_grace_period`]), a step ended as
+    ///   [`StepOutcome::Timeout`] early
+    ///   ([`StepReport::cut_by_grace_period`]).
+    ///
+    /// A synchronous step cannot be cut while it blocks (see
+    /// [`Shutdown::on_cleanup_sync`]).
+    ///
+    /// [`Report::drain_cut_by_grace_period`]: crate::Report::drain_cut_by_grace_period
+    /// [`StepOutcome::Timeout`]: crate::StepOutcome::Timeout
+    /// [`StepReport::cut_by_grace_period`]: crate::StepReport::cut_by_grace_period
     pub fn grace_period(mut self, grace_period: Duration) -> Builder {
         self.grace_period = Some(grace_period);
+        self
+    }
+
+    /// Writes nothing to the logs.
+    ///
+    /// By default a shutdown is visible in them: one short line per phase
+    /// and per cleanup step on standard error, each prefixed `graceful: `,
+    /// such as `graceful: shutdown requested (SIGTERM)` or
+    /// `graceful: cleanup db ok in 2ms`, then `graceful: report: ...`, the
+    /// [`Report`](crate::Report). A forced shutdown logs
+    /// `graceful: forced (SIGINT): exit 130` and the report at once, from
+    /// the request that forced it. With the `tracing` feature the same go out
+    /// as `tracing` events instead.
+    ///
+    /// The observer set with [`on_event`](Builder::on_event) gets every
+    /// event either way.
+    pub fn quiet(mut self) -> Builder {
+        self.log.quiet = true;
+        self
+    }
+
+    /// Sends the log to `sink` instead (the tests of [`crate::log`]).
+    #[cfg(test)]
+    pub(crate) fn log_to(mut self, sink: crate::log::Sink) -> Builder {
+        self.log.sink = sink;
         self
     }
 
@@ -101,17 +169,23 @@ impl Builder {
     /// # Errors
     ///
     /// A zero cleanup timeout, a duration over 24 hours, or settings that
-    /// exceed the [grace period](Builder::grace_period).
-    pub fn build(self) -> Result<Driver, ConfigError> {
+    /// do not fit in the [grace period](Builder::grace_period) less its
+    /// margin.
+    pub fn build(mut self) -> Result<Driver, ConfigError> {
         let Config {
             unready_delay,
             drain_timeout,
             cleanup_timeout,
+            budget: _,
         } = self.config;
         for (setting, value) in [
             (Setting::UnreadyDelay, unready_delay),
             (Setting::DrainTimeout, drain_timeout),
             (Setting::CleanupTimeout, cleanup_timeout),
+            (
+                Setting::GracePeriod,
+                self.grace_period.unwrap_or(Duration::ZERO),
+            ),
         ] {
             if value > MAX_DURATION {
                 return Err(ConfigError::TooLong {
@@ -125,15 +199,18 @@ impl Builder {
             return Err(ConfigError::ZeroCleanupTimeout);
         }
         if let Some(grace_period) = self.grace_period {
+            let budget = grace_period.saturating_sub(Builder::GRACE_MARGIN);
             let needed = unready_delay + drain_timeout + cleanup_timeout;
-            if needed > grace_period {
+            if needed > budget {
                 return Err(ConfigError::OverBudget {
                     needed,
                     grace_period,
+                    margin: Builder::GRACE_MARGIN,
                 });
             }
+            self.config.budget = Some(budget);
         }
-        let inner = Arc::new(Inner::new(self.config, self.observer));
+        let inner = Arc::new(Inner::new(self.config, self.observer, self.log));
         Ok(Driver::new(Shutdown { inner }))
     }
 }
@@ -146,6 +223,7 @@ impl fmt::Debug for Builder {
             .field("cleanup_timeout", &self.config.cleanup_timeout)
             .field("grace_period", &self.grace_period)
             .field("observer", &self.observer.is_some())
+            .field("quiet", &self.log.quiet)
             .finish()
     }
 }

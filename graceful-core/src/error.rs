@@ -91,14 +91,21 @@ pub enum ConfigError {
         max: Duration,
     },
     /// Unready delay, drain timeout and one cleanup step's timeout do not
-    /// fit in the grace period given with [`Builder::grace_period`].
+    /// fit in the grace period given with [`Builder::grace_period`], less
+    /// [`Builder::GRACE_MARGIN`].
     ///
     /// [`Builder::grace_period`]: crate::Builder::grace_period
+    /// [`Builder::GRACE_MARGIN`]: crate::Builder::GRACE_MARGIN
     OverBudget {
         /// Unready delay + drain timeout + cleanup timeout.
         needed: Duration,
         /// The grace period.
         grace_period: Duration,
+        /// What the grace period keeps back for the exit,
+        /// [`Builder::GRACE_MARGIN`].
+        ///
+        /// [`Builder::GRACE_MARGIN`]: crate::Builder::GRACE_MARGIN
+        margin: Duration,
     },
 }
 
@@ -169,9 +176,10 @@ impl fmt::Display for ConfigError {
             ConfigError::OverBudget {
                 needed,
                 grace_period,
+                margin,
             } => write!(
                 f,
-                "unready delay + drain timeout + cleanup timeout ({needed:?}) exceed the grace period ({grace_period:?})"
+                "unready delay + drain timeout + cleanup timeout ({needed:?}) exceed the grace period ({grace_period:?}) less its {margin:?} margin"
             ),
         }
     }

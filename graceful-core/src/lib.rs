@@ -67,10 +67,29 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Logs
+//!
+//! A shutdown is visible in the logs by default: one short line per phase
+//! and per cleanup step on standard error, then the report, also when a
+//! second request forces the exit:
+//!
+//! ```text
+//! graceful: shutdown requested (SIGTERM)
+//! graceful: draining: new work refused, listeners closing
+//! graceful: listeners closed
+//! graceful: drained
+//! graceful: cleanup database ok in 1.2ms
+//! graceful: finished: exit 0
+//! graceful: report: shutdown on SIGTERM, drained (unready 0ns, ...); database ok in 1.2ms; exit code 0
+//! ```
+//!
+//! [`Builder::quiet`] turns them off; [`Builder::on_event`] gets every
+//! event either way.
+//!
 //! # Features
 //!
-//! - `tracing`: emit a `tracing` event at every phase transition and cleanup
-//!   step (off by default).
+//! - `tracing`: the log lines go out as `tracing` events instead of on
+//!   standard error (off by default).
 //! - `net`: [`listener::close`], which closes a listening socket without
 //!   resetting the connections in its accept queue, for the adapters' accept
 //!   loops (off by default; std sockets, and `socket2` on Linux).
@@ -91,6 +110,8 @@ mod guard;
 mod inner;
 #[cfg(feature = "net")]
 pub mod listener;
+mod log;
+mod progress;
 mod report;
 mod shutdown;
 mod state;

@@ -48,13 +48,24 @@ impl Shutdown {
     /// Asks for the shutdown to begin, or forces it if it already has.
     ///
     /// The first request moves the phase to [`Phase::Unready`] at once
-    /// (readiness reports false) and lets the [`Driver`](crate::Driver) go on. A request
-    /// while the shutdown is under way forces it: the outcome is decided
-    /// there and then (exit code `128 + N` for signal `N`), work in flight is
-    /// abandoned and whatever drain or cleanup is left is skipped.
+    /// (readiness reports false) and lets the [`Driver`](crate::Driver) go
+    /// on. A request while the shutdown is under way forces it: the outcome
+    /// is decided there and then (exit code `128 + N` for signal `N`), work
+    /// in flight is abandoned and whatever drain or cleanup is left is
+    /// skipped. The forcing request writes the [`Report`](crate::Report)
+    /// itself, and logs it (unless [quiet](crate::Builder::quiet)), so that
+    /// the program may exit at once; the [`Run`](crate::Run), if it is
+    /// polled again, resolves to that same report.
     pub fn request(&self, cause: impl Into<Cause>) -> Request {
         let cause = cause.into();
-        let outcome = {
+        // The driver's clock, for the forced report's durations, read with
+        // no lock held: the timer is the adapter's code.
+        let timer = lock(&self.inner.shared)
+            .progress
+            .as_ref()
+            .map(|progress| progress.timer.clone());
+        let now = timer.map(|timer| timer.now());
+        let (outcome, forced) = {
             let mut shared = lock(&self.inner.shared);
             if self
                 .inner
@@ -64,21 +75,24 @@ impl Shutdown {
             {
                 shared.cause = Some(cause);
                 shared.listened_at_request = shared.listened;
-                Request::Started
+                (Request::Started, None)
             } else if self
                 .inner
                 .state
                 .advance(Phase::Finished, Flags::FORCED)
                 .is_some()
             {
-                shared.forced_by = Some(cause);
-                Request::Forced
+                let in_flight = self.inner.state.load().in_flight();
+                (Request::Forced, Some(shared.force(cause, now, in_flight)))
             } else {
-                Request::AlreadyFinished
+                (Request::AlreadyFinished, None)
             }
         };
         if outcome != Request::AlreadyFinished {
             self.inner.waiters.notify_all();
+        }
+        if let Some(report) = forced {
+            self.inner.log.forced(&report);
         }
         outcome
     }
@@ -127,7 +141,7 @@ impl Shutdown {
     }
 
     /// Registers an open listener. Dropping the token tells the shutdown
-    /// that the listener is closed; the driver reports [`Event::Closed`] once
+    /// that the listener is closed; the driver reports [`Event::Closed`](crate::Event::Closed) once
     /// every token is gone, and counts the drain deadline from there.
     ///
     /// Refused once the phase has reached [`Phase::Draining`]: a server

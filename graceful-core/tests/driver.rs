@@ -310,7 +310,27 @@ fn nonsense_configurations_fail_to_build() {
         .grace_period(Duration::from_secs(30)));
     assert_eq!(
         over.to_string(),
-        "unready delay + drain timeout + cleanup timeout (33s) exceed the grace period (30s)"
+        "unready delay + drain timeout + cleanup timeout (33s) exceed the grace period (30s) less its 1s margin"
+    );
+    // The margin is kept back: 27 s + 3 s fill 30 s, so they do not fit.
+    let at_the_margin = |drain| {
+        Shutdown::builder()
+            .drain_timeout(Duration::from_secs(drain))
+            .grace_period(Duration::from_secs(30))
+            .build()
+    };
+    assert!(at_the_margin(26).is_ok());
+    assert_eq!(
+        at_the_margin(27).unwrap_err(),
+        ConfigError::OverBudget {
+            needed: Duration::from_secs(30),
+            grace_period: Duration::from_secs(30),
+            margin: graceful_core::Builder::GRACE_MARGIN,
+        }
+    );
+    assert_eq!(
+        err(Shutdown::builder().grace_period(Duration::from_secs(90_000))).setting(),
+        Setting::GracePeriod
     );
     assert_eq!(over.setting(), Setting::GracePeriod);
     assert_eq!(
