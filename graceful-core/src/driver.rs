@@ -1,11 +1,14 @@
 //! The driver: the one future that walks a shutdown through its phases.
 
-use crate::cleanup::{Ended, Step};
-use crate::report::{DrainOutcome, Event, PhaseDurations, Report, StepOutcome, StepReport};
-use crate::shutdown::{Inner, Wait};
+use crate::cleanup::Ended;
+use crate::inner::Inner;
+use crate::progress::{Progress, SharedTimer, Timed};
+use crate::report::{DrainOutcome, Event, Report, StepOutcome, StepReport};
+use crate::shutdown::Shutdown;
 use crate::state::{Flags, Phase, Snapshot};
 use crate::sync::{Arc, Ordering, lock};
-use crate::{Shutdown, Timer};
+use crate::timer::Timer;
+use crate::wait::Wait;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::pin::{Pin, pin};
@@ -18,10 +21,14 @@ use std::time::{Duration, Instant};
 /// place walks the shutdown through its phases, so the report has one
 /// author and the events one order. Everything else holds a [`Shutdown`].
 pub struct Driver {
-    pub(crate) shutdown: Shutdown,
+    shutdown: Shutdown,
 }
 
 impl Driver {
+    pub(crate) fn new(shutdown: Shutdown) -> Driver {
+        Driver { shutdown }
+    }
+
     /// A handle on the shutdown this driver runs.
     pub fn handle(&self) -> Shutdown {
         self.shutdown.clone()
@@ -39,12 +46,17 @@ impl Driver {
     ///    the cleanup timeout;
     /// 4. [`Phase::Finished`], and the [`Report`].
     ///
-    /// A second request resolves it at once with the forced outcome.
+    /// With a [grace period](crate::Builder::grace_period), every wait is
+    /// also cut to fit in it. A second request resolves it at once with the
+    /// forced outcome.
     ///
     /// [`ListenerToken`]: crate::ListenerToken
     pub fn run<T: Timer>(self, timer: T) -> Run {
         Run {
-            future: Box::pin(run(self.shutdown.inner, timer)),
+            future: std::sync::Mutex::new(Box::pin(run(
+                self.shutdown.inner,
+                std::sync::Arc::new(timer),
+            ))),
         }
     }
 }
@@ -66,14 +78,23 @@ impl fmt::Debug for Driver {
 /// when the process is exiting anyway.
 #[must_use = "futures do nothing unless polled"]
 pub struct Run {
-    future: Pin<Box<dyn Future<Output = Report> + Send>>,
+    // The mutex is never locked: polling takes `&mut self`, and
+    // `Mutex::get_mut` reaches the future without locking. It is there so
+    // that `Run` is `Sync` although the future inside (timer sleeps, cleanup
+    // steps) is only `Send`: a shared `&Run` gives access to nothing.
+    future: std::sync::Mutex<Pin<Box<dyn Future<Output = Report> + Send>>>,
 }
 
 impl Future for Run {
     type Output = Report;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Report> {
-        self.future.as_mut().poll(cx)
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Report> {
+        let future = match self.get_mut().future.get_mut() {
+            Ok(future) => future,
+            // Never locked, so never poisoned.
+            Err(poisoned) => poisoned.into_inner(),
+        };
+        future.as_mut().poll(cx)
     }
 }
 
@@ -115,112 +136,101 @@ async fn forced(inner: &Arc<Inner>) {
     until(inner, |_, s| s.forced().then_some(())).await;
 }
 
-/// The phase whose time is being counted.
-#[derive(Clone, Copy)]
-enum Timed {
-    Unready,
-    Closing,
-    Draining,
-    Cleanup,
-}
-
-/// The report being written, and the clock it is timed with.
-struct Runner<T> {
+/// The driver's side of the run: the clock, the budget, and the progress
+/// it keeps in the shared state.
+struct Runner {
     inner: Arc<Inner>,
-    timer: T,
-    report: Report,
-    timed: Timed,
-    /// When the phase being timed began.
-    since: Instant,
+    timer: SharedTimer,
+    /// When the grace period's budget runs out, if one was set.
+    deadline: Option<Instant>,
 }
 
-impl<T: Timer> Runner<T> {
+impl Runner {
+    fn now(&self) -> Instant {
+        self.timer.now()
+    }
+
+    /// `f` on the progress, under the lock.
+    fn progress<R>(&self, f: impl FnOnce(&mut Progress) -> R) -> R {
+        let mut shared = lock(&self.inner.shared);
+        f(shared
+            .progress
+            .as_mut()
+            .expect("the run records its progress before it goes on"))
+    }
+
     /// Charges the time since the last lap to the phase being timed, and
     /// starts timing `next`.
-    fn lap(&mut self, next: Timed) {
-        let now = self.timer.now();
-        let lap = now.saturating_duration_since(self.since);
-        let phases = &mut self.report.phases;
-        *match self.timed {
-            Timed::Unready => &mut phases.unready,
-            Timed::Closing => &mut phases.closing,
-            Timed::Draining => &mut phases.draining,
-            Timed::Cleanup => &mut phases.cleanup,
-        } += lap;
-        self.timed = next;
-        self.since = now;
+    fn lap(&self, next: Timed) {
+        let now = self.now();
+        self.progress(|progress| progress.lap(now, next));
     }
 
-    /// The forced outcome. `left` are the taken steps that will never run,
-    /// in the order they would have run.
-    fn forced(mut self, mut left: Vec<Step>) -> Report {
-        self.lap(self.timed);
-        let cause = {
-            let mut shared = lock(&self.inner.shared);
-            // Steps not yet taken for cleanup are still registered.
-            left.extend(shared.steps.drain(..).rev());
-            shared.forced_by.clone()
-        };
-        let cause = cause.expect("forcing records its cause before setting the flag");
-        if let DrainOutcome::Interrupted(n) = &mut self.report.drain {
-            *n = self.inner.state.load().in_flight();
+    /// How long to wait for something allowed `timeout`, when it must also
+    /// be over by `end`; and whether `end` is what shortened it.
+    fn limit(&self, timeout: Duration, end: Option<Instant>) -> (Duration, bool) {
+        match end.map(|end| end.saturating_duration_since(self.now())) {
+            Some(left) if left < timeout => (left, true),
+            _ => (timeout, false),
         }
-        self.report
-            .steps
-            .extend(left.into_iter().map(|step| StepReport {
-                name: step.name,
-                outcome: StepOutcome::Skipped,
-                duration: Duration::ZERO,
-            }));
-        let exit_code = cause.forced_exit_code();
+    }
+
+    /// The forced outcome, as the request that forced the shutdown wrote
+    /// it.
+    fn forced(&self) -> Report {
+        let report = lock(&self.inner.shared)
+            .forced
+            .clone()
+            .expect("the forcing request writes the report under the lock it sets the flag under");
+        let cause = report.forced_by().expect("a forced report names its cause");
         self.inner.emit(Event::Forced {
-            cause: &cause,
-            exit_code,
+            cause,
+            exit_code: report.exit_code(),
         });
-        self.report.forced_by = Some(cause);
-        self.report
+        report
     }
 }
 
-async fn run<T: Timer>(inner: Arc<Inner>, timer: T) -> Report {
+async fn run(inner: Arc<Inner>, timer: SharedTimer) -> Report {
     let config = inner.config;
     until(&inner, |_, s| (s.phase() >= Phase::Unready).then_some(())).await;
-    let cause = lock(&inner.shared)
-        .cause
-        .clone()
-        .expect("the first request records its cause before moving the phase");
+    let started = timer.now();
+    let (cause, listened) = {
+        let mut shared = lock(&inner.shared);
+        let cause = shared
+            .cause
+            .clone()
+            .expect("the first request records its cause before moving the phase");
+        shared.progress = Some(Progress::new(timer.clone(), cause.clone(), started));
+        (cause, shared.listened_at_request)
+    };
     inner.emit(Event::Requested { cause: &cause });
-    let since = timer.now();
-    let mut run = Runner {
+    let run = Runner {
         inner: inner.clone(),
         timer,
-        report: Report {
-            cause,
-            forced_by: None,
-            drain: DrainOutcome::Interrupted(0),
-            phases: PhaseDurations::default(),
-            steps: Vec::new(),
-        },
-        timed: Timed::Unready,
-        since,
+        deadline: config.budget.map(|budget| started + budget),
     };
 
     // 1. The unready delay: serving on, readiness false. Skipped when
     // nothing ever listened (see `Builder::unready_delay`).
-    let listened = lock(&inner.shared).listened_at_request;
     if listened && !config.unready_delay.is_zero() {
-        let delay = run.timer.sleep(config.unready_delay);
-        if let Either::Right(()) = race(delay, forced(&inner)).await {
-            return run.forced(Vec::new());
+        let (delay, _) = run.limit(config.unready_delay, run.deadline);
+        if let Either::Right(()) = race(run.timer.sleep(delay), forced(&inner)).await {
+            return run.forced();
         }
     }
     run.lap(Timed::Closing);
 
-    // 2. Draining: listeners close, then the work in flight ends.
+    // 2. Draining: listeners close, then the work in flight ends. Both
+    // waits together end in time to leave one cleanup step its full
+    // timeout; the build-time check makes that at least the drain timeout.
     if inner.advance(Phase::Draining).is_none() {
-        return run.forced(Vec::new());
+        return run.forced();
     }
     inner.emit(Event::Draining);
+    let drain_end = config
+        .budget
+        .map(|budget| started + budget.saturating_sub(config.cleanup_timeout));
     enum Stop {
         Done,
         Forced,
@@ -233,14 +243,16 @@ async fn run<T: Timer>(inner: Arc<Inner>, timer: T) -> Report {
             (inner.listeners.load(Ordering::Acquire) == 0).then_some(Stop::Done)
         }
     });
-    let closed = match race(closing, run.timer.sleep(config.drain_timeout)).await {
-        Either::Left(Stop::Forced) => return run.forced(Vec::new()),
+    let (limit, mut cut) = run.limit(config.drain_timeout, drain_end);
+    let closed = match race(closing, run.timer.sleep(limit)).await {
+        Either::Left(Stop::Forced) => return run.forced(),
         Either::Left(Stop::Done) => true,
         // A listener that does not close within the drain timeout: treat
         // the drain as over, and abandon what is in flight.
         Either::Right(()) => false,
     };
     run.lap(Timed::Draining);
+    let mut drain = DrainOutcome::Interrupted(0);
     if closed {
         inner.emit(Event::Closed);
         let drained = until(&inner, |_, s| {
@@ -250,28 +262,39 @@ async fn run<T: Timer>(inner: Arc<Inner>, timer: T) -> Report {
                 (s.in_flight() == 0).then_some(Stop::Done)
             }
         });
-        match race(drained, run.timer.sleep(config.drain_timeout)).await {
-            Either::Left(Stop::Forced) => return run.forced(Vec::new()),
-            Either::Left(Stop::Done) => run.report.drain = DrainOutcome::Drained,
+        let limit;
+        (limit, cut) = run.limit(config.drain_timeout, drain_end);
+        match race(drained, run.timer.sleep(limit)).await {
+            Either::Left(Stop::Forced) => return run.forced(),
+            Either::Left(Stop::Done) => drain = DrainOutcome::Drained,
             Either::Right(()) => {}
         }
     }
-    if run.report.drain != DrainOutcome::Drained {
-        run.report.drain = match inner.state.mark_abandoned() {
+    if drain != DrainOutcome::Drained {
+        drain = match inner.state.mark_abandoned() {
             Some(in_flight) => DrainOutcome::Abandoned(in_flight),
             // The last request ended as the deadline passed.
             None => DrainOutcome::Drained,
         };
         inner.waiters.notify_all();
     }
-    run.lap(Timed::Cleanup);
-    match run.report.drain {
+    // Cut by the budget when the wait that ended the drain was shortened
+    // by it, and something was abandoned.
+    let cut = cut && drain != DrainOutcome::Drained;
+    let now = run.now();
+    run.progress(|progress| {
+        progress.lap(now, Timed::Cleanup);
+        progress.report.drain = drain;
+        progress.report.drain_cut = cut;
+    });
+    match drain {
         DrainOutcome::Abandoned(in_flight) => inner.emit(Event::Abandoned { in_flight }),
         _ => inner.emit(Event::Drained),
     }
 
-    // 3. Cleanup, last registered first.
-    let steps = {
+    // 3. Cleanup, last registered first, each step under the cleanup
+    // timeout or what is left of the budget, whichever is less.
+    let mut left = {
         let mut shared = lock(&inner.shared);
         if inner
             .state
@@ -279,54 +302,71 @@ async fn run<T: Timer>(inner: Arc<Inner>, timer: T) -> Report {
             .is_none()
         {
             drop(shared);
-            return run.forced(Vec::new());
+            return run.forced();
         }
-        std::mem::take(&mut shared.steps)
+        let steps = std::mem::take(&mut shared.steps);
+        if let Some(progress) = shared.progress.as_mut() {
+            progress.queue(&steps);
+        }
+        steps
     };
     inner.waiters.notify_all();
-    let mut left = steps;
     while let Some(step) = left.pop() {
         let name = step.name.clone();
-        let started = run.timer.now();
-        let ran = race(
-            race(step.start(), run.timer.sleep(config.cleanup_timeout)),
-            forced(&inner),
-        )
-        .await;
+        let started = run.now();
+        run.progress(|progress| progress.start_step(started));
+        let (limit, cut) = run.limit(config.cleanup_timeout, run.deadline);
+        let ran = race(race(step.start(), run.timer.sleep(limit)), forced(&inner)).await;
         let outcome = match ran {
             Either::Left(Either::Left(Ended::Ok)) => StepOutcome::Ok,
             Either::Left(Either::Left(Ended::Error(message))) => StepOutcome::Error(message),
             Either::Left(Either::Left(Ended::Panic(message))) => StepOutcome::Panic(message),
             Either::Left(Either::Right(())) => StepOutcome::Timeout,
-            Either::Right(()) => StepOutcome::Skipped,
+            Either::Right(()) => return run.forced(),
         };
-        let duration = run.timer.now().saturating_duration_since(started);
-        if outcome == StepOutcome::Skipped || inner.state.load().forced() {
-            // Forced while the step ran: it was dropped (or ended unseen).
-            run.report.steps.push(StepReport {
-                name,
-                outcome,
-                duration,
-            });
-            left.reverse();
-            return run.forced(left);
-        }
-        run.report.steps.push(StepReport {
+        let step = StepReport {
             name,
+            cut: cut && outcome == StepOutcome::Timeout,
+            duration: run.now().saturating_duration_since(started),
             outcome,
-            duration,
-        });
-        inner.emit(Event::StepFinished {
-            step: run.report.steps.last().expect("just pushed"),
-        });
+        };
+        // Recorded under the lock the forcing request takes: a step is in
+        // the report either as it ended or as skipped, never both.
+        let recorded = {
+            let mut shared = lock(&inner.shared);
+            match shared.progress.as_mut() {
+                Some(progress) if !inner.state.load().forced() => {
+                    progress.finish_step(step.clone());
+                    true
+                }
+                _ => false,
+            }
+        };
+        if !recorded {
+            return run.forced();
+        }
+        inner.emit(Event::StepFinished { step: &step });
     }
 
     // 4. Finished, unless a second request won the race to decide.
-    if inner.advance(Phase::Finished).is_none() {
-        return run.forced(Vec::new());
-    }
-    run.lap(Timed::Cleanup);
-    let exit_code = run.report.exit_code();
-    inner.emit(Event::Finished { exit_code });
-    run.report
+    let now = run.now();
+    let report = {
+        let mut shared = lock(&inner.shared);
+        if inner.state.advance(Phase::Finished, Flags::NONE).is_none() {
+            drop(shared);
+            return run.forced();
+        }
+        let progress = shared
+            .progress
+            .as_mut()
+            .expect("the run records its progress before it goes on");
+        progress.lap(now, Timed::Cleanup);
+        progress.report.clone()
+    };
+    inner.waiters.notify_all();
+    inner.emit(Event::Finished {
+        exit_code: report.exit_code(),
+    });
+    inner.log.finished(&report);
+    report
 }

@@ -84,34 +84,78 @@ pub enum ConfigError {
     /// A duration is longer than the largest one accepted.
     TooLong {
         /// Which setting.
-        setting: &'static str,
+        setting: Setting,
         /// Its value.
         value: Duration,
         /// The largest accepted value.
         max: Duration,
     },
     /// Unready delay, drain timeout and one cleanup step's timeout do not
-    /// fit in the grace period given with [`Builder::grace_period`].
+    /// fit in the grace period given with [`Builder::grace_period`], less
+    /// [`Builder::GRACE_MARGIN`].
     ///
     /// [`Builder::grace_period`]: crate::Builder::grace_period
+    /// [`Builder::GRACE_MARGIN`]: crate::Builder::GRACE_MARGIN
     OverBudget {
         /// Unready delay + drain timeout + cleanup timeout.
         needed: Duration,
         /// The grace period.
         grace_period: Duration,
+        /// What the grace period keeps back for the exit,
+        /// [`Builder::GRACE_MARGIN`].
+        ///
+        /// [`Builder::GRACE_MARGIN`]: crate::Builder::GRACE_MARGIN
+        margin: Duration,
     },
 }
 
 impl ConfigError {
-    /// The setting at fault: `"unready delay"`, `"drain timeout"`,
-    /// `"cleanup timeout"` or `"grace period"`, so that a program can name
-    /// its own option for it.
-    pub fn setting(&self) -> &'static str {
+    /// The setting at fault, so that a program can name its own option for
+    /// it.
+    pub fn setting(&self) -> Setting {
         match self {
-            ConfigError::ZeroCleanupTimeout => "cleanup timeout",
-            ConfigError::TooLong { setting, .. } => setting,
-            ConfigError::OverBudget { .. } => "grace period",
+            ConfigError::ZeroCleanupTimeout => Setting::CleanupTimeout,
+            ConfigError::TooLong { setting, .. } => *setting,
+            ConfigError::OverBudget { .. } => Setting::GracePeriod,
         }
+    }
+}
+
+/// One setting of the [`Builder`](crate::Builder), as a [`ConfigError`]
+/// names it.
+///
+/// Exhaustive on purpose: a program maps each setting to its own option
+/// with a `match` that has no catch-all, so that a setting added here is a
+/// compile error there, not a silent fallback. Adding one is a breaking
+/// change.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum Setting {
+    /// [`Builder::unready_delay`](crate::Builder::unready_delay).
+    UnreadyDelay,
+    /// [`Builder::drain_timeout`](crate::Builder::drain_timeout).
+    DrainTimeout,
+    /// [`Builder::cleanup_timeout`](crate::Builder::cleanup_timeout).
+    CleanupTimeout,
+    /// [`Builder::grace_period`](crate::Builder::grace_period).
+    GracePeriod,
+}
+
+impl Setting {
+    /// Its name in lowercase words: `unready delay`, `drain timeout`,
+    /// `cleanup timeout`, `grace period`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Setting::UnreadyDelay => "unready delay",
+            Setting::DrainTimeout => "drain timeout",
+            Setting::CleanupTimeout => "cleanup timeout",
+            Setting::GracePeriod => "grace period",
+        }
+    }
+}
+
+impl fmt::Display for Setting {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
     }
 }
 
@@ -132,9 +176,10 @@ impl fmt::Display for ConfigError {
             ConfigError::OverBudget {
                 needed,
                 grace_period,
+                margin,
             } => write!(
                 f,
-                "unready delay + drain timeout + cleanup timeout ({needed:?}) exceed the grace period ({grace_period:?})"
+                "unready delay + drain timeout + cleanup timeout ({needed:?}) exceed the grace period ({grace_period:?}) less its {margin:?} margin"
             ),
         }
     }

@@ -35,7 +35,7 @@
 //! # Examples
 //!
 //! ```
-//! use graceful_core::{Event, ManualClock, Shutdown, Signal};
+//! use graceful_core::{ManualClock, Request, Shutdown, Signal};
 //! use futures_lite::future::{block_on, poll_once};
 //! use std::time::Duration;
 //!
@@ -54,7 +54,7 @@
 //!
 //! let clock = ManualClock::new();
 //! let mut run = driver.run(clock.clone());
-//! shutdown.request(Signal::TERM);
+//! assert_eq!(shutdown.request(Signal::TERM), Request::Started);
 //! assert!(block_on(poll_once(&mut run)).is_none()); // waiting for the request
 //! assert!(shutdown.enter().is_err()); // new work is refused
 //!
@@ -67,10 +67,29 @@
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
 //!
+//! # Logs
+//!
+//! A shutdown is visible in the logs by default: one short line per phase
+//! and per cleanup step on standard error, then the report, also when a
+//! second request forces the exit:
+//!
+//! ```text
+//! graceful: shutdown requested (SIGTERM)
+//! graceful: draining: new work refused, listeners closing
+//! graceful: listeners closed
+//! graceful: drained
+//! graceful: cleanup database ok in 1.2ms
+//! graceful: finished: exit 0
+//! graceful: report: shutdown on SIGTERM, drained (unready 0ns, ...); database ok in 1.2ms; exit code 0
+//! ```
+//!
+//! [`Builder::quiet`] turns them off; [`Builder::on_event`] gets every
+//! event either way.
+//!
 //! # Features
 //!
-//! - `tracing`: emit a `tracing` event at every phase transition and cleanup
-//!   step (off by default).
+//! - `tracing`: the log lines go out as `tracing` events instead of on
+//!   standard error (off by default).
 //! - `net`: [`listener::close`], which closes a listening socket without
 //!   resetting the connections in its accept queue, for the adapters' accept
 //!   loops (off by default; std sockets, and `socket2` on Linux).
@@ -80,13 +99,19 @@
 
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
+#![doc(test(attr(deny(warnings))))]
 
+mod builder;
 mod cause;
 mod cleanup;
 mod driver;
 mod error;
+mod guard;
+mod inner;
 #[cfg(feature = "net")]
 pub mod listener;
+mod log;
+mod progress;
 mod report;
 mod shutdown;
 mod state;
@@ -94,17 +119,56 @@ mod sync;
 mod timer;
 #[cfg(feature = "tracing")]
 mod trace;
+mod wait;
 mod waiters;
 
+pub use builder::Builder;
 pub use cause::{Cause, Signal};
 pub use driver::{Driver, Run};
-pub use error::{BoxError, ConfigError, Refused, RegisterError};
+pub use error::{BoxError, ConfigError, Refused, RegisterError, Setting};
+pub use guard::{Guard, OwnedGuard};
 pub use report::{DrainOutcome, Event, PhaseDurations, Report, StepOutcome, StepReport};
-pub use shutdown::{
-    Abandoned, Builder, Drained, Guard, ListenerToken, OwnedGuard, Reached, Request, Shutdown,
-};
+pub use shutdown::{ListenerToken, Request, Shutdown};
 pub use state::Phase;
 pub use timer::{ManualClock, Sleep, Timer};
+pub use wait::{Abandoned, Drained, Reached};
+
+// Every public type may be sent to and shared with another thread: a
+// handle, a guard or a future is made on one task and used on another, and
+// a report or an error crosses into whatever the program logs from. Checked
+// at compile time, so that a field added later cannot take it away
+// unnoticed. (`Sleep` is a boxed `Send` future, as futures usually are.)
+const _: () = {
+    const fn send_sync<T: Send + Sync>() {}
+    send_sync::<Shutdown>();
+    send_sync::<Builder>();
+    send_sync::<Driver>();
+    send_sync::<Run>();
+    send_sync::<Guard<'static>>();
+    send_sync::<OwnedGuard>();
+    send_sync::<ListenerToken>();
+    send_sync::<Reached>();
+    send_sync::<Drained>();
+    send_sync::<Abandoned>();
+    send_sync::<Request>();
+    send_sync::<Phase>();
+    send_sync::<Cause>();
+    send_sync::<Signal>();
+    send_sync::<Report>();
+    send_sync::<StepReport>();
+    send_sync::<StepOutcome>();
+    send_sync::<DrainOutcome>();
+    send_sync::<PhaseDurations>();
+    send_sync::<Event<'static>>();
+    send_sync::<ManualClock>();
+    send_sync::<Refused>();
+    send_sync::<RegisterError>();
+    send_sync::<ConfigError>();
+    send_sync::<Setting>();
+    send_sync::<BoxError>();
+    const fn send<T: Send>() {}
+    send::<Sleep>();
+};
 
 /// The workspace README's examples, run as doc tests.
 #[cfg(doctest)]

@@ -7,6 +7,7 @@ use std::time::Duration;
 
 /// How one cleanup step ended.
 #[derive(Clone, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum StepOutcome {
     /// It returned `Ok`.
     Ok,
@@ -14,7 +15,9 @@ pub enum StepOutcome {
     Error(String),
     /// It panicked; the panic was caught. With the panic's message.
     Panic(String),
-    /// It did not finish within the cleanup timeout and was dropped.
+    /// It did not finish within the cleanup timeout, or within what was
+    /// left of the grace period ([`StepReport::cut_by_grace_period`]), and
+    /// was dropped.
     Timeout,
     /// It never ran, or was dropped unfinished: a second request forced the
     /// shutdown.
@@ -56,6 +59,7 @@ pub struct StepReport {
     pub(crate) name: Cow<'static, str>,
     pub(crate) outcome: StepOutcome,
     pub(crate) duration: Duration,
+    pub(crate) cut: bool,
 }
 
 impl StepReport {
@@ -73,10 +77,30 @@ impl StepReport {
     pub fn duration(&self) -> Duration {
         self.duration
     }
+
+    /// True when it timed out because the [grace
+    /// period](crate::Builder::grace_period) was running out, before its own
+    /// cleanup timeout: its outcome is then [`StepOutcome::Timeout`].
+    pub fn cut_by_grace_period(&self) -> bool {
+        self.cut
+    }
+}
+
+impl fmt::Display for StepReport {
+    /// `NAME OUTCOME in DURATION`, with `(cut by the grace period)` after a
+    /// timeout the grace period called.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} {}", self.name, self.outcome)?;
+        if self.cut {
+            f.write_str(" (cut by the grace period)")?;
+        }
+        write!(f, " in {:?}", self.duration)
+    }
 }
 
 /// How the drain ended.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
 pub enum DrainOutcome {
     /// Every request in flight finished.
     Drained,
@@ -90,6 +114,7 @@ pub enum DrainOutcome {
 /// Time spent in each phase. A phase that was never reached, or was cut
 /// short by a forced shutdown, counts the time until it ended.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[non_exhaustive]
 pub struct PhaseDurations {
     /// From the request to the end of the unready delay.
     pub unready: Duration,
@@ -107,11 +132,25 @@ pub struct Report {
     pub(crate) cause: Cause,
     pub(crate) forced_by: Option<Cause>,
     pub(crate) drain: DrainOutcome,
+    pub(crate) drain_cut: bool,
     pub(crate) phases: PhaseDurations,
     pub(crate) steps: Vec<StepReport>,
 }
 
 impl Report {
+    /// The report of a shutdown that `cause` just asked for: nothing
+    /// decided yet.
+    pub(crate) fn new(cause: Cause) -> Report {
+        Report {
+            cause,
+            forced_by: None,
+            drain: DrainOutcome::Interrupted(0),
+            drain_cut: false,
+            phases: PhaseDurations::default(),
+            steps: Vec::new(),
+        }
+    }
+
     /// What asked for the shutdown first.
     pub fn cause(&self) -> &Cause {
         &self.cause
@@ -125,6 +164,15 @@ impl Report {
     /// How the drain ended.
     pub fn drain(&self) -> DrainOutcome {
         self.drain
+    }
+
+    /// True when the requests in flight were abandoned before the drain
+    /// timeout had run its course, because the [grace
+    /// period](crate::Builder::grace_period) was running out (the listeners
+    /// took long to close, say): the drain outcome is then
+    /// [`DrainOutcome::Abandoned`].
+    pub fn drain_cut_by_grace_period(&self) -> bool {
+        self.drain_cut
     }
 
     /// How many requests were still in flight when the drain deadline
@@ -176,6 +224,9 @@ impl fmt::Display for Report {
             DrainOutcome::Abandoned(n) => write!(f, ", {n} abandoned")?,
             DrainOutcome::Interrupted(n) => write!(f, ", drain interrupted with {n} in flight")?,
         }
+        if self.drain_cut {
+            f.write_str(" (drain cut by the grace period)")?;
+        }
         let p = self.phases;
         write!(
             f,
@@ -183,7 +234,7 @@ impl fmt::Display for Report {
             p.unready, p.closing, p.draining, p.cleanup
         )?;
         for step in &self.steps {
-            write!(f, "; {} {} in {:?}", step.name, step.outcome, step.duration)?;
+            write!(f, "; {step}")?;
         }
         write!(f, "; exit code {}", self.exit_code())
     }

@@ -6,7 +6,8 @@ mod common;
 
 use common::{Flag, Harness, poll_once};
 use graceful_core::{
-    Cause, ConfigError, DrainOutcome, Phase, RegisterError, Request, Shutdown, Signal, StepOutcome,
+    Cause, ConfigError, DrainOutcome, Phase, RegisterError, Request, Setting, Shutdown, Signal,
+    StepOutcome,
 };
 use std::future::{Future, pending};
 use std::pin::Pin;
@@ -291,17 +292,17 @@ fn nonsense_configurations_fail_to_build() {
     assert!(matches!(
         err(Shutdown::builder().drain_timeout(Duration::from_secs(90_000))),
         ConfigError::TooLong {
-            setting: "drain timeout",
+            setting: Setting::DrainTimeout,
             ..
         }
     ));
     assert_eq!(
         err(Shutdown::builder().cleanup_timeout(Duration::ZERO)).setting(),
-        "cleanup timeout"
+        Setting::CleanupTimeout
     );
     assert_eq!(
         err(Shutdown::builder().unready_delay(Duration::from_secs(90_000))).setting(),
-        "unready delay"
+        Setting::UnreadyDelay
     );
     let over = err(Shutdown::builder()
         .unready_delay(Duration::from_secs(5))
@@ -309,9 +310,33 @@ fn nonsense_configurations_fail_to_build() {
         .grace_period(Duration::from_secs(30)));
     assert_eq!(
         over.to_string(),
-        "unready delay + drain timeout + cleanup timeout (33s) exceed the grace period (30s)"
+        "unready delay + drain timeout + cleanup timeout (33s) exceed the grace period (30s) less its 1s margin"
     );
-    assert_eq!(over.setting(), "grace period");
+    // The margin is kept back: 27 s + 3 s fill 30 s, so they do not fit.
+    let at_the_margin = |drain| {
+        Shutdown::builder()
+            .drain_timeout(Duration::from_secs(drain))
+            .grace_period(Duration::from_secs(30))
+            .build()
+    };
+    assert!(at_the_margin(26).is_ok());
+    assert_eq!(
+        at_the_margin(27).unwrap_err(),
+        ConfigError::OverBudget {
+            needed: Duration::from_secs(30),
+            grace_period: Duration::from_secs(30),
+            margin: graceful_core::Builder::GRACE_MARGIN,
+        }
+    );
+    assert_eq!(
+        err(Shutdown::builder().grace_period(Duration::from_secs(90_000))).setting(),
+        Setting::GracePeriod
+    );
+    assert_eq!(over.setting(), Setting::GracePeriod);
+    assert_eq!(
+        err(Shutdown::builder().unready_delay(Duration::from_secs(90_000))).to_string(),
+        "unready delay of 90000s is longer than the maximum of 86400s"
+    );
     // The defaults fit Kubernetes' 30 s.
     assert!(
         Shutdown::builder()

@@ -30,7 +30,7 @@ fn model(name: &str, f: impl Fn() + Sync + Send + 'static) {
 #[test]
 fn last_guard_drops_while_draining_starts() {
     model("last guard vs draining", || {
-        let driver = Shutdown::builder().build().unwrap();
+        let driver = Shutdown::builder().quiet().build().unwrap();
         let shutdown = driver.handle();
         let guard = shutdown.enter_owned().unwrap();
         let request = thread::spawn(move || drop(guard));
@@ -45,7 +45,7 @@ fn last_guard_drops_while_draining_starts() {
 #[test]
 fn no_guard_is_granted_once_draining_began() {
     model("enter vs draining", || {
-        let driver = Shutdown::builder().build().unwrap();
+        let driver = Shutdown::builder().quiet().build().unwrap();
         let shutdown = driver.handle();
         let worker = shutdown.clone();
         let request = thread::spawn(move || {
@@ -66,7 +66,7 @@ fn no_guard_is_granted_once_draining_began() {
 #[test]
 fn listener_closes_while_draining_starts() {
     model("listener close vs draining", || {
-        let driver = Shutdown::builder().build().unwrap();
+        let driver = Shutdown::builder().quiet().build().unwrap();
         let shutdown = driver.handle();
         let token = shutdown.track_listener().unwrap();
         let listener = thread::spawn(move || drop(token));
@@ -80,7 +80,7 @@ fn listener_closes_while_draining_starts() {
 #[test]
 fn a_second_request_always_decides_the_exit_code() {
     model("second request vs finishing", || {
-        let driver = Shutdown::builder().build().unwrap();
+        let driver = Shutdown::builder().quiet().build().unwrap();
         let shutdown = driver.handle();
         let _ = shutdown.request(Signal::TERM);
         let second = shutdown.clone();

@@ -14,7 +14,7 @@ use crate::steps::{self, Step, Told};
 use crate::store::{Journal, Store};
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser};
-use graceful_core::{ConfigError, Driver, Shutdown};
+use graceful_core::{ConfigError, Driver, Setting, Shutdown};
 use std::ffi::OsString;
 use std::fmt;
 use std::future::Future;
@@ -88,9 +88,12 @@ pub fn usage_error(option: &str, message: impl fmt::Display) -> ! {
 /// timeout is the cleanup timeout.
 fn option_of(error: &ConfigError) -> &'static str {
     match error.setting() {
-        "unready delay" => "--unready-delay-ms",
-        "drain timeout" => "--drain-timeout-ms",
-        _ => "--cleanup-timeout-ms",
+        Setting::UnreadyDelay => "--unready-delay-ms",
+        Setting::DrainTimeout => "--drain-timeout-ms",
+        Setting::CleanupTimeout => "--cleanup-timeout-ms",
+        // The targets set no grace period, so the core never names it;
+        // should one be set, its option is the drain's.
+        Setting::GracePeriod => "--drain-timeout-ms",
     }
 }
 

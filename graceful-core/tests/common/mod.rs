@@ -22,6 +22,8 @@ impl Wake for Flag {
 }
 
 /// A driver under test: its run future, the clock, and the events it sent.
+/// Quiet: what it logs is tested in the crate's `log` module, and the log
+/// would go to the terminal past the test harness's capture.
 pub struct Harness {
     pub shutdown: Shutdown,
     pub clock: ManualClock,
@@ -51,7 +53,7 @@ impl Harness {
     pub fn new(build: impl FnOnce(Builder) -> Builder) -> Harness {
         let events = Arc::new(Mutex::new(Vec::new()));
         let sink = events.clone();
-        let driver: Driver = build(Shutdown::builder())
+        let driver: Driver = build(Shutdown::builder().quiet())
             .on_event(move |event| sink.lock().unwrap().push(describe(event)))
             .build()
             .unwrap();
