@@ -88,7 +88,9 @@ pub(crate) struct Finished {
 }
 
 /// A request sent on its own connection, answered on its own thread.
+/// Dropping it detaches the thread, which ends at the request's time-out.
 #[derive(Debug)]
+#[must_use = "a request in flight is only checked when it is finished"]
 pub(crate) struct InFlight {
     sent: mpsc::Receiver<Instant>,
     handle: JoinHandle<Finished>,
