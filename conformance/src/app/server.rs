@@ -25,6 +25,8 @@ use crate::process::{Process, Target};
 
 /// How long one start-up poll waits for its answer.
 const POLL_TIMEOUT: Duration = Duration::from_millis(500);
+/// How long the kit waits for a dead server's last words.
+const STDERR_GRACE: Duration = Duration::from_millis(200);
 /// How often the start-up polls.
 const POLL_EVERY: Duration = Duration::from_millis(20);
 
@@ -92,6 +94,13 @@ pub(crate) fn start(options: &Options) -> Result<Running, String> {
     let mut last = String::from("no answer");
     loop {
         if let Some(exit) = process.try_exit() {
+            // Standard error has its own reader thread: give it the moment
+            // it needs to read what the dying server wrote last.
+            let _ = process.wait_stdout_end(STDERR_GRACE);
+            let settle = Instant::now() + STDERR_GRACE;
+            while process.stderr().is_empty() && Instant::now() < settle {
+                thread::sleep(Duration::from_millis(5));
+            }
             let tail = tail(&process.stderr());
             return Err(format!(
                 "the server exited with {} before it answered{tail}",
