@@ -138,7 +138,7 @@ fn peer_tokio_graceful_shutdown_breaks_keepalive_half_sent_and_second_signal() {
 }
 
 #[test]
-fn peer_actix_breaks_sigint_keepalive_exit_delay_and_second_signal() {
+fn peer_actix_breaks_sigint_keepalive_and_second_signal() {
     let _one = serial();
     let reports = check_all(&peer("peer-actix"), Check::all());
     expect(
@@ -152,8 +152,10 @@ fn peer_actix_breaks_sigint_keepalive_exit_delay_and_second_signal() {
             (KeepaliveDuringDrain, Fail),
             (IdleKeepaliveExit, Pass),
             (HalfSentExit, Pass),
-            // It polls its connection count once a second.
-            (CleanExit, Fail),
+            // `clean-exit` is left out: actix polls its connection count
+            // once a second and adds 300 ms, so its exit comes 300 to 1300
+            // ms after the last response, beyond the 500 ms bound in most
+            // runs but not all. The table printed above shows the figure.
             (SecondSignal, Fail),
         ],
     );
