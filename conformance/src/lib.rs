@@ -41,6 +41,51 @@
 //!   `--fault NAME` it breaks exactly one rule, and the scenario meant to
 //!   catch that fault fails (`--list-faults` names them all).
 //!
+//! # Check your own server
+//!
+//! A server that does not speak the contract (a user's own service, in any
+//! language) is checked by [`app`] mode: `graceful-conformance app` is told
+//! the command that starts the server, how to give it a port, and one
+//! request that takes a while; it then checks, from outside only, the rules
+//! every HTTP server owes its users at `SIGTERM` and `SIGINT` (requests in
+//! flight complete, new connections are refused rather than reset, open
+//! keep-alive connections are answered during the drain, idle and half-sent
+//! connections do not hold the exit, readiness flips first, the exit status
+//! is 0, a second signal ends it, no request is lost under load):
+//!
+//! ```text
+//! graceful-conformance app --slow '/sleep?ms={ms}' --ready /health/ready \
+//!     --unready-delay-ms 1000 --json conformance.json -- ./target/release/my-server --listen {addr}
+//! ```
+//!
+//! It prints a table, writes `--json FILE`, ends with one summary line and
+//! exits 0 when no check failed, 1 when one did and 2 on a usage error. In
+//! CI, a GitHub Actions job:
+//!
+//! ```yaml
+//! shutdown-conformance:
+//!   runs-on: ubuntu-latest
+//!   steps:
+//!     - uses: actions/checkout@v4
+//!     - run: cargo build --release --bin my-server
+//!     - run: cargo install graceful-conformance --locked
+//!     - run: >
+//!         graceful-conformance app --slow '/sleep?ms={ms}' --ready /health/ready
+//!         --json conformance.json -- ./target/release/my-server --listen {addr}
+//!     - uses: actions/upload-artifact@v4
+//!       if: always()
+//!       with: { name: conformance, path: conformance.json }
+//! ```
+//!
+//! or a plain shell step (`set -e` makes a failed check fail the build):
+//!
+//! ```text
+//! set -e
+//! make server                     # however the server is built
+//! graceful-conformance app --port-env PORT --slow 'POST /orders' --slow-body 'order-{n}' \
+//!     -- ./bin/server
+//! ```
+//!
 //! The building blocks are public too: [`process`] (the child-process
 //! harness), [`http`] (the raw HTTP/1.1 client) and [`contract`] (the event
 //! grammar).
@@ -77,6 +122,7 @@
 //! }
 //! ```
 
+pub mod app;
 pub mod contract;
 pub mod http;
 pub mod process;

@@ -6,6 +6,13 @@
 //!
 //! Prints one row per scenario, then the failures in detail. Exit code 0 when
 //! every scenario passed, 1 when one failed, 2 on a usage error.
+//!
+//! ```text
+//! graceful-conformance app --slow REQUEST [OPTIONS] -- COMMAND [ARGS...]
+//! ```
+//!
+//! checks a server that does not speak the contract, from outside only (see
+//! `graceful_conformance::app`).
 
 use std::ffi::OsString;
 use std::fs;
@@ -13,11 +20,15 @@ use std::path::PathBuf;
 use std::process::ExitCode;
 
 use clap::{Arg, ArgAction, Command, value_parser};
-use graceful_conformance::{Scenario, Target, report, run_scenarios};
+use graceful_conformance::{Scenario, Target, app, report, run_scenarios};
 
 fn command() -> Command {
     Command::new("graceful-conformance")
         .about("Checks a server process against the graceful-shutdown conformance contract")
+        .after_help(
+            "To check a server that does not speak the contract (your own service, in any \
+             language), see `graceful-conformance app --help`.",
+        )
         .arg(
             Arg::new("scenario")
                 .long("scenario")
@@ -56,6 +67,12 @@ fn command() -> Command {
 
 #[allow(clippy::print_stdout)]
 fn main() -> ExitCode {
+    // `app` as the first word is app mode; anything else is the contract
+    // mode, whose command comes after `--`, so the two cannot be confused.
+    let mut args = std::env::args_os().skip(1).peekable();
+    if args.peek().is_some_and(|first| first == "app") {
+        return app::cli::main(args.skip(1));
+    }
     let matches = command().get_matches();
     if matches.get_flag("list") {
         for s in Scenario::all() {
