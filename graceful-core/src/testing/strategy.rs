@@ -33,7 +33,8 @@ pub struct Schedules {
 }
 
 impl Default for Schedules {
-    /// Up to 6 requests and the signal within 2 s, up to 3 s of work each,
+    /// The signal within 2 s and up to 6 requests within 2 s either side of
+    /// it, up to 3 s of work each,
     /// a second signal sometimes, fates for up to 4 steps with faults, and up
     /// to 16 scheduling choices.
     fn default() -> Schedules {
@@ -50,7 +51,8 @@ impl Default for Schedules {
 }
 
 impl Schedules {
-    /// The window the first signal and the requests arrive in.
+    /// The window the first signal comes in; each request comes within a
+    /// window's length either side of the signal (and not before zero).
     pub fn window(mut self, window: Duration) -> Schedules {
         self.window = window;
         self
