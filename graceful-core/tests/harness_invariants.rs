@@ -100,6 +100,34 @@ fn a_request_admitted_after_draining_began_is_caught() {
         .expect("a correct intake");
 }
 
+#[test]
+fn a_guard_a_handler_asks_for_during_the_drain_is_refused() {
+    // The handler asks for a second guard (for sub-work) once the drain is
+    // under way: the core refuses it. A core that granted it would show as
+    // the in-flight count rising after draining began.
+    let outcome = Sim::new(schedule("term@10ms req@0ms+50ms"))
+        .handler(|cx, req| async move {
+            cx.sleep(req.work()).await;
+            match cx.shutdown().enter_owned() {
+                Ok(guard) => {
+                    cx.note("sub-work guard granted");
+                    cx.sleep(Duration::from_millis(5)).await;
+                    drop(guard);
+                }
+                Err(refused) => cx.note(format!("sub-work guard refused: {refused}")),
+            }
+        })
+        .run();
+    match outcome {
+        Ok(outcome) => assert!(
+            outcome.trace().contains("sub-work guard refused"),
+            "{}",
+            outcome.trace()
+        ),
+        Err(failure) => panic!("{failure}"),
+    }
+}
+
 // No lost work.
 
 #[test]

@@ -46,7 +46,11 @@ proptest! {
         prop_assert!(schedule.second.is_none());
         prop_assert!(schedule.arrivals.len() <= 3);
         prop_assert!(schedule.arrivals.windows(2).all(|w| w[0].at <= w[1].at));
-        prop_assert!(schedule.arrivals.iter().all(|a| a.work <= Duration::from_millis(7)));
+        // At most 7 ms past the signal (or the arrival, when later).
+        let bounded = schedule.arrivals.iter().all(|a| {
+            a.at.max(schedule.signal.at) + Duration::from_millis(7) >= a.at + a.work
+        });
+        prop_assert!(bounded);
         prop_assert!(schedule.fates.len() <= 2);
         prop_assert!(schedule.fates.iter().all(|f| matches!(f, Fate::Ok | Fate::Slow(_))));
         prop_assert!(schedule.picks.len() <= 4);

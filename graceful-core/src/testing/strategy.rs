@@ -34,7 +34,7 @@ pub struct Schedules {
 
 impl Default for Schedules {
     /// The signal within 2 s and up to 6 requests within 2 s either side of
-    /// it, up to 3 s of work each,
+    /// it, each running on for up to 3 s past the signal (or its arrival),
     /// a second signal sometimes, fates for up to 4 steps with faults, and up
     /// to 16 scheduling choices.
     fn default() -> Schedules {
@@ -64,7 +64,9 @@ impl Schedules {
         self
     }
 
-    /// At most this much work per request.
+    /// How long a request may run on past the signal (past its arrival,
+    /// for one that comes after the signal): a request that came earlier
+    /// brings that much more work.
     pub fn work(mut self, max: Duration) -> Schedules {
         self.work = max;
         self
@@ -121,10 +123,12 @@ impl Schedules {
         (
             (0..window, signal),
             second,
-            // Arrivals are drawn relative to the signal, so that shrinking
-            // moves the signal towards zero while keeping the requests where
-            // they stand against it, and moves the requests towards the
-            // signal: a race's smallest form is "at the signal".
+            // A request is drawn relative to the signal: when it arrives, and
+            // how long it runs on past the signal. A shutdown race is about
+            // where a request ends against the signal and the deadlines that
+            // follow it, so each of the three shrinks on its own without
+            // moving the others: the signal towards zero, the arrival
+            // towards the signal, the end towards the signal.
             vec((-signed..signed, 0..=work), 0..=self.requests),
             vec(fate, 0..=self.steps),
             vec(any::<u8>(), 0..=self.picks),
@@ -134,9 +138,14 @@ impl Schedules {
                 let at = Duration::from_millis(at);
                 let mut arrivals: Vec<Arrival> = arrivals
                     .into_iter()
-                    .map(|(offset, work)| Arrival {
-                        at: Duration::from_millis(start.saturating_add_signed(offset)),
-                        work: Duration::from_millis(work),
+                    .map(|(offset, past_signal)| {
+                        let arrives = start.saturating_add_signed(offset);
+                        Arrival {
+                            at: Duration::from_millis(arrives),
+                            work: Duration::from_millis(
+                                start.saturating_sub(arrives) + past_signal,
+                            ),
+                        }
                     })
                     .collect();
                 arrivals.sort_by_key(|arrival| arrival.at);
