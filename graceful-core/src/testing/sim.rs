@@ -108,6 +108,10 @@ impl Cx {
     }
 
     /// Sleeps `duration` of virtual time: `self.clock().sleep(duration)`.
+    ///
+    /// # Cancel safety
+    ///
+    /// Cancel safe: dropping the sleep gives back its place on the clock.
     pub fn sleep(&self, duration: Duration) -> Sleep {
         self.clock.sleep(duration)
     }
@@ -292,8 +296,6 @@ impl Drop for RequestWatch {
 ///
 /// ```
 /// use graceful_core::testing::{Schedule, Sim};
-/// use graceful_core::Timer;
-/// use std::time::Duration;
 ///
 /// let schedule: Schedule = "term@10ms req@0ms+30ms".parse()?;
 /// let outcome = Sim::new(schedule)
