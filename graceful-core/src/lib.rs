@@ -93,6 +93,11 @@
 //! - `net`: [`listener::close`], which closes a listening socket without
 //!   resetting the connections in its accept queue, for the adapters' accept
 //!   loops (off by default; std sockets, and `socket2` on Linux).
+//! - `testing`: [`testing`], a deterministic single-threaded simulation
+//!   that runs your own handlers under a [`Shutdown`] on virtual time, with
+//!   every scheduling choice drawn from a `proptest` strategy, and checks
+//!   the shutdown's guarantees on every schedule (off by default; brings
+//!   `proptest`, no runtime).
 //!
 //! Architecture invariant: no async runtime is in this crate's dependency
 //! tree, whatever its features.
@@ -116,6 +121,8 @@ mod report;
 mod shutdown;
 mod state;
 mod sync;
+#[cfg(feature = "testing")]
+pub mod testing;
 mod timer;
 #[cfg(feature = "tracing")]
 mod trace;

@@ -15,16 +15,78 @@
 //!   unless the drain was abandoned;
 //! - a forced shutdown always wins, and the exit code equals the model's.
 //!
+//! The driver runs on the `testing` simulation's executor and clock: it is
+//! polled only after its waker was called, so a lost wake-up shows as a
+//! shutdown that never ends, and every sleep is on virtual time.
+//!
 //! The number of cases is `PROPTEST_CASES` (default 1000).
 
 mod common;
 
-use common::Harness;
-use graceful_core::{Phase, Request, Signal, StepOutcome};
+use graceful_core::testing::{Executor, Picks, SimClock, TaskId, TaskState};
+use graceful_core::{Builder, Phase, Report, Request, Shutdown, Signal, StepOutcome};
 use proptest::prelude::*;
 use std::future::pending;
+use std::ops::ControlFlow;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
+
+/// The driver under test, run as a task of the simulation's executor.
+struct Harness {
+    shutdown: Shutdown,
+    clock: SimClock,
+    executor: Executor,
+    driver: TaskId,
+    events: Arc<Mutex<Vec<String>>>,
+    report: Arc<Mutex<Option<Report>>>,
+}
+
+impl Harness {
+    fn new(build: impl FnOnce(Builder) -> Builder) -> Harness {
+        let events = Arc::new(Mutex::new(Vec::new()));
+        let sink = events.clone();
+        let driver = build(Shutdown::builder())
+            .on_event(move |event| sink.lock().unwrap().push(common::describe(event)))
+            .build()
+            .unwrap();
+        let shutdown = driver.handle();
+        let clock = SimClock::new();
+        let report = Arc::new(Mutex::new(None));
+        let slot = report.clone();
+        let run = driver.run(clock.clone());
+        let mut executor = Executor::new();
+        let driver = executor.spawn("driver", async move {
+            *slot.lock().unwrap() = Some(run.await);
+        });
+        let mut harness = Harness {
+            shutdown,
+            clock,
+            executor,
+            driver,
+            events,
+            report,
+        };
+        harness.settle();
+        harness
+    }
+
+    /// Polls the driver if, and only if, it was woken, until it waits.
+    fn settle(&mut self) {
+        let polls = self
+            .executor
+            .run_until_stalled(&mut Picks::default(), 10_000, |_, _| {
+                ControlFlow::Continue(())
+            });
+        polls.expect("the driver waits, or finishes");
+        if let TaskState::Panicked(message) = self.executor.state(self.driver) {
+            panic!("the driver panicked: {message}");
+        }
+    }
+
+    fn events(&self) -> Vec<String> {
+        self.events.lock().unwrap().clone()
+    }
+}
 
 #[derive(Clone, Copy, Debug, PartialEq)]
 enum Behaviour {
@@ -394,7 +456,8 @@ fn check(config: Config, initial: Vec<Behaviour>, ops: Vec<Op>) -> Result<(), Te
     }
 
     // The end: both finished, and they agree.
-    let report = h.report.as_ref();
+    let report = h.report.lock().unwrap().take();
+    let report = report.as_ref();
     prop_assert!(
         report.is_some(),
         "the driver never finished: {:?}",
