@@ -82,9 +82,9 @@ pub fn exit(code: u8) -> ! {
     std::process::exit(code.into())
 }
 
-/// Logs the shutdown's report and [`exit`]s with its code.
+/// [`exit`]s with the code of the shutdown's report. The core has already
+/// logged the report on standard error.
 pub fn exit_with(report: &Report) -> ! {
-    log(report);
     exit(report.exit_code())
 }
 
