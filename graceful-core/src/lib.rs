@@ -72,8 +72,14 @@
 //! - `tracing`: emit a `tracing` event at every phase transition and cleanup
 //!   step (off by default).
 //! - `net`: [`listener::close`], which closes a listening socket without
-//!   resetting the connections in its accept queue, for the adapters' accept
-//!   loops (off by default; std sockets, and `socket2` on Linux).
+//!   resetting the connections in its accept queue, and [`accept`], the
+//!   accept loop built on it that every adapter runs (off by default; std
+//!   sockets, and `socket2` on Linux).
+//!
+//! Without a feature, [`conn`] holds the per-connection rules every HTTP
+//! adapter applies (a request ends at the flush after its last byte; a
+//! busy connection closes at the drain deadline) and [`signal`] the
+//! forwarding of signals, with [`Run::with_signals`].
 //!
 //! Architecture invariant: no async runtime is in this crate's dependency
 //! tree, whatever its features.
@@ -81,14 +87,18 @@
 #![forbid(unsafe_code)]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+#[cfg(feature = "net")]
+pub mod accept;
 mod cause;
 mod cleanup;
+pub mod conn;
 mod driver;
 mod error;
 #[cfg(feature = "net")]
 pub mod listener;
 mod report;
 mod shutdown;
+pub mod signal;
 mod state;
 mod sync;
 mod timer;
