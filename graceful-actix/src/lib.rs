@@ -75,6 +75,7 @@
 //! needs (compression, cookies, macros...) on your own actix-web dependency.
 
 #![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod conn;
@@ -84,9 +85,8 @@ mod serve;
 mod signal;
 mod timer;
 
-pub use middleware::{
-    Graceful, GracefulBody, GracefulMiddleware, RETRY_AFTER_SECONDS, ResponseFuture,
-};
+pub use graceful_core::conn::RETRY_AFTER_SECONDS;
+pub use middleware::{Graceful, GracefulBody, GracefulMiddleware, ResponseFuture};
 pub use readiness::{Readiness, readiness};
 pub use serve::{Serve, Server, serve};
 pub use signal::{Signals, signals};

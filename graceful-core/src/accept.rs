@@ -184,13 +184,28 @@ where
             }
             Some(Ok(std)) => {
                 let serve = &mut self.serve;
-                listener::close(std, |stream| match L::adopt(stream) {
-                    Ok(conn) => serve(conn),
+                let mut failed = None;
+                let read = listener::close(std, |stream| match L::adopt(stream) {
+                    Ok(conn) => serve(conn).map_err(|error| {
+                        failed = Some(error);
+                        io::Error::other("serve failed")
+                    }),
                     Err(error) => {
                         log::accept_error(&error);
                         Ok(())
                     }
-                })
+                });
+                match (failed, read) {
+                    (Some(error), _) => Err(error),
+                    // An accept error cut the reading short: the rest of
+                    // the queue is reset, as on any close, and the
+                    // listener is closed all the same.
+                    (None, Err(error)) => {
+                        log::accept_error(&error);
+                        Ok(())
+                    }
+                    (None, Ok(())) => Ok(()),
+                }
             }
         };
         // Only now: `Closed` is reported once every token is gone.

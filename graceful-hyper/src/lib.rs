@@ -34,7 +34,7 @@
 //!
 //! ```
 //! use graceful_core::Shutdown;
-//! use http_body_util::{Empty, Full};
+//! use http_body_util::Full;
 //! use hyper::body::{Bytes, Incoming};
 //! use hyper::rt::{Read, Write};
 //! use hyper::service::service_fn;
@@ -45,6 +45,7 @@
 //!     Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
 //! }
 //!
+//! # #[allow(dead_code)] // an example of a function a runtime adapter calls
 //! async fn handle<I>(io: I, shutdown: Shutdown)
 //! where
 //!     I: Read + Write + Unpin,
@@ -75,7 +76,7 @@
 //!     shutdown.clone(),
 //! );
 //!
-//! shutdown.request(Signal::TERM);
+//! let _ = shutdown.request(Signal::TERM);
 //! let run = driver.run(ManualClock::new());
 //! futures_lite::future::block_on(run); // nothing in flight: drained at once
 //!
@@ -96,6 +97,7 @@
 //! tokio in this crate's tree.
 
 #![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod body;
@@ -108,6 +110,7 @@ mod tests;
 
 pub use body::GracefulBody;
 pub use conn::{ServeConnection, serve_connection};
+pub use graceful_core::conn::RETRY_AFTER_SECONDS;
 #[cfg(feature = "tower")]
 pub use layer::GracefulLayer;
-pub use service::{GracefulService, RETRY_AFTER_SECONDS, ResponseFuture};
+pub use service::{GracefulService, ResponseFuture};
