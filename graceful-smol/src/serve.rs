@@ -3,37 +3,27 @@
 //!
 //! # Design
 //!
-//! **Closing without resets.** A listening socket that is closed with
-//! connections in its accept queue resets them: clients that had connected,
-//! and often sent their request, get `ECONNRESET`. So on closing, the loop
-//! first takes every connection the kernel has completed (accepting until
-//! the call would block), and only then closes the socket. Those
-//! connections are served like any other: as the shutdown is draining by
-//! then, their requests are answered `503` with `Connection: close`.
+//! The accept loop is the core's ([`graceful_core::accept`]), the same on
+//! every runtime: it accepts until the shutdown drains, then reads the
+//! kernel's queue to the end (those connections are served too, and
+//! answered `503`), closes the socket, and only then drops the
+//! listener's [`ListenerToken`](graceful_core::ListenerToken), so that
+//! [`Event::Closed`] is never reported while a connect could still
+//! succeed. This module gives it async-io's listener ([`Accept`]) and the
+//! callback that spawns each connection's task on the executor.
 //!
-//! That leaves a race: a handshake that completes between the last accept
-//! and the close is reset. On Linux the loop closes it by attaching a socket
-//! filter that drops every packet before it drains the queue: new `SYN`s
-//! are dropped (the client retransmits, and then finds the port closed),
-//! while the connections already queued are separate sockets that the filter
-//! does not touch. `shutdown(SHUT_RD)` looks like the tool for this, but on
-//! a listening socket Linux treats it as a disconnect, which resets the
-//! whole queue.
-//!
-//! **"Closed" means closed.** The listener's [`ListenerToken`] is dropped
-//! only after the socket is, so the shutdown's [`Event::Closed`] (which
-//! waits for every token) is never reported while a connect could still
-//! succeed. That is why [`serve`] takes the listener as an
-//! `Async<TcpListener>`, which owns its socket alone: a
-//! `smol::net::TcpListener` shares its socket with its clones, so dropping
-//! one of them closes nothing.
+//! "The socket is closed" holds only if the loop owns the socket alone.
+//! That is why [`serve`] takes the listener as an `Async<TcpListener>`: a
+//! `smol::net::TcpListener` shares its socket with its clones, so
+//! dropping one of them closes nothing.
 //!
 //! [`Event::Closed`]: graceful_core::Event::Closed
 
 use crate::spawn::Spawn;
-use async_io::{Async, Timer};
-use graceful_core::listener::{self, is_per_connection};
-use graceful_core::{ListenerToken, Reached, Shutdown};
+use crate::timer::SmolTimer;
+use async_io::Async;
+use graceful_core::Shutdown;
+use graceful_core::accept::{Accept, accept};
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
@@ -41,17 +31,13 @@ use hyper::service::Service;
 use smol_hyper::rt::FuturesIo;
 use std::error::Error as StdError;
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::Future;
+use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::pin::Pin;
+use std::task::{Context, Poll, ready};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
-
-/// How long to wait after an accept error that is not about one connection
-/// (running out of file descriptors, typically) before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Serves `listener` with a hyper `service` until the shutdown closes it,
 /// running each connection on `executor`.
@@ -146,9 +132,17 @@ where
                 log::connection_error(&error);
             }
         });
+        Ok(())
     };
+    let accepting = accept(Listening(listener), token, SmolTimer, spawn);
     Serve {
-        future: Box::pin(accept_loop(listener, token, spawn)),
+        future: Box::pin(async move {
+            // Only the socket's failing to leave the reactor ends it with
+            // an error; it is closed then all the same.
+            if let Err(error) = accepting.await {
+                log::accept_error(&error);
+            }
+        }),
     }
 }
 
@@ -253,75 +247,35 @@ impl fmt::Debug for Serve {
     }
 }
 
-async fn accept_loop(
-    listener: Async<TcpListener>,
-    token: ListenerToken,
-    spawn: impl Fn(Async<TcpStream>),
-) {
-    let mut closing = pin!(token.closing());
-    loop {
-        let accepted = {
-            let mut accept = pin!(listener.accept());
-            poll_fn(|cx| {
-                // Closing first: once the shutdown drains, nothing more is
-                // accepted here; the queue is emptied below instead.
-                if closing.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(None);
+/// async-io's listener, as the core's accept loop uses it.
+struct Listening(Async<TcpListener>);
+
+impl Accept for Listening {
+    type Conn = Async<TcpStream>;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Async<TcpStream>>> {
+        loop {
+            match self.0.get_ref().accept() {
+                Ok((stream, _)) => return Poll::Ready(Self::adopt(stream)),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.0.poll_readable(cx))?;
                 }
-                accept.as_mut().poll(cx).map(Some)
-            })
-            .await
-        };
-        match accepted {
-            None => break,
-            Some(Ok((stream, _))) => spawn(stream),
-            Some(Err(error)) if is_per_connection(&error) => {}
-            Some(Err(error)) => {
-                log::accept_error(&error);
-                if backoff(closing.as_mut()).await.is_err() {
-                    break;
-                }
+                Err(error) => return Poll::Ready(Err(error)),
             }
         }
     }
-    close(listener, &spawn);
-    // Only now: `Closed` is reported once every token is gone.
-    drop(token);
-}
 
-/// Sleeps [`ACCEPT_BACKOFF`]; `Err` if the listener is to close meanwhile.
-async fn backoff(mut closing: Pin<&mut Reached>) -> Result<(), ()> {
-    let mut sleep = Timer::after(ACCEPT_BACKOFF);
-    poll_fn(|cx| {
-        if closing.as_mut().poll(cx).is_ready() {
-            Poll::Ready(Err(()))
-        } else {
-            Pin::new(&mut sleep).poll(cx).map(|_| Ok(()))
-        }
-    })
-    .await
-}
+    fn into_std(self) -> io::Result<TcpListener> {
+        // Out of the reactor (deregistered, still non-blocking), to call
+        // `accept` directly until it would block rather than wait for
+        // readiness the reactor may not have reported yet.
+        self.0.into_inner()
+    }
 
-/// Accepts every connection the kernel has completed, then closes the
-/// listener (see [`listener::close`]).
-fn close(listener: Async<TcpListener>, spawn: &impl Fn(Async<TcpStream>)) {
-    // Out of the reactor (deregistered, still non-blocking), to call
-    // `accept` directly until it would block rather than wait for readiness
-    // the reactor may not have reported yet.
-    let Ok(listener) = listener.into_inner() else {
-        return;
-    };
-    let closed = listener::close(listener, |stream| {
+    fn adopt(stream: TcpStream) -> io::Result<Async<TcpStream>> {
         // An accepted socket does not inherit the listener's non-blocking
         // mode: `Async::new` sets it.
-        match Async::new(stream) {
-            Ok(stream) => spawn(stream),
-            Err(error) => log::accept_error(&error),
-        }
-        Ok(())
-    });
-    if let Err(error) = closed {
-        log::accept_error(&error);
+        Async::new(stream)
     }
 }
 
