@@ -23,6 +23,9 @@
 //!
 //! - [`serve_connection`] drives one HTTP/1.1 connection with all of the
 //!   above. Runtime adapters call it once per accepted connection.
+//! - [`serve_listener`] runs the core's accept loop on a runtime's listener
+//!   and serves each connection with `serve_connection`: the tokio and smol
+//!   adapters are this, with their listener, timer and spawner.
 //! - [`GracefulService`] is the per-request part alone, for code that drives
 //!   hyper connections itself; `GracefulLayer` (feature `tower`) applies it
 //!   to any `tower` service.
@@ -91,6 +94,8 @@
 //!
 //! - `tower`: `GracefulLayer`, and a `tower::Service` implementation of
 //!   [`GracefulService`] (off by default).
+//! - `tracing`: `tracing` events for connection and listener errors (off by
+//!   default).
 //!
 //! Only hyper's `http1` and `server` features are used, and no runtime:
 //! hyper's own dependency on `tokio`'s `sync` feature is the only trace of
@@ -104,6 +109,7 @@ mod body;
 mod conn;
 #[cfg(feature = "tower")]
 mod layer;
+mod serve;
 mod service;
 #[cfg(test)]
 mod tests;
@@ -113,4 +119,5 @@ pub use conn::{ServeConnection, serve_connection};
 pub use graceful_core::conn::RETRY_AFTER_SECONDS;
 #[cfg(feature = "tower")]
 pub use layer::GracefulLayer;
+pub use serve::{ConnectionTask, Serve, serve_listener};
 pub use service::{GracefulService, ResponseFuture};

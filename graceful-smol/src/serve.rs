@@ -23,19 +23,18 @@ use crate::spawn::Spawn;
 use crate::timer::SmolTimer;
 use async_io::Async;
 use graceful_core::Shutdown;
-use graceful_core::accept::{Accept, accept};
+use graceful_core::accept::Accept;
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper::service::Service;
 use smol_hyper::rt::FuturesIo;
 use std::error::Error as StdError;
-use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::pin::Pin;
 use std::task::{Context, Poll, ready};
+
+pub use graceful_hyper::Serve;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -115,35 +114,13 @@ where
     B::Error: Into<BoxError>,
     E: Spawn,
 {
-    let Ok(token) = shutdown.track_listener() else {
-        drop(listener);
-        return Serve {
-            future: Box::pin(async {}),
-        };
-    };
-    let shutdown = shutdown.clone();
-    let spawn = move |stream: Async<TcpStream>| {
-        // Small responses go out at once rather than waiting on Nagle.
-        let _ = stream.get_ref().set_nodelay(true);
-        let connection =
-            graceful_hyper::serve_connection(FuturesIo::new(stream), service.clone(), &shutdown);
-        executor.spawn_detached(async move {
-            if let Err(error) = connection.await {
-                log::connection_error(&error);
-            }
-        });
-        Ok(())
-    };
-    let accepting = accept(Listening(listener), token, SmolTimer, spawn);
-    Serve {
-        future: Box::pin(async move {
-            // Only the socket's failing to leave the reactor ends it with
-            // an error; it is closed then all the same.
-            if let Err(error) = accepting.await {
-                log::accept_error(&error);
-            }
-        }),
-    }
+    graceful_hyper::serve_listener(
+        Listening(listener),
+        shutdown,
+        SmolTimer,
+        move |_: &FuturesIo<Async<TcpStream>>| service.clone(),
+        move |task| executor.spawn_detached(task),
+    )
 }
 
 /// Serves `listener` with a `tower` service until the shutdown closes it:
@@ -218,42 +195,13 @@ where
     )
 }
 
-/// A listener being served. See [`serve`].
-///
-/// Resolves once the listener is closed and its token dropped.
-///
-/// # Cancel safety
-///
-/// Dropping it closes the listener at once, without taking the connections
-/// waiting in its accept queue (the kernel resets them), and drops its token.
-/// Connections already accepted go on being served. To stop serving
-/// cleanly, let the shutdown close the listener instead.
-#[must_use = "futures do nothing unless polled"]
-pub struct Serve {
-    future: Pin<Box<dyn Future<Output = ()> + Send>>,
-}
-
-impl Future for Serve {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.future.as_mut().poll(cx)
-    }
-}
-
-impl fmt::Debug for Serve {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Serve").finish_non_exhaustive()
-    }
-}
-
 /// async-io's listener, as the core's accept loop uses it.
 struct Listening(Async<TcpListener>);
 
 impl Accept for Listening {
-    type Conn = Async<TcpStream>;
+    type Conn = FuturesIo<Async<TcpStream>>;
 
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Async<TcpStream>>> {
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Conn>> {
         loop {
             match self.0.get_ref().accept() {
                 Ok((stream, _)) => return Poll::Ready(Self::adopt(stream)),
@@ -272,28 +220,11 @@ impl Accept for Listening {
         self.0.into_inner()
     }
 
-    fn adopt(stream: TcpStream) -> io::Result<Async<TcpStream>> {
+    fn adopt(stream: TcpStream) -> io::Result<Self::Conn> {
+        // Small responses go out at once rather than waiting on Nagle.
+        let _ = stream.set_nodelay(true);
         // An accepted socket does not inherit the listener's non-blocking
         // mode: `Async::new` sets it.
-        Async::new(stream)
+        Async::new(stream).map(FuturesIo::new)
     }
-}
-
-/// Logging through `tracing` with the `tracing` feature, nothing without.
-mod log {
-    #[cfg(feature = "tracing")]
-    pub(super) fn accept_error(error: &std::io::Error) {
-        tracing::warn!(%error, "accept failed");
-    }
-
-    #[cfg(feature = "tracing")]
-    pub(super) fn connection_error(error: &hyper::Error) {
-        tracing::debug!(%error, "connection ended with an error");
-    }
-
-    #[cfg(not(feature = "tracing"))]
-    pub(super) fn accept_error(_: &std::io::Error) {}
-
-    #[cfg(not(feature = "tracing"))]
-    pub(super) fn connection_error(_: &hyper::Error) {}
 }

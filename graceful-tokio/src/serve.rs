@@ -16,20 +16,19 @@
 
 use crate::timer::TokioTimer;
 use graceful_core::Shutdown;
-use graceful_core::accept::{Accept, accept};
+use graceful_core::accept::Accept;
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
 use hyper::service::Service;
 use hyper_util::rt::TokioIo;
 use std::error::Error as StdError;
-use std::fmt;
-use std::future::Future;
 use std::io;
 use std::net::{self, SocketAddr};
-use std::pin::Pin;
 use std::task::{Context, Poll};
 use tokio::net::{TcpListener, TcpStream};
+
+pub use graceful_hyper::Serve;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -110,35 +109,13 @@ where
     B::Data: Send,
     B::Error: Into<BoxError>,
 {
-    let Ok(token) = shutdown.track_listener() else {
-        drop(listener);
-        return Serve {
-            future: Box::pin(async {}),
-        };
-    };
-    let shutdown = shutdown.clone();
-    let spawn = move |stream: TcpStream| {
-        // Small responses go out at once rather than waiting on Nagle.
-        let _ = stream.set_nodelay(true);
-        let service = make_service(stream.peer_addr().ok());
-        let connection = graceful_hyper::serve_connection(TokioIo::new(stream), service, &shutdown);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                log::connection_error(&error);
-            }
-        });
-        Ok(())
-    };
-    let accepting = accept(Listening(listener), token, TokioTimer, spawn);
-    Serve {
-        future: Box::pin(async move {
-            // Only the socket's failing to leave the reactor ends it with
-            // an error; it is closed then all the same.
-            if let Err(error) = accepting.await {
-                log::accept_error(&error);
-            }
-        }),
-    }
+    graceful_hyper::serve_listener(
+        Listening(listener),
+        shutdown,
+        TokioTimer,
+        move |io: &TokioIo<TcpStream>| make_service(io.inner().peer_addr().ok()),
+        |task| drop(tokio::spawn(task)),
+    )
 }
 
 /// Serves `listener` with a `tower` service, such as an axum `Router`,
@@ -240,43 +217,16 @@ where
     }
 }
 
-/// A listener being served. See [`serve`].
-///
-/// Resolves once the listener is closed and its token dropped.
-///
-/// # Cancel safety
-///
-/// Dropping it closes the listener at once, without taking the connections
-/// waiting in its accept queue (the kernel resets them), and drops its token.
-/// Connections already accepted go on being served. To stop serving
-/// cleanly, let the shutdown close the listener instead.
-#[must_use = "futures do nothing unless polled"]
-pub struct Serve {
-    future: Pin<Box<dyn Future<Output = ()> + Send>>,
-}
-
-impl Future for Serve {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.future.as_mut().poll(cx)
-    }
-}
-
-impl fmt::Debug for Serve {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Serve").finish_non_exhaustive()
-    }
-}
-
 /// tokio's listener, as the core's accept loop uses it.
 struct Listening(TcpListener);
 
 impl Accept for Listening {
-    type Conn = TcpStream;
+    type Conn = TokioIo<TcpStream>;
 
-    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<TcpStream>> {
-        self.0.poll_accept(cx).map_ok(|(stream, _)| stream)
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<TokioIo<TcpStream>>> {
+        self.0
+            .poll_accept(cx)
+            .map_ok(|(stream, _)| connection(stream))
     }
 
     fn into_std(self) -> io::Result<net::TcpListener> {
@@ -286,29 +236,17 @@ impl Accept for Listening {
         self.0.into_std()
     }
 
-    fn adopt(stream: net::TcpStream) -> io::Result<TcpStream> {
+    fn adopt(stream: net::TcpStream) -> io::Result<TokioIo<TcpStream>> {
         // An accepted socket does not inherit the listener's non-blocking
         // mode, which tokio needs.
         stream.set_nonblocking(true)?;
-        TcpStream::from_std(stream)
+        TcpStream::from_std(stream).map(connection)
     }
 }
 
-/// Logging through `tracing` with the `tracing` feature, nothing without.
-mod log {
-    #[cfg(feature = "tracing")]
-    pub(super) fn accept_error(error: &std::io::Error) {
-        tracing::warn!(%error, "accept failed");
-    }
-
-    #[cfg(feature = "tracing")]
-    pub(super) fn connection_error(error: &hyper::Error) {
-        tracing::debug!(%error, "connection ended with an error");
-    }
-
-    #[cfg(not(feature = "tracing"))]
-    pub(super) fn accept_error(_: &std::io::Error) {}
-
-    #[cfg(not(feature = "tracing"))]
-    pub(super) fn connection_error(_: &hyper::Error) {}
+/// An accepted socket, as hyper serves it.
+fn connection(stream: TcpStream) -> TokioIo<TcpStream> {
+    // Small responses go out at once rather than waiting on Nagle.
+    let _ = stream.set_nodelay(true);
+    TokioIo::new(stream)
 }
