@@ -45,6 +45,12 @@ use std::task::{Context, Poll};
 /// releases the guard when the body ends, and actix may begin such
 /// pipelined requests (they are refused with `503` during the drain).
 ///
+/// Under `HttpServer`, the shutdown does not know that a listener is open,
+/// so it skips the unready delay (see
+/// [`Builder::unready_delay`](graceful_core::Builder::unready_delay))
+/// unless you hold a [`Shutdown::track_listener`] token while it listens:
+/// the crate's README shows how.
+///
 /// Applied twice to the same request (by hand inside [`serve`](crate::serve),
 /// which applies it too), only the outer one counts it.
 ///

@@ -114,3 +114,8 @@ pub fn run(driver: Driver) -> Run {
 /// graceful dependency it needs.
 #[doc(no_inline)]
 pub use graceful_core::{Cause, Driver, Event, Phase, Report, Run, Shutdown, Signal};
+
+/// The README's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -101,3 +101,8 @@ pub fn run(driver: Driver) -> Run {
 /// dependency it needs.
 #[doc(no_inline)]
 pub use graceful_core::{Cause, Driver, Event, Phase, Report, Run, Shutdown, Signal};
+
+/// The README's example, compiled as a doc test.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;
