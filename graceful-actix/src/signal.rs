@@ -106,12 +106,15 @@ mod imp {
 
     pub(crate) type Listener = Unix;
 
-    pub(crate) const LISTENED: &[(fn() -> SignalKind, Signal)] = &[
+    /// How to make a listener's kind: `SignalKind`'s constructors.
+    type Kind = fn() -> SignalKind;
+
+    pub(crate) const LISTENED: &[(Kind, Signal)] = &[
         (SignalKind::terminate, Signal::TERM),
         (SignalKind::interrupt, Signal::INT),
     ];
 
-    pub(crate) fn listen(kind: fn() -> SignalKind) -> io::Result<Listener> {
+    pub(crate) fn listen(kind: Kind) -> io::Result<Listener> {
         signal(kind())
     }
 
