@@ -119,5 +119,5 @@ pub use conn::{ServeConnection, serve_connection};
 pub use graceful_core::conn::RETRY_AFTER_SECONDS;
 #[cfg(feature = "tower")]
 pub use layer::GracefulLayer;
-pub use serve::{ConnectionTask, Serve, serve_listener};
+pub use serve::{ConnectionTask, Serve, SpawnBody, SpawnService, serve_listener};
 pub use service::{GracefulService, ResponseFuture};

@@ -23,6 +23,37 @@ use std::task::{Context, Poll};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
+/// A hyper service that [`serve_listener`] can run on spawned tasks: its
+/// futures move between threads, its errors box. Implemented for every
+/// such service; it only names the bounds.
+pub trait SpawnService<B>:
+    Service<
+        Request<Incoming>,
+        Response = Response<B>,
+        Future: Send + 'static,
+        Error: Into<BoxError>,
+    > + Send
+    + 'static
+{
+}
+
+impl<S, B> SpawnService<B> for S where
+    S: Service<
+            Request<Incoming>,
+            Response = Response<B>,
+            Future: Send + 'static,
+            Error: Into<BoxError>,
+        > + Send
+        + 'static
+{
+}
+
+/// A response body that [`serve_listener`] can send from spawned tasks.
+/// Implemented for every such body; it only names the bounds.
+pub trait SpawnBody: Body<Data: Send, Error: Into<BoxError>> + Send + 'static {}
+
+impl<B> SpawnBody for B where B: Body<Data: Send, Error: Into<BoxError>> + Send + 'static {}
+
 /// One connection's task, as [`serve_listener`] hands it to the runtime to
 /// spawn: it resolves when the connection ends, having logged its error
 /// (with the `tracing` feature).
@@ -53,12 +84,8 @@ where
     L::Conn: Read + Write + Unpin + Send + 'static,
     T: Timer,
     M: Fn(&L::Conn) -> S + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: SpawnService<B>,
+    B: SpawnBody,
     E: Fn(ConnectionTask) + Send + 'static,
 {
     let Ok(token) = shutdown.track_listener() else {

@@ -24,11 +24,13 @@ use crate::timer::SmolTimer;
 use async_io::Async;
 use graceful_core::Shutdown;
 use graceful_core::accept::Accept;
+use graceful_hyper::{SpawnBody, SpawnService};
+#[cfg(feature = "tower")]
 use http::{Request, Response};
-use http_body::Body;
+#[cfg(feature = "tower")]
 use hyper::body::Incoming;
-use hyper::service::Service;
 use smol_hyper::rt::FuturesIo;
+#[cfg(feature = "tower")]
 use std::error::Error as StdError;
 use std::io;
 use std::net::{TcpListener, TcpStream};
@@ -36,6 +38,7 @@ use std::task::{Context, Poll, ready};
 
 pub use graceful_hyper::Serve;
 
+#[cfg(feature = "tower")]
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// Serves `listener` with a hyper `service` until the shutdown closes it,
@@ -106,12 +109,8 @@ pub fn serve<S, B, E>(
     executor: E,
 ) -> Serve
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: SpawnService<B> + Clone,
+    B: SpawnBody,
     E: Spawn,
 {
     graceful_hyper::serve_listener(
@@ -182,9 +181,7 @@ where
     S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    B: SpawnBody,
     E: Spawn,
 {
     serve(

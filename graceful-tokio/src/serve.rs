@@ -17,11 +17,13 @@
 use crate::timer::TokioTimer;
 use graceful_core::Shutdown;
 use graceful_core::accept::Accept;
+use graceful_hyper::{SpawnBody, SpawnService};
+#[cfg(feature = "tower")]
 use http::{Request, Response};
-use http_body::Body;
+#[cfg(feature = "tower")]
 use hyper::body::Incoming;
-use hyper::service::Service;
 use hyper_util::rt::TokioIo;
+#[cfg(feature = "tower")]
 use std::error::Error as StdError;
 use std::io;
 use std::net::{self, SocketAddr};
@@ -30,6 +32,7 @@ use tokio::net::{TcpListener, TcpStream};
 
 pub use graceful_hyper::Serve;
 
+#[cfg(feature = "tower")]
 type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// Serves `listener` with a hyper `service` until the shutdown closes it.
@@ -87,12 +90,8 @@ type BoxError = Box<dyn StdError + Send + Sync>;
 /// ```
 pub fn serve<S, B>(listener: TcpListener, service: S, shutdown: &Shutdown) -> Serve
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: SpawnService<B> + Clone,
+    B: SpawnBody,
 {
     serve_each(listener, move |_| service.clone(), shutdown)
 }
@@ -102,12 +101,8 @@ where
 fn serve_each<M, S, B>(listener: TcpListener, make_service: M, shutdown: &Shutdown) -> Serve
 where
     M: Fn(Option<SocketAddr>) -> S + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>> + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: SpawnService<B>,
+    B: SpawnBody,
 {
     graceful_hyper::serve_listener(
         Listening(listener),
@@ -155,9 +150,7 @@ where
     S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    B: SpawnBody,
 {
     serve_each(
         listener,
