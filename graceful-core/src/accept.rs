@@ -21,7 +21,7 @@
 //! **Nothing in the queue is reset.** Closing a listener resets the
 //! connections the kernel completed and nobody accepted. So on closing the
 //! loop takes the socket out of the reactor and hands it to
-//! [`listener::close`](crate::listener::close), which accepts until the
+//! [`listener::close`], which accepts until the
 //! call would block (the reactor's readiness may not have seen the last
 //! arrivals yet) with new handshakes stopped, and the callback serves those
 //! connections like any other: the shutdown is draining, so they are

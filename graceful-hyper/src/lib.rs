@@ -99,7 +99,9 @@
 //!
 //! Only hyper's `http1` and `server` features are used, and no runtime:
 //! hyper's own dependency on `tokio`'s `sync` feature is the only trace of
-//! tokio in this crate's tree.
+//! tokio in this crate's tree. `graceful-core`'s `net` feature (std
+//! sockets, and `socket2` on Linux) brings the accept loop that
+//! [`serve_listener`] runs.
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
