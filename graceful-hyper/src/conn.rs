@@ -103,6 +103,12 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
 ///   module's design notes, and the trap they avoid in hyper's own
 ///   `graceful_shutdown`.
 ///
+/// HTTP upgrades (a WebSocket's `101 Switching Protocols`) are served: the
+/// handler takes the upgraded io with `hyper::upgrade::on`. The upgrading
+/// request ends when its `101` has been flushed; the session that follows
+/// is not counted in flight (it neither delays the drain nor is cut off at
+/// its deadline: it ends with the process, or when either side closes it).
+///
 /// `io` is any hyper io: the runtime adapters wrap their sockets (for tokio,
 /// `hyper_util::rt::TokioIo`). hyper's `http1::Builder` is used with its
 /// defaults and no timer, so no header read timeout applies.
@@ -123,13 +129,13 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
 /// }
 ///
 /// # #[allow(dead_code)] // an example of a function a runtime adapter calls
-/// async fn connection<I: Read + Write + Unpin>(io: I, shutdown: &Shutdown) -> hyper::Result<()> {
+/// async fn connection<I: Read + Write + Unpin + Send + 'static>(io: I, shutdown: &Shutdown) -> hyper::Result<()> {
 ///     graceful_hyper::serve_connection(io, service_fn(hello), shutdown).await
 /// }
 /// ```
 pub fn serve_connection<I, S, B>(io: I, service: S, shutdown: &Shutdown) -> ServeConnection<I, S, B>
 where
-    I: Read + Write + Unpin,
+    I: Read + Write + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<B>>,
     S::Error: Into<BoxError>,
     B: Body + 'static,
@@ -140,7 +146,8 @@ where
     let service = GracefulService::for_connection(service, state.clone());
     let conn = http1::Builder::new()
         .keep_alive(true)
-        .serve_connection(io, service);
+        .serve_connection(io, service)
+        .with_upgrades();
     ServeConnection {
         conn,
         abandoned: Some(shutdown.abandoned()),
@@ -167,7 +174,7 @@ pin_project! {
         B: Body,
     {
         #[pin]
-        conn: http1::Connection<TrackedIo<I>, GracefulService<S>>,
+        conn: http1::UpgradeableConnection<TrackedIo<I>, GracefulService<S>>,
         // `None` once it has resolved and found the connection idle: no
         // request of this connection can be in progress after that.
         abandoned: Option<Abandoned>,
@@ -202,7 +209,7 @@ where
 
 impl<I, S, B> Future for ServeConnection<I, S, B>
 where
-    I: Read + Write + Unpin,
+    I: Read + Write + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<B>>,
     S::Error: Into<BoxError>,
     B: Body + 'static,

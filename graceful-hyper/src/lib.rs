@@ -51,7 +51,7 @@
 //! # #[allow(dead_code)] // an example of a function a runtime adapter calls
 //! async fn handle<I>(io: I, shutdown: Shutdown)
 //! where
-//!     I: Read + Write + Unpin,
+//!     I: Read + Write + Unpin + Send + 'static,
 //! {
 //!     if let Err(error) = graceful_hyper::serve_connection(io, service_fn(hello), &shutdown).await {
 //!         eprintln!("connection error: {error}");

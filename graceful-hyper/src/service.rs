@@ -219,7 +219,11 @@ where
                 // hyper, which writes it in the same poll: a head produced
                 // before the phase changes goes out without the header,
                 // which is right, as it was produced while serving normally.
-                if shutdown.phase() >= Phase::Draining {
+                // An upgrade keeps its own `Connection` header: what follows
+                // its `101` is the session, not another request.
+                if shutdown.phase() >= Phase::Draining
+                    && response.status() != StatusCode::SWITCHING_PROTOCOLS
+                {
                     response
                         .headers_mut()
                         .insert(CONNECTION, HeaderValue::from_static("close"));
