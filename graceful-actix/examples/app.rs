@@ -61,11 +61,6 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
 
     // First the signals: from here on, SIGTERM is a clean shutdown.
     let signals = graceful_actix::signals(&shutdown)?;
-    actix_web::rt::spawn(async move {
-        let code = signals.await;
-        eprintln!("app: second signal, exiting now");
-        std::process::exit(code.into())
-    });
 
     let db = Database::connect().await?;
     shutdown.on_cleanup("database", {
@@ -96,7 +91,8 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     });
     eprintln!("app: listening on 127.0.0.1:8080");
 
-    let report = graceful_actix::run(driver).await;
+    // The report, whether the drain finished or a second signal forced it.
+    let report = graceful_actix::run(driver).with_signals(signals).await;
     eprintln!("app: {report}");
     // Exit now: idle keep-alive connections and the workers go with the
     // process, there is nothing left to wait for.

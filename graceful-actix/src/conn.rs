@@ -3,38 +3,31 @@
 //!
 //! # Design
 //!
-//! **When a request ends.** A request is in progress until the last byte of
-//! its response has left the process. The response body knows when it has
-//! handed its last chunk to actix-http's dispatcher, but the dispatcher then
-//! still has to encode that chunk and write it to the socket. Releasing the
-//! guard at the body's end would leave a window in which the drain
-//! completes, cleanup runs and the process exits with the response's tail
-//! still in the dispatcher's buffer. So the body hands its guard to the
-//! connection instead ([`ConnState::release_after_flush`]), and the
-//! connection lets go of it the next time the dispatcher flushes the socket,
-//! which it does only once everything it had buffered has been written.
+//! **When a request ends, which connections close at the deadline.** The
+//! core's rules ([`graceful_core::conn`]): a request stays in progress
+//! until the flush after its last byte, and at the drain deadline only the
+//! connections still busy with a request are closed (actix-server's own
+//! graceful stop does not work that way: see the crate's README). [`Io`]
+//! tells the core what actix-http's dispatcher does: it reports each
+//! successful flush (the dispatcher flushes only once everything it had
+//! buffered has been written) and, when dropped, that the io is gone.
 //!
-//! **Requests behind a `Connection: close` response.** actix-http's
-//! dispatcher reads pipelined requests ahead and calls the service for the
-//! next one as soon as a response is done, even when that response said
-//! `Connection: close`: the next request would be handled (an order stored)
-//! and its answer written after a response that told the client to stop
-//! reading. Here the middleware never begins such a request: it parks it
-//! (its future stays pending, it holds no guard), and the connection task
-//! closes the connection as soon as the `Connection: close` response has
-//! been flushed. The client, which was told the connection closes, retries
-//! the request elsewhere.
-//!
-//! **Which connections close at the drain deadline.** Only those still busy
-//! with a request: an idle keep-alive connection stays open, and a request
-//! on it gets a clean `503` with `Connection: close`, until the process
-//! exits. actix-server's own graceful stop does not work that way (see the
-//! crate's README).
+//! **Requests behind a `Connection: close` response.** What is actix's
+//! alone. Its dispatcher reads pipelined requests ahead and calls the
+//! service for the next one as soon as a response is done, even when that
+//! response said `Connection: close`: the next request would be handled
+//! (an order stored) and its answer written after a response that told the
+//! client to stop reading. Here the middleware never begins such a
+//! request: it parks it (its future stays pending, it holds no guard), and
+//! the connection task closes the connection as soon as the
+//! `Connection: close` response has been flushed. The client, which was
+//! told the connection closes, retries the request elsewhere.
 
 use actix_rt::net::TcpStream;
 use actix_service::Service;
-use graceful_core::OwnedGuard;
-use std::cell::{Cell, RefCell};
+use graceful_core::Shutdown;
+use graceful_core::conn::{ConnIo, Connection};
+use std::cell::Cell;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
@@ -45,145 +38,79 @@ use std::task::{Context, Poll};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
-/// What one connection shares with the requests it serves. Connections live
-/// on one worker thread, so this is `Rc` and `Cell`.
+/// What a connection's requests share, beyond the core's [`Connection`]:
+/// whether a response closes it, and whether a request waits behind that.
+/// Connections live on one worker thread, so this is `Rc` and `Cell`.
 #[derive(Debug, Default)]
-pub(crate) struct ConnState {
-    /// Requests of this connection whose guard is alive.
-    busy: Cell<usize>,
-    /// Set once the connection's io is gone: nothing will be flushed again.
-    closed: Cell<bool>,
-    /// Requests whose response has been handed to the dispatcher, waiting
-    /// for its next successful flush.
-    waiting: RefCell<Vec<Held>>,
-    /// Successful flushes so far.
-    flushes: Cell<u64>,
+pub(crate) struct Closing {
     /// A response on this connection said `Connection: close` (or its
     /// request did): no later request on it may begin.
     closing: Cell<bool>,
     /// The flush count when a request arrived after `closing`: once a flush
     /// follows, the closing response is out and the connection is closed.
-    parked_at: Cell<Option<u64>>,
+    parked_at: Cell<Option<usize>>,
 }
 
-impl ConnState {
-    pub(crate) fn is_busy(&self) -> bool {
-        self.busy.get() > 0
-    }
+/// The connection, as the middleware finds it in the request's connection
+/// data (`HttpRequest::conn_data`).
+#[derive(Clone, Debug)]
+pub(crate) struct ConnData {
+    pub(crate) conn: Connection,
+    closing: Rc<Closing>,
+}
 
+impl ConnData {
     /// No later request on this connection may begin.
     pub(crate) fn set_closing(&self) {
-        self.closing.set(true);
+        self.closing.closing.set(true);
     }
 
     pub(crate) fn is_closing(&self) -> bool {
-        self.closing.get()
+        self.closing.closing.get()
     }
 
     /// A request arrived after a closing response: it is never begun, and
     /// the connection closes once that response is flushed.
     pub(crate) fn park(&self) {
-        if self.parked_at.get().is_none() {
-            self.parked_at.set(Some(self.flushes.get()));
+        if self.closing.parked_at.get().is_none() {
+            self.closing.parked_at.set(Some(self.conn.flushes()));
         }
     }
 
     /// True once a request is parked and a flush has followed it: the
     /// closing response has been written, nothing else will be.
     fn should_close(&self) -> bool {
-        self.parked_at
+        self.closing
+            .parked_at
             .get()
-            .is_some_and(|parked| self.flushes.get() > parked)
-    }
-
-    /// Keeps `held` until the next successful flush, or drops it now if the
-    /// connection is already gone.
-    fn release_after_flush(&self, held: Held) {
-        if self.closed.get() {
-            drop(held);
-        } else {
-            self.waiting.borrow_mut().push(held);
-        }
-    }
-
-    /// Everything handed over before this flush has been written.
-    fn flushed(&self) {
-        self.flushes.set(self.flushes.get() + 1);
-        let waiting = std::mem::take(&mut *self.waiting.borrow_mut());
-        // Dropped with the borrow released: dropping a `Held` touches `busy`.
-        drop(waiting);
-    }
-
-    /// The io is gone: release everything, now and from now on.
-    fn close(&self) {
-        self.closed.set(true);
-        let waiting = std::mem::take(&mut *self.waiting.borrow_mut());
-        drop(waiting);
+            .is_some_and(|parked| self.conn.flushes() > parked)
     }
 }
-
-/// A request's guard, and its place in its connection's busy count.
-#[derive(Debug)]
-struct Held {
-    _guard: OwnedGuard,
-    conn: Option<Rc<ConnState>>,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        if let Some(conn) = &self.conn {
-            conn.busy.set(conn.busy.get() - 1);
-        }
-    }
-}
-
-/// One request in progress. Dropping it ends the request: at once for a
-/// request served outside this crate's server (plain `HttpServer`), at the
-/// connection's next successful flush (or its close) for one served by it.
-#[derive(Debug)]
-pub(crate) struct InFlight(Option<Held>);
-
-impl InFlight {
-    pub(crate) fn new(guard: OwnedGuard, conn: Option<Rc<ConnState>>) -> InFlight {
-        if let Some(conn) = &conn {
-            conn.busy.set(conn.busy.get() + 1);
-        }
-        InFlight(Some(Held {
-            _guard: guard,
-            conn,
-        }))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let Some(held) = self.0.take() else { return };
-        match held.conn.clone() {
-            Some(conn) => conn.release_after_flush(held),
-            None => drop(held),
-        }
-    }
-}
-
-/// The connection's state, as the middleware finds it in the request's
-/// connection data (`HttpRequest::conn_data`).
-#[derive(Clone, Debug)]
-pub(crate) struct ConnData(pub(crate) Rc<ConnState>);
 
 /// The connection's socket, watched for successful flushes.
 pub(crate) struct Io {
     stream: TcpStream,
-    state: Rc<ConnState>,
+    // Dropped with the socket: the requests waiting for a flush end then.
+    conn: ConnIo,
+    data: ConnData,
 }
 
 impl Io {
-    pub(crate) fn new(stream: TcpStream, state: Rc<ConnState>) -> Io {
-        Io { stream, state }
+    pub(crate) fn new(stream: TcpStream, shutdown: &Shutdown) -> Io {
+        let (conn, io) = Connection::new(shutdown);
+        Io {
+            stream,
+            conn: io,
+            data: ConnData {
+                conn,
+                closing: Rc::default(),
+            },
+        }
     }
 
     /// What the middleware finds in the connection data.
     pub(crate) fn data(&self) -> ConnData {
-        ConnData(self.state.clone())
+        self.data.clone()
     }
 }
 
@@ -192,12 +119,6 @@ impl fmt::Debug for Io {
         f.debug_struct("Io")
             .field("stream", &self.stream)
             .finish_non_exhaustive()
-    }
-}
-
-impl Drop for Io {
-    fn drop(&mut self) {
-        self.state.close();
     }
 }
 
@@ -235,10 +156,8 @@ impl AsyncWrite for Io {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let flushed = Pin::new(&mut this.stream).poll_flush(cx);
-        // The dispatcher flushes the io only after writing all it had
-        // buffered, so every response handed over before this point is out.
         if let Poll::Ready(Ok(())) = flushed {
-            this.state.flushed();
+            this.conn.flushed();
         }
         flushed
     }
@@ -268,21 +187,26 @@ impl Abandon {
 /// until the dispatcher is done, the connection must close after a closing
 /// response, or the drain deadline finds it busy. The socket closes when
 /// this returns.
-pub(crate) async fn serve_connection<S>(stream: TcpStream, service: Rc<S>, abandon: Rc<Abandon>)
-where
+pub(crate) async fn serve_connection<S>(
+    stream: TcpStream,
+    service: Rc<S>,
+    shutdown: Shutdown,
+    abandon: Rc<Abandon>,
+) where
     S: Service<(Io, Option<SocketAddr>)>,
     S::Error: fmt::Display,
 {
     let peer = stream.peer_addr().ok();
-    let state = Rc::new(ConnState::default());
+    let io = Io::new(stream, &shutdown);
+    let state = io.data();
     // Made before the first look at `fired`: a `Notified` sees every
     // `notify_waiters` that comes after it was made.
     let mut abandoned = pin!(abandon.notify.notified());
-    let mut dispatcher = pin!(service.call((Io::new(stream, state.clone()), peer)));
+    let mut dispatcher = pin!(service.call((io, peer)));
     let mut watching = true;
     poll_fn(|cx| {
         if watching && (abandon.fired.get() || abandoned.as_mut().poll(cx).is_ready()) {
-            if state.is_busy() {
+            if state.conn.is_busy() {
                 // Its response cannot complete any more: cut it off.
                 return Poll::Ready(());
             }
@@ -320,89 +244,39 @@ mod log {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use graceful_core::Shutdown;
     use tokio::io::AsyncWriteExt;
 
-    fn runtime() -> tokio::runtime::Runtime {
+    #[test]
+    fn a_parked_request_closes_the_connection_after_the_next_flush() {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
             .expect("runtime")
-    }
-
-    /// The server side of a connection on 127.0.0.1, and its client.
-    async fn socket() -> (TcpStream, std::net::TcpStream) {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
-            .await
-            .expect("bind");
-        let client =
-            std::net::TcpStream::connect(listener.local_addr().expect("addr")).expect("connect");
-        (listener.accept().await.expect("accept").0, client)
-    }
-
-    #[test]
-    fn a_request_ends_at_the_first_flush_after_its_body() {
-        runtime().block_on(async {
-            let shutdown = Shutdown::builder().build().expect("build").handle();
-            let state = Rc::new(ConnState::default());
-            let (server, _client) = socket().await;
-            let mut io = Io::new(server, state.clone());
-
-            let in_flight =
-                InFlight::new(shutdown.enter_owned().expect("enter"), Some(state.clone()));
-            assert!(state.is_busy());
-            drop(in_flight); // the body ended: handed to the dispatcher
-            assert_eq!(shutdown.in_flight(), 1, "not flushed yet");
-            assert!(state.is_busy());
-
-            io.write_all(b"HTTP/1.1 200 OK\r\n\r\n")
-                .await
-                .expect("write");
-            assert_eq!(shutdown.in_flight(), 1, "written, not flushed");
-            io.flush().await.expect("flush");
-            assert_eq!(shutdown.in_flight(), 0);
-            assert!(!state.is_busy());
-
-            // Once the io is gone, a request ends when its body does.
-            let in_flight =
-                InFlight::new(shutdown.enter_owned().expect("enter"), Some(state.clone()));
-            drop(io);
-            assert_eq!(shutdown.in_flight(), 1);
-            drop(in_flight);
-            assert_eq!(shutdown.in_flight(), 0);
-        });
-    }
-
-    #[test]
-    fn closing_the_io_releases_what_waits_for_a_flush() {
-        runtime().block_on(async {
-            let shutdown = Shutdown::builder().build().expect("build").handle();
-            let state = Rc::new(ConnState::default());
-            let (server, _client) = socket().await;
-            let io = Io::new(server, state.clone());
-            drop(InFlight::new(
-                shutdown.enter_owned().expect("enter"),
-                Some(state.clone()),
-            ));
-            assert_eq!(shutdown.in_flight(), 1);
-            drop(io);
-            assert_eq!(shutdown.in_flight(), 0);
-        });
-    }
-
-    #[test]
-    fn a_parked_request_closes_the_connection_after_the_next_flush() {
-        let state = ConnState::default();
-        state.flushed();
-        assert!(!state.should_close(), "nothing parked");
-        state.set_closing();
-        state.park();
-        assert!(
-            !state.should_close(),
-            "the closing response is not flushed yet"
-        );
-        state.park(); // a second parked request does not move the mark
-        state.flushed();
-        assert!(state.should_close());
+            .block_on(async {
+                let shutdown = Shutdown::builder().build().expect("build").handle();
+                let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+                    .await
+                    .expect("bind");
+                let _client = std::net::TcpStream::connect(listener.local_addr().expect("addr"))
+                    .expect("connect");
+                let (server, _) = listener.accept().await.expect("accept");
+                let mut io = Io::new(server, &shutdown);
+                let state = io.data();
+                io.flush().await.expect("flush");
+                assert!(!state.should_close(), "nothing parked");
+                state.set_closing();
+                state.park();
+                assert!(
+                    !state.should_close(),
+                    "the closing response is not flushed yet"
+                );
+                state.park(); // a second parked request does not move the mark
+                io.write_all(b"HTTP/1.1 200 OK\r\n\r\n")
+                    .await
+                    .expect("write");
+                assert!(!state.should_close(), "written, not flushed");
+                io.flush().await.expect("flush");
+                assert!(state.should_close());
+            });
     }
 }

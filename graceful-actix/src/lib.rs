@@ -55,12 +55,10 @@
 //!         }
 //!     };
 //!     actix_web::rt::spawn(graceful_actix::serve(listener, app, &shutdown));
-//!     // A second signal: exit at once, whatever the shutdown is doing.
-//!     actix_web::rt::spawn(async move { std::process::exit(signals.await.into()) });
 //!     # let _ = shutdown.request(graceful_actix::Cause::reason("example"));
 //!
-//!     let report = graceful_actix::run(driver).await;
-//!     eprintln!("{report}");
+//!     // The report, whether the drain finished or a second signal forced it.
+//!     let report = graceful_actix::run(driver).with_signals(signals).await;
 //!     # assert_eq!(report.exit_code(), 0);
 //!     Ok(ExitCode::from(report.exit_code()))
 //! }
@@ -75,6 +73,7 @@
 //! needs (compression, cookies, macros...) on your own actix-web dependency.
 
 #![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod conn;
@@ -84,12 +83,11 @@ mod serve;
 mod signal;
 mod timer;
 
-pub use middleware::{
-    Graceful, GracefulBody, GracefulMiddleware, RETRY_AFTER_SECONDS, ResponseFuture,
-};
+pub use graceful_core::conn::RETRY_AFTER_SECONDS;
+pub use middleware::{Graceful, GracefulBody, GracefulMiddleware, ResponseFuture};
 pub use readiness::{Readiness, readiness};
 pub use serve::{Serve, Server, serve};
-pub use signal::{Signals, signals};
+pub use signal::{Listeners, Signals, signals};
 pub use timer::ActixTimer;
 
 /// Runs the shutdown on actix-rt's clock: [`Driver::run`] with

@@ -1,13 +1,15 @@
 //! The per-request part: a guard for every request, `503` once draining,
 //! `Connection: close` on what is answered during the drain.
 
-use crate::conn::{ConnData, ConnState, InFlight};
+use crate::conn::ConnData;
 use actix_web::body::{BodySize, BoxBody, MessageBody};
+use actix_web::dev::ResponseHead;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::RETRY_AFTER;
-use actix_web::http::{ConnectionType, StatusCode};
+use actix_web::http::{ConnectionType, StatusCode, Version};
 use actix_web::web::Bytes;
 use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
+use graceful_core::conn::{InFlight, RETRY_AFTER_SECONDS};
 use graceful_core::{Phase, Shutdown};
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -15,16 +17,6 @@ use std::future::{Future, Ready, ready};
 use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
-
-/// The `Retry-After` of a refused request, in seconds: 1.
-///
-/// A request is refused only once this process has stopped accepting
-/// connections, so the retry goes out on a new connection, which reaches
-/// another instance (the load balancer has had the unready delay to take
-/// this one out of rotation) or this service's replacement. One second is
-/// long enough not to turn a burst of refusals into a burst of retries, and
-/// short enough that a client honouring it hardly notices the shutdown.
-pub const RETRY_AFTER_SECONDS: u32 = 1;
 
 /// actix-web middleware that counts each request in flight in a
 /// [`Shutdown`], and refuses new work once the shutdown drains.
@@ -52,6 +44,12 @@ pub const RETRY_AFTER_SECONDS: u32 = 1;
 /// connection is never begun. Under actix-web's own `HttpServer` it
 /// releases the guard when the body ends, and actix may begin such
 /// pipelined requests (they are refused with `503` during the drain).
+///
+/// Under `HttpServer`, the shutdown does not know that a listener is open,
+/// so it skips the unready delay (see
+/// [`Builder::unready_delay`](graceful_core::Builder::unready_delay))
+/// unless you hold a [`Shutdown::track_listener`] token while it listens:
+/// the crate's README shows how.
 ///
 /// Applied twice to the same request (by hand inside [`serve`](crate::serve),
 /// which applies it too), only the outer one counts it.
@@ -153,10 +151,7 @@ where
                 },
             };
         }
-        let conn = request
-            .request()
-            .conn_data::<ConnData>()
-            .map(|data| data.0.clone());
+        let conn = request.request().conn_data::<ConnData>().cloned();
         if let Some(conn) = &conn
             && conn.is_closing()
         {
@@ -165,7 +160,11 @@ where
             conn.park();
             return ResponseFuture { kind: Kind::Parked };
         }
-        let Ok(guard) = self.shutdown.enter_owned() else {
+        let entered = match &conn {
+            Some(conn) => conn.conn.enter(),
+            None => InFlight::detached(&self.shutdown),
+        };
+        let Ok(in_flight) = entered else {
             if let Some(conn) = &conn {
                 conn.set_closing();
             }
@@ -177,7 +176,6 @@ where
         };
         request.extensions_mut().insert(Counted);
         let client_close = request.head().connection_type() == ConnectionType::Close;
-        let in_flight = InFlight::new(guard, conn.clone());
         ResponseFuture {
             kind: Kind::Called {
                 future: self.service.call(request),
@@ -196,7 +194,7 @@ where
 struct Called {
     in_flight: InFlight,
     shutdown: Rc<Shutdown>,
-    conn: Option<Rc<ConnState>>,
+    conn: Option<ConnData>,
     /// The request asked for the connection to close after it.
     client_close: bool,
 }
@@ -271,7 +269,7 @@ where
                 Poll::Ready(match result {
                     Ok(mut response) => {
                         let head = response.response_mut().head_mut();
-                        let closes = head.connection_type() == ConnectionType::Close;
+                        let closes = says_close(head);
                         // An upgrade (a WebSocket's `101`) keeps its own
                         // `Connection` header: its body is the session.
                         if draining && !head.upgrade() {
@@ -282,7 +280,7 @@ where
                         {
                             conn.set_closing();
                         }
-                        let in_flight = Some(called.in_flight);
+                        let in_flight = called.in_flight;
                         Ok(response.map_body(|_, body| GracefulBody::new(body, in_flight)))
                     }
                     Err(error) => {
@@ -304,7 +302,7 @@ where
             KindProj::Counted { future } => {
                 let response = std::task::ready!(future.poll(cx))?;
                 Poll::Ready(Ok(
-                    response.map_body(|_, body| GracefulBody::new(body, None))
+                    response.map_body(|_, body| GracefulBody::new(body, InFlight::none()))
                 ))
             }
             KindProj::Ready { response } => {
@@ -313,6 +311,23 @@ where
             KindProj::Parked => Poll::Pending,
         }
     }
+}
+
+/// True when the response itself closes its connection: it was given
+/// `Connection: close` (or is an upgrade, whose connection becomes the
+/// session) by the app.
+///
+/// `ResponseHead::connection_type` alone does not say that before the head
+/// is encoded: actix-http reuses pooled heads without resetting their
+/// `version`, which the encoder sets only later, so a fresh head can still
+/// carry the `HTTP/1.0` of an earlier response on the same thread, and for
+/// that version "no header set" reads as `Close`. The request's own
+/// `Connection` is checked separately, from its head.
+fn says_close(head: &mut ResponseHead) -> bool {
+    let version = std::mem::replace(&mut head.version, Version::HTTP_11);
+    let closes = head.connection_type() == ConnectionType::Close;
+    head.version = version;
+    closes
 }
 
 /// The answer to a request refused because the shutdown is draining.
@@ -369,7 +384,7 @@ pin_project! {
     ///
     /// Under [`serve`](crate::serve), "released" means "handed to the
     /// connection", which lets go of it once the dispatcher has flushed the
-    /// last bytes to the socket.
+    /// last bytes to the socket (see [`graceful_core::conn`]).
     ///
     /// A refused request's body is empty and holds no guard.
     pub struct GracefulBody<B> {
@@ -381,46 +396,42 @@ pin_project! {
 pin_project! {
     #[project = BodyProj]
     enum BodyKind<B> {
-        Inner {
+        Tracked {
             #[pin]
             body: B,
-            in_flight: Option<InFlight>,
+            in_flight: InFlight,
         },
-        Empty,
+        Refused,
     }
 }
 
 impl<B> GracefulBody<B> {
-    fn new(body: B, in_flight: Option<InFlight>) -> GracefulBody<B> {
-        GracefulBody {
-            kind: BodyKind::Inner { body, in_flight },
-        }
+    fn new(body: B, in_flight: InFlight) -> GracefulBody<B> {
+        let kind = BodyKind::Tracked { body, in_flight };
+        GracefulBody { kind }
     }
 
     fn empty() -> GracefulBody<B> {
-        GracefulBody {
-            kind: BodyKind::Empty,
-        }
+        let kind = BodyKind::Refused;
+        GracefulBody { kind }
     }
 
     /// True while this body still holds its request's guard.
     pub fn is_in_flight(&self) -> bool {
-        matches!(
-            self.kind,
-            BodyKind::Inner {
-                in_flight: Some(_),
-                ..
-            }
-        )
+        match &self.kind {
+            BodyKind::Tracked { in_flight, .. } => in_flight.is_active(),
+            BodyKind::Refused => false,
+        }
     }
 }
 
 impl<B> fmt::Debug for GracefulBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("GracefulBody")
-            .field("empty", &matches!(self.kind, BodyKind::Empty))
-            .field("in_flight", &self.is_in_flight())
-            .finish_non_exhaustive()
+        let mut debug = f.debug_struct("GracefulBody");
+        if let BodyKind::Tracked { in_flight, .. } = &self.kind {
+            debug.field("in_flight", in_flight);
+        }
+        debug.finish_non_exhaustive()
     }
 }
 
@@ -429,8 +440,8 @@ impl<B: MessageBody> MessageBody for GracefulBody<B> {
 
     fn size(&self) -> BodySize {
         match &self.kind {
-            BodyKind::Inner { body, .. } => body.size(),
-            BodyKind::Empty => BodySize::Sized(0),
+            BodyKind::Tracked { body, .. } => body.size(),
+            BodyKind::Refused => BodySize::Sized(0),
         }
     }
 
@@ -438,19 +449,13 @@ impl<B: MessageBody> MessageBody for GracefulBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Bytes, Self::Error>>> {
-        match self.project().kind.project() {
-            BodyProj::Empty => Poll::Ready(None),
-            BodyProj::Inner { body, in_flight } => {
-                let chunk = std::task::ready!(body.poll_next(cx));
-                // The end, or an error: the request's work is done once the
-                // dispatcher has this. (A body with no bytes at all is never
-                // polled; it is dropped, which releases the guard just the
-                // same.)
-                if matches!(chunk, None | Some(Err(_))) {
-                    drop(in_flight.take());
-                }
-                Poll::Ready(chunk)
-            }
-        }
+        let BodyProj::Tracked { body, in_flight } = self.project().kind.project() else {
+            return Poll::Ready(None);
+        };
+        let chunk = std::task::ready!(body.poll_next(cx));
+        // The end, or an error. (A body with no bytes at all is never
+        // polled; it is dropped, which ends the request just the same.)
+        in_flight.finish_if(matches!(chunk, None | Some(Err(_))));
+        Poll::Ready(chunk)
     }
 }

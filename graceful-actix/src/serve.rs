@@ -16,22 +16,13 @@
 //! factory is called once per worker thread (an actix-rt `Arbiter`), and
 //! each connection is driven by actix-http's HTTP/1 dispatcher.
 //!
-//! **Closing without resets.** A listening socket that is closed with
-//! connections in its accept queue resets them: clients that had connected,
-//! and often sent their request, get `ECONNRESET`. So on closing, the loop
-//! first takes every connection the kernel has completed (accepting until
-//! the call would block), and only then closes the socket. Those
-//! connections go to the workers like any other: as the shutdown is
-//! draining by then, their requests are answered `503` with
-//! `Connection: close`. On Linux, a socket filter that drops every packet is
-//! attached first, so that no handshake completes between the last accept
-//! and the close. (`shutdown(SHUT_RD)` looks like the tool for this, but on
-//! a listening socket Linux treats it as a disconnect, which resets the
-//! whole queue.)
-//!
-//! **"Closed" means closed.** The listener's [`ListenerToken`] is dropped
-//! only after the socket is, so the shutdown's `Closed` event (which waits
-//! for every token) is never reported while a connect could still succeed.
+//! **Closing without resets, "closed" means closed.** The accept loop is
+//! the core's ([`graceful_core::accept`]), as on every runtime: the
+//! connections the kernel had completed are taken before the socket
+//! closes (they go to the workers like any other, and are answered `503`),
+//! and the listener's [`ListenerToken`](graceful_core::ListenerToken) is
+//! dropped only after the socket is closed, on every path out of the loop,
+//! including a failure to hand a connection to a worker.
 //!
 //! **Idle connections stay.** Accepted connections are not closed when the
 //! shutdown begins: an idle keep-alive connection answers its next request
@@ -40,6 +31,7 @@
 
 use crate::conn::{Abandon, Io, serve_connection};
 use crate::middleware::Graceful;
+use crate::timer::ActixTimer;
 use actix_http::{HttpServiceBuilder, KeepAlive};
 use actix_rt::Arbiter;
 use actix_rt::net::{TcpListener, TcpStream};
@@ -47,22 +39,18 @@ use actix_service::{IntoServiceFactory, ServiceFactory, map_config};
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error};
-use graceful_core::listener::{self, is_per_connection};
-use graceful_core::{ListenerToken, Reached, Shutdown};
+use graceful_core::Shutdown;
+use graceful_core::accept::{Accept, accept};
 use std::fmt;
-use std::future::{Future, poll_fn};
+use std::future::Future;
 use std::io;
 use std::net::{self, SocketAddr};
 use std::num::NonZeroUsize;
-use std::pin::{Pin, pin};
+use std::pin::Pin;
 use std::rc::Rc;
 use std::task::{Context, Poll};
 use std::time::Duration;
 use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
-
-/// How long to wait after an accept error that is not about one connection
-/// (running out of file descriptors, typically) before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Serves `listener` with the actix-web `App` that `factory` makes, until
 /// the shutdown closes it. [`Server::new(factory).serve(listener, shutdown)`](Server::serve),
@@ -295,15 +283,13 @@ where
                 sender
             })
             .collect();
+        let mut workers = Workers {
+            senders: workers,
+            next: 0,
+        };
+        let serve = move |stream| workers.dispatch(stream);
         Serve {
-            future: Box::pin(accept_loop(
-                listener,
-                token,
-                Workers {
-                    senders: workers,
-                    next: 0,
-                },
-            )),
+            future: Box::pin(accept(Listening(listener), token, ActixTimer, serve)),
         }
     }
 }
@@ -375,68 +361,34 @@ impl Workers {
     }
 }
 
-async fn accept_loop(
-    listener: TcpListener,
-    token: ListenerToken,
-    mut workers: Workers,
-) -> io::Result<()> {
-    let mut closing = pin!(token.closing());
-    loop {
-        let accepted = poll_fn(|cx| {
-            // Closing first: once the shutdown drains, nothing more is
-            // accepted here; the queue is emptied below instead.
-            if closing.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-            listener.poll_accept(cx).map(Some)
-        })
-        .await;
-        match accepted {
-            None => break,
-            Some(Ok((stream, _))) => workers.dispatch(stream.into_std()?)?,
-            Some(Err(error)) if is_per_connection(&error) => {}
-            Some(Err(error)) => {
-                log::accept_error(&error);
-                if backoff(closing.as_mut()).await.is_err() {
-                    break;
-                }
+/// actix-rt's listener, as the core's accept loop uses it. Connections go
+/// to the workers as std sockets: each worker registers them with its own
+/// reactor.
+struct Listening(TcpListener);
+
+impl Accept for Listening {
+    type Conn = net::TcpStream;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<net::TcpStream>> {
+        loop {
+            let (stream, _) = std::task::ready!(self.0.poll_accept(cx))?;
+            // Leaving this thread's reactor fails only if the connection
+            // is already unusable: it is gone, accepting goes on.
+            if let Ok(stream) = stream.into_std() {
+                return Poll::Ready(Ok(stream));
             }
         }
     }
-    let closed = close(listener, &mut workers);
-    // Only now: `Closed` is reported once every token is gone.
-    drop(token);
-    closed
-}
 
-/// Sleeps [`ACCEPT_BACKOFF`]; `Err` if the listener is to close meanwhile.
-async fn backoff(mut closing: Pin<&mut Reached>) -> Result<(), ()> {
-    let mut sleep = pin!(actix_rt::time::sleep(ACCEPT_BACKOFF));
-    poll_fn(|cx| {
-        if closing.as_mut().poll(cx).is_ready() {
-            Poll::Ready(Err(()))
-        } else {
-            sleep.as_mut().poll(cx).map(Ok)
-        }
-    })
-    .await
-}
+    fn into_std(self) -> io::Result<net::TcpListener> {
+        // Out of the reactor, to call `accept` directly until it would
+        // block. The socket stays non-blocking.
+        self.0.into_std()
+    }
 
-/// Accepts every connection the kernel has completed, then closes the
-/// listener (see [`listener::close`]).
-fn close(listener: TcpListener, workers: &mut Workers) -> io::Result<()> {
-    // Out of the reactor, to call `accept` directly until it would block:
-    // tokio's `poll_accept` trusts its readiness cache, which may not have
-    // seen the last arrivals yet. The socket stays non-blocking.
-    let listener = listener.into_std()?;
-    match listener::close(listener, |stream| workers.dispatch(stream)) {
-        // Dispatching fails only when no worker is left: that is the
-        // server's failure. With workers left, it was `accept`'s.
-        Err(error) if !workers.senders.is_empty() => {
-            log::accept_error(&error);
-            Ok(())
-        }
-        closed => closed,
+    fn adopt(stream: net::TcpStream) -> io::Result<net::TcpStream> {
+        // The worker that takes it makes it non-blocking.
+        Ok(stream)
     }
 }
 
@@ -488,8 +440,9 @@ async fn worker<F, T, B>(
     let abandon = Rc::new(Abandon::default());
     actix_rt::spawn({
         let abandon = abandon.clone();
+        let abandoned = shutdown.abandoned();
         async move {
-            shutdown.abandoned().await;
+            abandoned.await;
             abandon.fire();
         }
     });
@@ -504,24 +457,21 @@ async fn worker<F, T, B>(
         };
         // Small responses go out at once rather than waiting on Nagle.
         let _ = stream.set_nodelay(true);
-        actix_rt::spawn(serve_connection(stream, service.clone(), abandon.clone()));
+        actix_rt::spawn(serve_connection(
+            stream,
+            service.clone(),
+            shutdown.clone(),
+            abandon.clone(),
+        ));
     }
 }
 
 /// Logging through `tracing` with the `tracing` feature, nothing without.
 mod log {
     #[cfg(feature = "tracing")]
-    pub(super) fn accept_error(error: &std::io::Error) {
-        tracing::warn!(%error, "accept failed");
-    }
-
-    #[cfg(feature = "tracing")]
     pub(super) fn app_failed() {
         tracing::error!("a worker could not start the app");
     }
-
-    #[cfg(not(feature = "tracing"))]
-    pub(super) fn accept_error(_: &std::io::Error) {}
 
     #[cfg(not(feature = "tracing"))]
     pub(super) fn app_failed() {}

@@ -1,11 +1,15 @@
-//! SIGTERM and SIGINT, forwarded to the shutdown.
+//! SIGTERM and SIGINT on actix-rt's signal handling, forwarded to the
+//! shutdown by the core's [`graceful_core::signal::Signals`].
 
-use graceful_core::{Cause, Request, Shutdown};
+use graceful_core::signal::SignalSource;
+use graceful_core::{Shutdown, Signal};
 use std::fmt;
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
+
+/// Forwards SIGTERM and SIGINT to a shutdown; resolves with the exit code
+/// when one of them forced it. See [`signals`].
+pub type Signals = graceful_core::signal::Signals<Listeners>;
 
 /// Listens for SIGTERM and SIGINT (Ctrl+C) and forwards every arrival to
 /// [`Shutdown::request`].
@@ -16,7 +20,9 @@ use std::task::{Context, Poll, ready};
 /// SIGTERM. The next one forces it, and the returned [`Signals`] future
 /// resolves with the exit code that calls for (`128 + N`: 143 for SIGTERM,
 /// 130 for SIGINT), so that the program can exit at once, even while a
-/// cleanup step holds the driver.
+/// cleanup step holds the driver. Await it with the driver, through
+/// [`Run::with_signals`](graceful_core::Run::with_signals), which then
+/// resolves to the forced report at once.
 ///
 /// Both handlers are installed before this returns, so a signal that
 /// arrives from then on is never lost, and never kills the process: call it
@@ -43,93 +49,77 @@ use std::task::{Context, Poll, ready};
 /// let driver = Shutdown::builder().build()?;
 /// let shutdown = driver.handle();
 /// let signals = graceful_actix::signals(&shutdown)?;
-/// // A second signal: print what must be printed, and exit at once.
-/// actix_web::rt::spawn(async move { std::process::exit(signals.await.into()) });
-///
 /// # let _ = shutdown.request(graceful_actix::Signal::TERM);
-/// let report = graceful_actix::run(driver).await;
+///
+/// // The report, whether the drain finished or a second signal forced it.
+/// let report = graceful_actix::run(driver).with_signals(signals).await;
 /// # assert_eq!(report.exit_code(), 0);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// # }).unwrap();
 /// ```
 pub fn signals(shutdown: &Shutdown) -> io::Result<Signals> {
-    Ok(Signals {
-        shutdown: shutdown.clone(),
-        listeners: imp::Listeners::new()?,
-    })
+    Ok(Signals::new(shutdown, Listeners::new()?))
 }
 
-/// Forwards SIGTERM and SIGINT to a shutdown; resolves with the exit code
-/// when one of them forced it. See [`signals`].
+/// actix-rt's listeners, one per signal: the source of [`Signals`].
 ///
-/// # Cancel safety
-///
-/// Cancel safe: a signal that arrives while it is not being polled is
-/// forwarded at the next poll (of this future, or of a new one made by
-/// [`signals`]). Once it is dropped for good, signals are still caught but
-/// no longer forwarded.
-#[must_use = "signals are forwarded only while the future is polled"]
-pub struct Signals {
-    shutdown: Shutdown,
-    listeners: imp::Listeners,
+/// A listener that reports the end (the runtime is shutting down) can
+/// receive nothing more: the source then stays pending.
+pub struct Listeners {
+    listening: Vec<(imp::Listener, Signal)>,
 }
 
-impl Future for Signals {
-    type Output = u8;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u8> {
-        let this = self.get_mut();
-        loop {
-            let signal = ready!(this.listeners.poll_recv(cx));
-            match this.shutdown.request(signal) {
-                Request::Forced => return Poll::Ready(Cause::from(signal).forced_exit_code()),
-                // The first signal, or one after the end: nothing to do
-                // here, the driver carries on.
-                Request::Started | Request::AlreadyFinished => {}
-            }
-        }
+impl Listeners {
+    fn new() -> io::Result<Listeners> {
+        let listening = imp::LISTENED
+            .iter()
+            .map(|&(kind, signal)| Ok((imp::listen(kind)?, signal)))
+            .collect::<io::Result<_>>()?;
+        Ok(Listeners { listening })
     }
 }
 
-impl fmt::Debug for Signals {
+impl SignalSource for Listeners {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
+        self.listening
+            .iter_mut()
+            .find_map(|(listener, signal)| imp::poll(listener, cx).then_some(*signal))
+            .map_or(Poll::Pending, Poll::Ready)
+    }
+}
+
+impl fmt::Debug for Listeners {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signals")
-            .field("shutdown", &self.shutdown)
-            .finish_non_exhaustive()
+        let signals: Vec<_> = self.listening.iter().map(|(_, signal)| signal).collect();
+        f.debug_struct("Listeners")
+            .field("signals", &signals)
+            .finish()
     }
 }
 
 #[cfg(unix)]
 mod imp {
-    use actix_rt::signal::unix::{Signal as Listener, SignalKind, signal};
+    use actix_rt::signal::unix::{Signal as Unix, SignalKind, signal};
     use graceful_core::Signal;
     use std::io;
     use std::task::{Context, Poll};
 
-    pub(super) struct Listeners {
-        term: Listener,
-        int: Listener,
+    pub(crate) type Listener = Unix;
+
+    /// How to make a listener's kind: `SignalKind`'s constructors.
+    type Kind = fn() -> SignalKind;
+
+    pub(crate) const LISTENED: &[(Kind, Signal)] = &[
+        (SignalKind::terminate, Signal::TERM),
+        (SignalKind::interrupt, Signal::INT),
+    ];
+
+    pub(crate) fn listen(kind: Kind) -> io::Result<Listener> {
+        signal(kind())
     }
 
-    impl Listeners {
-        pub(super) fn new() -> io::Result<Listeners> {
-            Ok(Listeners {
-                term: signal(SignalKind::terminate())?,
-                int: signal(SignalKind::interrupt())?,
-            })
-        }
-
-        pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
-            // `None` means the runtime is shutting down: nothing more will
-            // arrive, so stay pending.
-            if let Poll::Ready(Some(())) = self.term.poll_recv(cx) {
-                return Poll::Ready(Signal::TERM);
-            }
-            if let Poll::Ready(Some(())) = self.int.poll_recv(cx) {
-                return Poll::Ready(Signal::INT);
-            }
-            Poll::Pending
-        }
+    pub(crate) fn poll(listener: &mut Listener, cx: &mut Context<'_>) -> bool {
+        matches!(listener.poll_recv(cx), Poll::Ready(Some(())))
     }
 }
 
@@ -141,28 +131,20 @@ mod imp {
     use std::pin::Pin;
     use std::task::{Context, Poll};
 
-    type CtrlC = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
+    /// Ctrl+C, made again after each arrival to hear the next one.
+    pub(crate) type Listener = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
-    pub(super) struct Listeners {
-        ctrl_c: CtrlC,
+    pub(crate) const LISTENED: &[((), Signal)] = &[((), Signal::INT)];
+
+    pub(crate) fn listen((): ()) -> io::Result<Listener> {
+        Ok(Box::pin(actix_rt::signal::ctrl_c()))
     }
 
-    impl Listeners {
-        pub(super) fn new() -> io::Result<Listeners> {
-            Ok(Listeners {
-                ctrl_c: Box::pin(actix_rt::signal::ctrl_c()),
-            })
+    pub(crate) fn poll(listener: &mut Listener, cx: &mut Context<'_>) -> bool {
+        let arrived = matches!(listener.as_mut().poll(cx), Poll::Ready(Ok(())));
+        if arrived {
+            *listener = Box::pin(actix_rt::signal::ctrl_c());
         }
-
-        pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
-            match self.ctrl_c.as_mut().poll(cx) {
-                Poll::Ready(Ok(())) => {
-                    // Listen again for the next one.
-                    self.ctrl_c = Box::pin(actix_rt::signal::ctrl_c());
-                    Poll::Ready(Signal::INT)
-                }
-                Poll::Ready(Err(_)) | Poll::Pending => Poll::Pending,
-            }
-        }
+        arrived
     }
 }

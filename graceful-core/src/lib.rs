@@ -91,13 +91,19 @@
 //! - `tracing`: the log lines go out as `tracing` events instead of on
 //!   standard error (off by default).
 //! - `net`: [`listener::close`], which closes a listening socket without
-//!   resetting the connections in its accept queue, for the adapters' accept
-//!   loops (off by default; std sockets, and `socket2` on Linux).
+//!   resetting the connections in its accept queue, and [`accept`], the
+//!   accept loop built on it that every adapter runs (off by default; std
+//!   sockets, and `socket2` on Linux).
 //! - `testing`: [`testing`], a deterministic single-threaded simulation
 //!   that runs your own handlers under a [`Shutdown`] on virtual time, with
 //!   every scheduling choice drawn from a `proptest` strategy, and checks
 //!   the shutdown's guarantees on every schedule (off by default; brings
 //!   `proptest`, no runtime).
+//!
+//! Without a feature, [`conn`] holds the per-connection rules every HTTP
+//! adapter applies (a request ends at the flush after its last byte; a
+//! busy connection closes at the drain deadline) and [`signal`] the
+//! forwarding of signals, with [`Run::with_signals`].
 //!
 //! Architecture invariant: no async runtime is in this crate's dependency
 //! tree, whatever its features.
@@ -106,9 +112,12 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 #![doc(test(attr(deny(warnings))))]
 
+#[cfg(feature = "net")]
+pub mod accept;
 mod builder;
 mod cause;
 mod cleanup;
+pub mod conn;
 mod driver;
 mod error;
 mod guard;
@@ -119,6 +128,7 @@ mod log;
 mod progress;
 mod report;
 mod shutdown;
+pub mod signal;
 mod state;
 mod sync;
 #[cfg(feature = "testing")]

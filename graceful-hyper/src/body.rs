@@ -1,6 +1,6 @@
 //! The response body that keeps its request in flight until it is sent.
 
-use crate::conn::InFlight;
+use graceful_core::conn::InFlight;
 use http_body::{Body, Frame, SizeHint};
 use pin_project_lite::pin_project;
 use std::fmt;
@@ -26,57 +26,45 @@ pin_project! {
     ///
     /// Under [`serve_connection`] "released" means "handed to the
     /// connection", which lets go of it once hyper has flushed the last
-    /// bytes to the socket (see there).
+    /// bytes to the socket (see [`graceful_core::conn`]).
     ///
     /// A refused request's body is empty and holds no guard.
     ///
     /// [`serve_connection`]: crate::serve_connection
     pub struct GracefulBody<B> {
+        // `None` for a refused request's empty body.
         #[pin]
-        kind: Kind<B>,
-    }
-}
-
-pin_project! {
-    #[project = KindProj]
-    enum Kind<B> {
-        Inner {
-            #[pin]
-            body: B,
-            in_flight: Option<InFlight>,
-        },
-        Empty,
+        body: Option<B>,
+        in_flight: InFlight,
     }
 }
 
 impl<B> GracefulBody<B> {
-    pub(crate) fn new(body: B, in_flight: Option<InFlight>) -> GracefulBody<B> {
+    pub(crate) fn new(body: B, in_flight: InFlight) -> GracefulBody<B> {
         GracefulBody {
-            kind: Kind::Inner { body, in_flight },
+            body: Some(body),
+            in_flight,
         }
     }
 
     pub(crate) fn empty() -> GracefulBody<B> {
-        GracefulBody { kind: Kind::Empty }
+        GracefulBody {
+            body: None,
+            in_flight: InFlight::none(),
+        }
     }
 
     /// True while this body still holds its request's guard.
     pub fn is_in_flight(&self) -> bool {
-        matches!(
-            self.kind,
-            Kind::Inner {
-                in_flight: Some(_),
-                ..
-            }
-        )
+        self.in_flight.is_active()
     }
 }
 
 impl<B> fmt::Debug for GracefulBody<B> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("GracefulBody")
-            .field("empty", &matches!(self.kind, Kind::Empty))
-            .field("in_flight", &self.is_in_flight())
+            .field("empty", &self.body.is_none())
+            .field("in_flight", &self.in_flight)
             .finish_non_exhaustive()
     }
 }
@@ -89,41 +77,28 @@ impl<B: Body> Body for GracefulBody<B> {
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
     ) -> Poll<Option<Result<Frame<Self::Data>, Self::Error>>> {
-        match self.project().kind.project() {
-            KindProj::Empty => Poll::Ready(None),
-            KindProj::Inner {
-                mut body,
-                in_flight,
-            } => {
-                let frame = ready!(body.as_mut().poll_frame(cx));
-                // The end, an error, or a last frame: the request's work is
-                // done once hyper has this frame. hyper does not poll again
-                // after a frame that `is_end_stream` calls the last one, so
-                // the guard goes now rather than on a `None` that may never
-                // be asked for.
-                let last = match &frame {
-                    None | Some(Err(_)) => true,
-                    Some(Ok(_)) => body.is_end_stream(),
-                };
-                if last {
-                    drop(in_flight.take());
-                }
-                Poll::Ready(frame)
-            }
-        }
+        let this = self.project();
+        let Some(mut body) = this.body.as_pin_mut() else {
+            return Poll::Ready(None);
+        };
+        let frame = ready!(body.as_mut().poll_frame(cx));
+        // hyper does not poll again after a frame that `is_end_stream` calls
+        // the last one, so the request ends now rather than on a `None`
+        // that may never be asked for.
+        this.in_flight.finish_if(match &frame {
+            None | Some(Err(_)) => true,
+            Some(Ok(_)) => body.is_end_stream(),
+        });
+        Poll::Ready(frame)
     }
 
     fn is_end_stream(&self) -> bool {
-        match &self.kind {
-            Kind::Empty => true,
-            Kind::Inner { body, .. } => body.is_end_stream(),
-        }
+        self.body.as_ref().is_none_or(Body::is_end_stream)
     }
 
     fn size_hint(&self) -> SizeHint {
-        match &self.kind {
-            Kind::Empty => SizeHint::with_exact(0),
-            Kind::Inner { body, .. } => body.size_hint(),
-        }
+        self.body
+            .as_ref()
+            .map_or_else(|| SizeHint::with_exact(0), Body::size_hint)
     }
 }

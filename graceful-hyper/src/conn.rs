@@ -3,32 +3,18 @@
 //!
 //! # Design
 //!
-//! **When a request ends.** A request is in progress until the last byte of
-//! its response has left the process. The body knows when it has handed its
-//! last frame to hyper, but hyper then still has to encode that frame and
-//! write it to the socket. Releasing the guard at the body's end leaves a
-//! window in which the drain completes, cleanup runs and the process exits
-//! with the response's tail still in hyper's buffer: the client then sees a
-//! truncated response for a request the server counted as done (an order
-//! committed, its `201` lost). So under [`serve_connection`] the body hands
-//! its guard to the connection instead, and the connection lets go of it
-//! the next time hyper's flush of the socket succeeds, which hyper only
-//! attempts once everything it had buffered has been written.
-//!
-//! **Which connections close at the deadline.** hyper's own
-//! `graceful_shutdown` closes idle keep-alive connections at once; a pooled
-//! client that had just picked one to send a request then sees a reset or an
-//! EOF, which it cannot tell apart from a crash, and does not retry if the
-//! request was a `POST`. Here an idle connection stays open: a request on it
-//! is answered `503` with `Connection: close`, a clean answer that says when
-//! to retry, and the socket closes with the process. Only at the drain
-//! deadline ([`Shutdown::abandoned`]) does the server close connections, and
-//! only those still busy with a request (their responses cannot complete
-//! any more; the abandoned count says how many). A connection that never
-//! sent a whole request head holds no guard, so it never delays the exit.
+//! The rules are the core's ([`graceful_core::conn`]): a request stays in
+//! progress until the flush after its last byte, and at the drain deadline
+//! only a busy connection is closed (hyper's own `graceful_shutdown` closes
+//! idle keep-alive connections at once, which a pooled client that had just
+//! picked one sees as a reset). This module only tells the core what hyper
+//! does: [`TrackedIo`] reports each successful flush (hyper flushes only
+//! once it has written everything it buffered, with `pipeline_flush` off,
+//! as here) and, when hyper drops it, that the io is gone.
 
 use crate::service::GracefulService;
-use graceful_core::{Abandoned, OwnedGuard, Shutdown};
+use graceful_core::conn::{ConnIo, Connection};
+use graceful_core::{Abandoned, Shutdown};
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
@@ -41,123 +27,16 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// What one connection shares with the requests it serves.
-#[derive(Debug, Default)]
-pub(crate) struct ConnState {
-    /// Requests of this connection whose guard is alive.
-    busy: AtomicUsize,
-    flushing: Mutex<Flushing>,
-}
-
-#[derive(Debug, Default)]
-struct Flushing {
-    /// Set once the connection's io is gone: nothing will be flushed again.
-    closed: bool,
-    /// Requests whose response has been handed to hyper, waiting for the
-    /// next successful flush.
-    waiting: Vec<Held>,
-}
-
-impl ConnState {
-    fn lock(&self) -> MutexGuard<'_, Flushing> {
-        // No code of ours panics while holding it, and the data stays
-        // consistent whatever happens: ignore poisoning.
-        self.flushing.lock().unwrap_or_else(|e| e.into_inner())
-    }
-
-    fn is_busy(&self) -> bool {
-        self.busy.load(Ordering::Acquire) > 0
-    }
-
-    /// Keeps `held` until the next successful flush, or drops it now if the
-    /// connection is already gone.
-    fn release_after_flush(&self, held: Held) {
-        let mut flushing = self.lock();
-        if flushing.closed {
-            drop(flushing);
-            drop(held);
-        } else {
-            flushing.waiting.push(held);
-        }
-    }
-
-    /// Everything handed over before this flush has been written.
-    fn flushed(&self) {
-        let waiting = std::mem::take(&mut self.lock().waiting);
-        // Dropped with the lock released: a guard's drop may wake the driver.
-        drop(waiting);
-    }
-
-    /// The io is gone: release everything, now and from now on.
-    fn close(&self) {
-        let waiting = {
-            let mut flushing = self.lock();
-            flushing.closed = true;
-            std::mem::take(&mut flushing.waiting)
-        };
-        drop(waiting);
-    }
-}
-
-/// A request's guard, and its place in its connection's busy count.
-#[derive(Debug)]
-struct Held {
-    _guard: OwnedGuard,
-    conn: Option<Arc<ConnState>>,
-}
-
-impl Drop for Held {
-    fn drop(&mut self) {
-        if let Some(conn) = &self.conn {
-            conn.busy.fetch_sub(1, Ordering::AcqRel);
-        }
-    }
-}
-
-/// One request in progress. Dropping it ends the request: at once for a
-/// request served outside [`serve_connection`], at the connection's next
-/// successful flush (or its close) for one served by it.
-#[derive(Debug)]
-pub(crate) struct InFlight(Option<Held>);
-
-impl InFlight {
-    pub(crate) fn new(guard: OwnedGuard, conn: Option<Arc<ConnState>>) -> InFlight {
-        if let Some(conn) = &conn {
-            conn.busy.fetch_add(1, Ordering::AcqRel);
-        }
-        InFlight(Some(Held {
-            _guard: guard,
-            conn,
-        }))
-    }
-}
-
-impl Drop for InFlight {
-    fn drop(&mut self) {
-        let Some(held) = self.0.take() else { return };
-        match held.conn.clone() {
-            Some(conn) => conn.release_after_flush(held),
-            None => drop(held),
-        }
-    }
-}
-
 /// The connection's io, watched for successful flushes.
 struct TrackedIo<I> {
     io: I,
-    state: Arc<ConnState>,
-}
-
-impl<I> Drop for TrackedIo<I> {
-    fn drop(&mut self) {
-        self.state.close();
-    }
+    // Dropped with the io: the connection's requests waiting for a flush
+    // end then.
+    conn: ConnIo,
 }
 
 impl<I: Read + Unpin> Read for TrackedIo<I> {
@@ -182,11 +61,8 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let flushed = Pin::new(&mut this.io).poll_flush(cx);
-        // hyper flushes the io only after writing all it had buffered
-        // (with `pipeline_flush` off, as here), so every response handed
-        // over before this point is now out.
         if let Poll::Ready(Ok(())) = flushed {
-            this.state.flushed();
+            this.conn.flushed();
         }
         flushed
     }
@@ -227,6 +103,12 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
 ///   module's design notes, and the trap they avoid in hyper's own
 ///   `graceful_shutdown`.
 ///
+/// HTTP upgrades (a WebSocket's `101 Switching Protocols`) are served: the
+/// handler takes the upgraded io with `hyper::upgrade::on`. The upgrading
+/// request ends when its `101` has been flushed; the session that follows
+/// is not counted in flight (it neither delays the drain nor is cut off at
+/// its deadline: it ends with the process, or when either side closes it).
+///
 /// `io` is any hyper io: the runtime adapters wrap their sockets (for tokio,
 /// `hyper_util::rt::TokioIo`). hyper's `http1::Builder` is used with its
 /// defaults and no timer, so no header read timeout applies.
@@ -246,27 +128,26 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
 ///     Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
 /// }
 ///
-/// async fn connection<I: Read + Write + Unpin>(io: I, shutdown: &Shutdown) -> hyper::Result<()> {
+/// # #[allow(dead_code)] // an example of a function a runtime adapter calls
+/// async fn connection<I: Read + Write + Unpin + Send + 'static>(io: I, shutdown: &Shutdown) -> hyper::Result<()> {
 ///     graceful_hyper::serve_connection(io, service_fn(hello), shutdown).await
 /// }
 /// ```
 pub fn serve_connection<I, S, B>(io: I, service: S, shutdown: &Shutdown) -> ServeConnection<I, S, B>
 where
-    I: Read + Write + Unpin,
+    I: Read + Write + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<B>>,
     S::Error: Into<BoxError>,
     B: Body + 'static,
     B::Error: Into<BoxError>,
 {
-    let state = Arc::new(ConnState::default());
-    let io = TrackedIo {
-        io,
-        state: state.clone(),
-    };
-    let service = GracefulService::for_connection(service, shutdown.clone(), state.clone());
+    let (state, conn) = Connection::new(shutdown);
+    let io = TrackedIo { io, conn };
+    let service = GracefulService::for_connection(service, state.clone());
     let conn = http1::Builder::new()
         .keep_alive(true)
-        .serve_connection(io, service);
+        .serve_connection(io, service)
+        .with_upgrades();
     ServeConnection {
         conn,
         abandoned: Some(shutdown.abandoned()),
@@ -293,11 +174,11 @@ pin_project! {
         B: Body,
     {
         #[pin]
-        conn: http1::Connection<TrackedIo<I>, GracefulService<S>>,
+        conn: http1::UpgradeableConnection<TrackedIo<I>, GracefulService<S>>,
         // `None` once it has resolved and found the connection idle: no
         // request of this connection can be in progress after that.
         abandoned: Option<Abandoned>,
-        state: Arc<ConnState>,
+        state: Connection,
     }
 }
 
@@ -328,7 +209,7 @@ where
 
 impl<I, S, B> Future for ServeConnection<I, S, B>
 where
-    I: Read + Write + Unpin,
+    I: Read + Write + Unpin + Send + 'static,
     S: Service<Request<Incoming>, Response = Response<B>>,
     S::Error: Into<BoxError>,
     B: Body + 'static,

@@ -23,6 +23,9 @@
 //!
 //! - [`serve_connection`] drives one HTTP/1.1 connection with all of the
 //!   above. Runtime adapters call it once per accepted connection.
+//! - [`serve_listener`] runs the core's accept loop on a runtime's listener
+//!   and serves each connection with `serve_connection`: the tokio and smol
+//!   adapters are this, with their listener, timer and spawner.
 //! - [`GracefulService`] is the per-request part alone, for code that drives
 //!   hyper connections itself; `GracefulLayer` (feature `tower`) applies it
 //!   to any `tower` service.
@@ -34,7 +37,7 @@
 //!
 //! ```
 //! use graceful_core::Shutdown;
-//! use http_body_util::{Empty, Full};
+//! use http_body_util::Full;
 //! use hyper::body::{Bytes, Incoming};
 //! use hyper::rt::{Read, Write};
 //! use hyper::service::service_fn;
@@ -45,9 +48,10 @@
 //!     Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
 //! }
 //!
+//! # #[allow(dead_code)] // an example of a function a runtime adapter calls
 //! async fn handle<I>(io: I, shutdown: Shutdown)
 //! where
-//!     I: Read + Write + Unpin,
+//!     I: Read + Write + Unpin + Send + 'static,
 //! {
 //!     if let Err(error) = graceful_hyper::serve_connection(io, service_fn(hello), &shutdown).await {
 //!         eprintln!("connection error: {error}");
@@ -75,7 +79,7 @@
 //!     shutdown.clone(),
 //! );
 //!
-//! shutdown.request(Signal::TERM);
+//! let _ = shutdown.request(Signal::TERM);
 //! let run = driver.run(ManualClock::new());
 //! futures_lite::future::block_on(run); // nothing in flight: drained at once
 //!
@@ -90,24 +94,32 @@
 //!
 //! - `tower`: `GracefulLayer`, and a `tower::Service` implementation of
 //!   [`GracefulService`] (off by default).
+//! - `tracing`: `tracing` events for connection and listener errors (off by
+//!   default).
 //!
 //! Only hyper's `http1` and `server` features are used, and no runtime:
 //! hyper's own dependency on `tokio`'s `sync` feature is the only trace of
-//! tokio in this crate's tree.
+//! tokio in this crate's tree. `graceful-core`'s `net` feature (std
+//! sockets, and `socket2` on Linux) brings the accept loop that
+//! [`serve_listener`] runs.
 
 #![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod body;
 mod conn;
 #[cfg(feature = "tower")]
 mod layer;
+mod serve;
 mod service;
 #[cfg(test)]
 mod tests;
 
 pub use body::GracefulBody;
 pub use conn::{ServeConnection, serve_connection};
+pub use graceful_core::conn::RETRY_AFTER_SECONDS;
 #[cfg(feature = "tower")]
 pub use layer::GracefulLayer;
-pub use service::{GracefulService, RETRY_AFTER_SECONDS, ResponseFuture};
+pub use serve::{ConnectionTask, Serve, SpawnBody, SpawnService, serve_listener};
+pub use service::{GracefulService, ResponseFuture};

@@ -1,7 +1,7 @@
 //! The per-request part: a guard for every request, `503` once draining.
 
 use crate::body::GracefulBody;
-use crate::conn::{ConnState, InFlight};
+use graceful_core::conn::{Connection, InFlight, RETRY_AFTER_SECONDS};
 use graceful_core::{Phase, Shutdown};
 use http::header::{CONNECTION, HeaderValue, RETRY_AFTER};
 use http::{Request, Response, StatusCode};
@@ -9,19 +9,7 @@ use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-
-/// The `Retry-After` of a refused request, in seconds: 1.
-///
-/// A request is refused only once the shutdown drains, when this process's
-/// listeners are closing, so the retry goes out on a new connection that
-/// reaches another instance (the load balancer has had the unready delay to
-/// take this one out of rotation) or this service's replacement: there is
-/// nothing to wait for here. One second is short enough that a client
-/// honouring it hardly notices the shutdown, and not zero, which some
-/// clients take as "at once", in a tight loop.
-pub const RETRY_AFTER_SECONDS: u32 = 1;
 
 /// Wraps a service so that each request is counted in flight by a
 /// [`Shutdown`], and refused once the shutdown drains.
@@ -75,7 +63,7 @@ pub struct GracefulService<S> {
     inner: S,
     shutdown: Shutdown,
     /// The connection it serves, under [`serve_connection`](crate::serve_connection).
-    conn: Option<Arc<ConnState>>,
+    conn: Option<Connection>,
 }
 
 impl<S> GracefulService<S> {
@@ -89,14 +77,10 @@ impl<S> GracefulService<S> {
     }
 
     /// The same, tied to one connection's state.
-    pub(crate) fn for_connection(
-        inner: S,
-        shutdown: Shutdown,
-        conn: Arc<ConnState>,
-    ) -> GracefulService<S> {
+    pub(crate) fn for_connection(inner: S, conn: Connection) -> GracefulService<S> {
         GracefulService {
             inner,
-            shutdown,
+            shutdown: conn.shutdown().clone(),
             conn: Some(conn),
         }
     }
@@ -123,10 +107,10 @@ impl<S> GracefulService<S> {
 
     /// Enters the shutdown for one request; `None` when it is refused.
     pub(crate) fn enter(&self) -> Option<InFlight> {
-        self.shutdown
-            .enter_owned()
-            .ok()
-            .map(|guard| InFlight::new(guard, self.conn.clone()))
+        match &self.conn {
+            Some(conn) => conn.enter().ok(),
+            None => InFlight::detached(&self.shutdown).ok(),
+        }
     }
 
     /// The response future of an entered request.
@@ -134,7 +118,7 @@ impl<S> GracefulService<S> {
         ResponseFuture {
             kind: Kind::Called {
                 future,
-                in_flight: Some(in_flight),
+                in_flight,
                 shutdown: self.shutdown.clone(),
             },
         }
@@ -190,7 +174,7 @@ pin_project! {
         Called {
             #[pin]
             future: F,
-            in_flight: Option<InFlight>,
+            in_flight: InFlight,
             shutdown: Shutdown,
         },
         Refused,
@@ -235,12 +219,16 @@ where
                 // hyper, which writes it in the same poll: a head produced
                 // before the phase changes goes out without the header,
                 // which is right, as it was produced while serving normally.
-                if shutdown.phase() >= Phase::Draining {
+                // An upgrade keeps its own `Connection` header: what follows
+                // its `101` is the session, not another request.
+                if shutdown.phase() >= Phase::Draining
+                    && response.status() != StatusCode::SWITCHING_PROTOCOLS
+                {
                     response
                         .headers_mut()
                         .insert(CONNECTION, HeaderValue::from_static("close"));
                 }
-                let in_flight = in_flight.take();
+                let in_flight = std::mem::replace(in_flight, InFlight::none());
                 Poll::Ready(Ok(response.map(|body| GracefulBody::new(body, in_flight))))
             }
         }

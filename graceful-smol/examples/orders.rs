@@ -72,17 +72,10 @@ async fn serve() -> Result<ExitCode, Box<dyn std::error::Error>> {
     eprintln!("listening on {}", listener.get_ref().local_addr()?);
     smol::spawn(graceful_smol::serve(listener, service, &shutdown, Global)).detach();
 
-    let code = future::or(
-        async {
-            let report = graceful_smol::run(driver).await;
-            eprintln!("{report}");
-            report.exit_code()
-        },
-        // A second signal: leave now, whatever is left.
-        signals,
-    )
-    .await;
-    Ok(ExitCode::from(code))
+    // The report, whether the drain finished or a second signal forced it.
+    let report = graceful_smol::run(driver).with_signals(signals).await;
+    eprintln!("{report}");
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 struct App {

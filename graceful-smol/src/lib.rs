@@ -29,7 +29,6 @@
 //!
 //! ```
 //! use graceful_smol::{Shutdown, Spawn};
-//! use futures_lite::future;
 //! use http_body_util::Full;
 //! use hyper::body::{Bytes, Incoming};
 //! use hyper::service::service_fn;
@@ -64,12 +63,10 @@
 //!     ));
 //!     # let _ = shutdown.request(graceful_smol::Cause::reason("example"));
 //!
-//!     let code = smol::block_on(executor.run(future::or(
-//!         async { graceful_smol::run(driver).await.exit_code() },
-//!         signals, // a second signal
-//!     )));
-//!     # assert_eq!(code, 0);
-//!     Ok(ExitCode::from(code))
+//!     // The report, whether the drain finished or a second signal forced it.
+//!     let report = smol::block_on(executor.run(graceful_smol::run(driver).with_signals(signals)));
+//!     # assert_eq!(report.exit_code(), 0);
+//!     Ok(ExitCode::from(report.exit_code()))
 //! }
 //! ```
 //!
@@ -81,6 +78,7 @@
 //!   accept errors (off by default).
 
 #![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod serve;
@@ -91,7 +89,7 @@ mod timer;
 #[cfg(feature = "tower")]
 pub use serve::serve_tower;
 pub use serve::{Serve, serve};
-pub use signal::{Signals, signals};
+pub use signal::{Listeners, Signals, signals};
 pub use spawn::{Global, Spawn};
 pub use timer::SmolTimer;
 
@@ -116,3 +114,8 @@ pub fn run(driver: Driver) -> Run {
 /// graceful dependency it needs.
 #[doc(no_inline)]
 pub use graceful_core::{Cause, Driver, Event, Phase, Report, Run, Shutdown, Signal};
+
+/// The README's example, compiled as a doc test.
+#[cfg(doctest)]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

@@ -3,55 +3,43 @@
 //!
 //! # Design
 //!
-//! **Closing without resets.** A listening socket that is closed with
-//! connections in its accept queue resets them: clients that had connected,
-//! and often sent their request, get `ECONNRESET`. So on closing, the loop
-//! first takes every connection the kernel has completed (accepting until
-//! the call would block), and only then closes the socket. Those
-//! connections are served like any other: as the shutdown is draining by
-//! then, their requests are answered `503` with `Connection: close`.
+//! The accept loop is the core's ([`graceful_core::accept`]), the same on
+//! every runtime: it accepts until the shutdown drains, then reads the
+//! kernel's queue to the end (those connections are served too, and
+//! answered `503`), closes the socket, and only then drops the
+//! listener's [`ListenerToken`](graceful_core::ListenerToken), so that
+//! [`Event::Closed`] is never reported while a connect could still
+//! succeed. This module gives it async-io's listener ([`Accept`]) and the
+//! callback that spawns each connection's task on the executor.
 //!
-//! That leaves a race: a handshake that completes between the last accept
-//! and the close is reset. On Linux the loop closes it by attaching a socket
-//! filter that drops every packet before it drains the queue: new `SYN`s
-//! are dropped (the client retransmits, and then finds the port closed),
-//! while the connections already queued are separate sockets that the filter
-//! does not touch. `shutdown(SHUT_RD)` looks like the tool for this, but on
-//! a listening socket Linux treats it as a disconnect, which resets the
-//! whole queue.
-//!
-//! **"Closed" means closed.** The listener's [`ListenerToken`] is dropped
-//! only after the socket is, so the shutdown's [`Event::Closed`] (which
-//! waits for every token) is never reported while a connect could still
-//! succeed. That is why [`serve`] takes the listener as an
-//! `Async<TcpListener>`, which owns its socket alone: a
-//! `smol::net::TcpListener` shares its socket with its clones, so dropping
-//! one of them closes nothing.
+//! "The socket is closed" holds only if the loop owns the socket alone.
+//! That is why [`serve`] takes the listener as an `Async<TcpListener>`: a
+//! `smol::net::TcpListener` shares its socket with its clones, so
+//! dropping one of them closes nothing.
 //!
 //! [`Event::Closed`]: graceful_core::Event::Closed
 
 use crate::spawn::Spawn;
-use async_io::{Async, Timer};
-use graceful_core::listener::{self, is_per_connection};
-use graceful_core::{ListenerToken, Reached, Shutdown};
+use crate::timer::SmolTimer;
+use async_io::Async;
+use graceful_core::Shutdown;
+use graceful_core::accept::Accept;
+use graceful_hyper::{SpawnBody, SpawnService};
+#[cfg(feature = "tower")]
 use http::{Request, Response};
-use http_body::Body;
+#[cfg(feature = "tower")]
 use hyper::body::Incoming;
-use hyper::service::Service;
 use smol_hyper::rt::FuturesIo;
+#[cfg(feature = "tower")]
 use std::error::Error as StdError;
-use std::fmt;
-use std::future::{Future, poll_fn};
+use std::io;
 use std::net::{TcpListener, TcpStream};
-use std::pin::{Pin, pin};
-use std::task::{Context, Poll};
-use std::time::Duration;
+use std::task::{Context, Poll, ready};
 
+pub use graceful_hyper::Serve;
+
+#[cfg(feature = "tower")]
 type BoxError = Box<dyn StdError + Send + Sync>;
-
-/// How long to wait after an accept error that is not about one connection
-/// (running out of file descriptors, typically) before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 
 /// Serves `listener` with a hyper `service` until the shutdown closes it,
 /// running each connection on `executor`.
@@ -121,35 +109,17 @@ pub fn serve<S, B, E>(
     executor: E,
 ) -> Serve
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: SpawnService<B> + Clone,
+    B: SpawnBody,
     E: Spawn,
 {
-    let Ok(token) = shutdown.track_listener() else {
-        drop(listener);
-        return Serve {
-            future: Box::pin(async {}),
-        };
-    };
-    let shutdown = shutdown.clone();
-    let spawn = move |stream: Async<TcpStream>| {
-        // Small responses go out at once rather than waiting on Nagle.
-        let _ = stream.get_ref().set_nodelay(true);
-        let connection =
-            graceful_hyper::serve_connection(FuturesIo::new(stream), service.clone(), &shutdown);
-        executor.spawn_detached(async move {
-            if let Err(error) = connection.await {
-                log::connection_error(&error);
-            }
-        });
-    };
-    Serve {
-        future: Box::pin(accept_loop(listener, token, spawn)),
-    }
+    graceful_hyper::serve_listener(
+        Listening(listener),
+        shutdown,
+        SmolTimer,
+        move |_: &FuturesIo<Async<TcpStream>>| service.clone(),
+        move |task| executor.spawn_detached(task),
+    )
 }
 
 /// Serves `listener` with a `tower` service until the shutdown closes it:
@@ -211,9 +181,7 @@ where
     S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    B: SpawnBody,
     E: Spawn,
 {
     serve(
@@ -224,122 +192,36 @@ where
     )
 }
 
-/// A listener being served. See [`serve`].
-///
-/// Resolves once the listener is closed and its token dropped.
-///
-/// # Cancel safety
-///
-/// Dropping it closes the listener at once, without taking the connections
-/// waiting in its accept queue (the kernel resets them), and drops its token.
-/// Connections already accepted go on being served. To stop serving
-/// cleanly, let the shutdown close the listener instead.
-#[must_use = "futures do nothing unless polled"]
-pub struct Serve {
-    future: Pin<Box<dyn Future<Output = ()> + Send>>,
-}
+/// async-io's listener, as the core's accept loop uses it.
+struct Listening(Async<TcpListener>);
 
-impl Future for Serve {
-    type Output = ();
+impl Accept for Listening {
+    type Conn = FuturesIo<Async<TcpStream>>;
 
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.future.as_mut().poll(cx)
-    }
-}
-
-impl fmt::Debug for Serve {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Serve").finish_non_exhaustive()
-    }
-}
-
-async fn accept_loop(
-    listener: Async<TcpListener>,
-    token: ListenerToken,
-    spawn: impl Fn(Async<TcpStream>),
-) {
-    let mut closing = pin!(token.closing());
-    loop {
-        let accepted = {
-            let mut accept = pin!(listener.accept());
-            poll_fn(|cx| {
-                // Closing first: once the shutdown drains, nothing more is
-                // accepted here; the queue is emptied below instead.
-                if closing.as_mut().poll(cx).is_ready() {
-                    return Poll::Ready(None);
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<Self::Conn>> {
+        loop {
+            match self.0.get_ref().accept() {
+                Ok((stream, _)) => return Poll::Ready(Self::adopt(stream)),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    ready!(self.0.poll_readable(cx))?;
                 }
-                accept.as_mut().poll(cx).map(Some)
-            })
-            .await
-        };
-        match accepted {
-            None => break,
-            Some(Ok((stream, _))) => spawn(stream),
-            Some(Err(error)) if is_per_connection(&error) => {}
-            Some(Err(error)) => {
-                log::accept_error(&error);
-                if backoff(closing.as_mut()).await.is_err() {
-                    break;
-                }
+                Err(error) => return Poll::Ready(Err(error)),
             }
         }
     }
-    close(listener, &spawn);
-    // Only now: `Closed` is reported once every token is gone.
-    drop(token);
-}
 
-/// Sleeps [`ACCEPT_BACKOFF`]; `Err` if the listener is to close meanwhile.
-async fn backoff(mut closing: Pin<&mut Reached>) -> Result<(), ()> {
-    let mut sleep = Timer::after(ACCEPT_BACKOFF);
-    poll_fn(|cx| {
-        if closing.as_mut().poll(cx).is_ready() {
-            Poll::Ready(Err(()))
-        } else {
-            Pin::new(&mut sleep).poll(cx).map(|_| Ok(()))
-        }
-    })
-    .await
-}
+    fn into_std(self) -> io::Result<TcpListener> {
+        // Out of the reactor (deregistered, still non-blocking), to call
+        // `accept` directly until it would block rather than wait for
+        // readiness the reactor may not have reported yet.
+        self.0.into_inner()
+    }
 
-/// Accepts every connection the kernel has completed, then closes the
-/// listener (see [`listener::close`]).
-fn close(listener: Async<TcpListener>, spawn: &impl Fn(Async<TcpStream>)) {
-    // Out of the reactor (deregistered, still non-blocking), to call
-    // `accept` directly until it would block rather than wait for readiness
-    // the reactor may not have reported yet.
-    let Ok(listener) = listener.into_inner() else {
-        return;
-    };
-    let closed = listener::close(listener, |stream| {
+    fn adopt(stream: TcpStream) -> io::Result<Self::Conn> {
+        // Small responses go out at once rather than waiting on Nagle.
+        let _ = stream.set_nodelay(true);
         // An accepted socket does not inherit the listener's non-blocking
         // mode: `Async::new` sets it.
-        match Async::new(stream) {
-            Ok(stream) => spawn(stream),
-            Err(error) => log::accept_error(&error),
-        }
-        Ok(())
-    });
-    if let Err(error) = closed {
-        log::accept_error(&error);
+        Async::new(stream).map(FuturesIo::new)
     }
-}
-
-/// Logging through `tracing` with the `tracing` feature, nothing without.
-mod log {
-    #[cfg(feature = "tracing")]
-    pub(super) fn accept_error(error: &std::io::Error) {
-        tracing::warn!(%error, "accept failed");
-    }
-
-    #[cfg(feature = "tracing")]
-    pub(super) fn connection_error(error: &hyper::Error) {
-        tracing::debug!(%error, "connection ended with an error");
-    }
-
-    #[cfg(not(feature = "tracing"))]
-    pub(super) fn accept_error(_: &std::io::Error) {}
-
-    #[cfg(not(feature = "tracing"))]
-    pub(super) fn connection_error(_: &hyper::Error) {}
 }

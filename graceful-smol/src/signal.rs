@@ -1,9 +1,10 @@
-//! SIGTERM and SIGINT, forwarded to the shutdown.
+//! SIGTERM and SIGINT through `async-signal`, forwarded to the shutdown by
+//! the core's [`graceful_core::signal::Signals`].
 
 use futures_lite::Stream;
-use graceful_core::{Cause, Request, Shutdown, Signal};
+use graceful_core::signal::SignalSource;
+use graceful_core::{Shutdown, Signal};
 use std::fmt;
-use std::future::Future;
 use std::io;
 use std::pin::Pin;
 use std::task::{Context, Poll};
@@ -15,13 +16,19 @@ const LISTENED: &[async_signal::Signal] = &[async_signal::Signal::Term, async_si
 #[cfg(not(unix))]
 const LISTENED: &[async_signal::Signal] = &[async_signal::Signal::Int];
 
+/// Forwards SIGTERM and SIGINT to a shutdown; resolves with the exit code
+/// when one of them forced it. See [`signals`].
+pub type Signals = graceful_core::signal::Signals<Listeners>;
+
 /// Listens for SIGTERM and SIGINT (Ctrl+C) and forwards every arrival to
 /// [`Shutdown::request`].
 ///
 /// The first one starts the shutdown; the next one forces it, and the
 /// returned [`Signals`] future resolves with the exit code that calls for
 /// (`128 + N`: 143 for SIGTERM, 130 for SIGINT), so that the program can
-/// exit at once, even while a cleanup step blocks the driver.
+/// exit at once. Await it with the driver, through
+/// [`Run::with_signals`](graceful_core::Run::with_signals), which then
+/// resolves to the forced report at once.
 ///
 /// Both handlers are installed (through `async-signal`, on
 /// `signal-hook-registry`) before this returns, so a signal that arrives
@@ -48,73 +55,42 @@ const LISTENED: &[async_signal::Signal] = &[async_signal::Signal::Int];
 /// # Examples
 ///
 /// ```
-/// use graceful_core::{Phase, Shutdown};
-/// use futures_lite::future;
+/// use graceful_smol::Shutdown;
 ///
 /// # fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let driver = Shutdown::builder().build()?;
 /// let shutdown = driver.handle();
 /// let signals = graceful_smol::signals(&shutdown)?;
-/// # let signals = async move {
-/// #     let _ = shutdown.request(graceful_core::Signal::TERM);
-/// #     signals.await
-/// # };
+/// # let _ = shutdown.request(graceful_smol::Signal::TERM);
 ///
-/// let exit_code = smol::block_on(future::or(
-///     async { graceful_smol::run(driver).await.exit_code() },
-///     // A second signal: exit now, whatever the driver is doing.
-///     signals,
-/// ));
-/// # assert_eq!(exit_code, 0);
+/// // The report, whether the drain finished or a second signal forced it.
+/// let report = smol::block_on(graceful_smol::run(driver).with_signals(signals));
+/// # assert_eq!(report.exit_code(), 0);
 /// # Ok(())
 /// # }
 /// ```
 pub fn signals(shutdown: &Shutdown) -> io::Result<Signals> {
-    Ok(Signals {
-        shutdown: shutdown.clone(),
-        listeners: async_signal::Signals::new(LISTENED)?,
-    })
+    let pipe = async_signal::Signals::new(LISTENED)?;
+    Ok(Signals::new(shutdown, Listeners(pipe)))
 }
 
-/// Forwards SIGTERM and SIGINT to a shutdown; resolves with the exit code
-/// when one of them forced it. See [`signals`].
-///
-/// # Cancel safety
-///
-/// Cancel safe: a signal that arrives while it is not being polled waits in
-/// its pipe and is forwarded at the next poll. Once it is dropped, signals
-/// are still caught but no longer forwarded.
-#[must_use = "signals are forwarded only while the future is polled"]
-pub struct Signals {
-    shutdown: Shutdown,
-    listeners: async_signal::Signals,
-}
+/// async-signal's listeners: the source of [`Signals`]. Signals that
+/// arrive while it is not polled wait in its pipe.
+pub struct Listeners(async_signal::Signals);
 
-impl Future for Signals {
-    type Output = u8;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u8> {
-        let this = self.get_mut();
+impl SignalSource for Listeners {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
         loop {
-            let signal = match Pin::new(&mut this.listeners).poll_next(cx) {
-                Poll::Ready(Some(Ok(signal))) => signal,
-                // A message that names no signal listened for: skip it.
+            return match Pin::new(&mut self.0).poll_next(cx) {
+                Poll::Ready(Some(Ok(async_signal::Signal::Int))) => Poll::Ready(Signal::INT),
+                Poll::Ready(Some(Ok(async_signal::Signal::Term))) => Poll::Ready(Signal::TERM),
+                // A signal not listened for, or a message that names none.
+                Poll::Ready(Some(Ok(_))) => continue,
                 Poll::Ready(Some(Err(error))) if is_transient(&error) => continue,
                 // The pipe failed, which its owning the write end rules
                 // out: nothing more can arrive, so stay pending.
-                Poll::Ready(Some(Err(_)) | None) | Poll::Pending => return Poll::Pending,
+                Poll::Ready(Some(Err(_)) | None) | Poll::Pending => Poll::Pending,
             };
-            let signal = match signal {
-                async_signal::Signal::Int => Signal::INT,
-                async_signal::Signal::Term => Signal::TERM,
-                _ => continue,
-            };
-            match this.shutdown.request(signal) {
-                Request::Forced => return Poll::Ready(Cause::from(signal).forced_exit_code()),
-                // The first signal, or one after the end: nothing to do
-                // here, the driver carries on.
-                Request::Started | Request::AlreadyFinished => {}
-            }
         }
     }
 }
@@ -126,10 +102,8 @@ fn is_transient(error: &io::Error) -> bool {
     )
 }
 
-impl fmt::Debug for Signals {
+impl fmt::Debug for Listeners {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signals")
-            .field("shutdown", &self.shutdown)
-            .finish_non_exhaustive()
+        f.debug_struct("Listeners").finish_non_exhaustive()
     }
 }

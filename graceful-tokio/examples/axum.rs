@@ -56,15 +56,10 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     eprintln!("listening on {}", listener.local_addr()?);
     tokio::spawn(graceful_tokio::serve_tower(listener, app, &shutdown));
 
-    let code = tokio::select! {
-        report = graceful_tokio::run(driver) => {
-            eprintln!("{report}");
-            report.exit_code()
-        }
-        // A second signal: leave now, whatever is left.
-        code = signals => code,
-    };
-    Ok(ExitCode::from(code))
+    // The report, whether the drain finished or a second signal forced it.
+    let report = graceful_tokio::run(driver).with_signals(signals).await;
+    eprintln!("{report}");
+    Ok(ExitCode::from(report.exit_code()))
 }
 
 #[derive(Clone)]

@@ -26,6 +26,7 @@ use graceful_core::Shutdown;
 /// let app: Router = Router::new()
 ///     .route("/health/ready", graceful_tokio::axum::readiness(&shutdown))
 ///     .route("/health/live", axum::routing::get(|| async { "live" }));
+/// # drop(app);
 /// # Ok::<(), Box<dyn std::error::Error>>(())
 /// ```
 pub fn readiness<S>(shutdown: &Shutdown) -> MethodRouter<S>

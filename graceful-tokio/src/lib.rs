@@ -50,12 +50,10 @@
 //!     tokio::spawn(graceful_tokio::serve(listener, service_fn(hello), &shutdown));
 //!     # let _ = shutdown.request(graceful_tokio::Cause::reason("example"));
 //!
-//!     let code = tokio::select! {
-//!         report = graceful_tokio::run(driver) => report.exit_code(),
-//!         code = signals => code, // a second signal
-//!     };
-//!     # assert_eq!(code, 0);
-//!     Ok(ExitCode::from(code))
+//!     // The report, whether the drain finished or a second signal forced it.
+//!     let report = graceful_tokio::run(driver).with_signals(signals).await;
+//!     # assert_eq!(report.exit_code(), 0);
+//!     Ok(ExitCode::from(report.exit_code()))
 //! }
 //! ```
 //!
@@ -68,6 +66,7 @@
 //!   accept errors (off by default).
 
 #![forbid(unsafe_code)]
+#![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 #[cfg(feature = "axum")]
@@ -79,7 +78,7 @@ mod timer;
 #[cfg(feature = "tower")]
 pub use serve::serve_tower;
 pub use serve::{Serve, serve};
-pub use signal::{Signals, signals};
+pub use signal::{Listeners, Signals, signals};
 pub use timer::TokioTimer;
 
 /// Runs the shutdown on tokio's clock: [`Driver::run`] with [`TokioTimer`].
@@ -102,3 +101,8 @@ pub fn run(driver: Driver) -> Run {
 /// dependency it needs.
 #[doc(no_inline)]
 pub use graceful_core::{Cause, Driver, Event, Phase, Report, Run, Shutdown, Signal};
+
+/// The README's example, compiled as a doc test.
+#[cfg(all(doctest, feature = "axum"))]
+#[doc = include_str!("../README.md")]
+struct ReadmeDoctests;

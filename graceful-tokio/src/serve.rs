@@ -3,50 +3,37 @@
 //!
 //! # Design
 //!
-//! **Closing without resets.** A listening socket that is closed with
-//! connections in its accept queue resets them: clients that had connected,
-//! and often sent their request, get `ECONNRESET`. So on closing, the loop
-//! first takes every connection the kernel has completed (accepting until
-//! the call would block), and only then closes the socket. Those
-//! connections are served like any other: as the shutdown is draining by
-//! then, their requests are answered `503` with `Connection: close`.
-//!
-//! That leaves a race: a handshake that completes between the last accept
-//! and the close is reset. On Linux the loop closes it by attaching a socket
-//! filter that drops every packet before it drains the queue: new `SYN`s
-//! are dropped (the client retransmits, and then finds the port closed),
-//! while the connections already queued are separate sockets that the filter
-//! does not touch. `shutdown(SHUT_RD)` looks like the tool for this, but on
-//! a listening socket Linux treats it as a disconnect, which resets the
-//! whole queue.
-//!
-//! **"Closed" means closed.** The listener's [`ListenerToken`] is dropped
-//! only after the socket is, so the shutdown's [`Event::Closed`] (which
-//! waits for every token) is never reported while a connect could still
-//! succeed.
+//! The accept loop is the core's ([`graceful_core::accept`]), the same on
+//! every runtime: it accepts until the shutdown drains, then reads the
+//! kernel's queue to the end (those connections are served too, and
+//! answered `503`), closes the socket, and only then drops the
+//! listener's [`ListenerToken`](graceful_core::ListenerToken), so that
+//! [`Event::Closed`] is never reported while a connect could still
+//! succeed. This module gives it tokio's listener ([`Accept`]) and the
+//! callback that spawns each connection's task.
 //!
 //! [`Event::Closed`]: graceful_core::Event::Closed
 
-use graceful_core::listener::{self, is_per_connection};
-use graceful_core::{ListenerToken, Reached, Shutdown};
+use crate::timer::TokioTimer;
+use graceful_core::Shutdown;
+use graceful_core::accept::Accept;
+use graceful_hyper::{SpawnBody, SpawnService};
+#[cfg(feature = "tower")]
 use http::{Request, Response};
-use http_body::Body;
+#[cfg(feature = "tower")]
 use hyper::body::Incoming;
-use hyper::service::Service;
 use hyper_util::rt::TokioIo;
+#[cfg(feature = "tower")]
 use std::error::Error as StdError;
-use std::fmt;
-use std::future::{Future, poll_fn};
-use std::pin::{Pin, pin};
+use std::io;
+use std::net::{self, SocketAddr};
 use std::task::{Context, Poll};
-use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
 
-type BoxError = Box<dyn StdError + Send + Sync>;
+pub use graceful_hyper::Serve;
 
-/// How long to wait after an accept error that is not about one connection
-/// (running out of file descriptors, typically) before trying again.
-const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
+#[cfg(feature = "tower")]
+type BoxError = Box<dyn StdError + Send + Sync>;
 
 /// Serves `listener` with a hyper `service` until the shutdown closes it.
 ///
@@ -103,39 +90,37 @@ const ACCEPT_BACKOFF: Duration = Duration::from_secs(1);
 /// ```
 pub fn serve<S, B>(listener: TcpListener, service: S, shutdown: &Shutdown) -> Serve
 where
-    S: Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
-    S::Future: Send + 'static,
-    S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    S: SpawnService<B> + Clone,
+    B: SpawnBody,
 {
-    let Ok(token) = shutdown.track_listener() else {
-        drop(listener);
-        return Serve {
-            future: Box::pin(async {}),
-        };
-    };
-    let shutdown = shutdown.clone();
-    let spawn = move |stream: TcpStream| {
-        // Small responses go out at once rather than waiting on Nagle.
-        let _ = stream.set_nodelay(true);
-        let connection =
-            graceful_hyper::serve_connection(TokioIo::new(stream), service.clone(), &shutdown);
-        tokio::spawn(async move {
-            if let Err(error) = connection.await {
-                log::connection_error(&error);
-            }
-        });
-    };
-    Serve {
-        future: Box::pin(accept_loop(listener, token, spawn)),
-    }
+    serve_each(listener, move |_| service.clone(), shutdown)
+}
+
+/// [`serve`], with a service made for each connection from its peer's
+/// address.
+fn serve_each<M, S, B>(listener: TcpListener, make_service: M, shutdown: &Shutdown) -> Serve
+where
+    M: Fn(Option<SocketAddr>) -> S + Send + 'static,
+    S: SpawnService<B>,
+    B: SpawnBody,
+{
+    graceful_hyper::serve_listener(
+        Listening(listener),
+        shutdown,
+        TokioTimer,
+        move |io: &TokioIo<TcpStream>| make_service(io.inner().peer_addr().ok()),
+        |task| drop(tokio::spawn(task)),
+    )
 }
 
 /// Serves `listener` with a `tower` service, such as an axum `Router`,
 /// until the shutdown closes it: [`serve`] through hyper-util's
 /// `TowerToHyperService`.
+///
+/// With the `axum` feature, each request also carries its peer's address
+/// as `axum::extract::ConnectInfo<SocketAddr>`, as under axum's
+/// `into_make_service_with_connect_info`, so handlers that extract
+/// `ConnectInfo<SocketAddr>` work unchanged.
 ///
 /// # Examples
 ///
@@ -165,129 +150,96 @@ where
     S: tower_service::Service<Request<Incoming>, Response = Response<B>> + Clone + Send + 'static,
     S::Future: Send + 'static,
     S::Error: Into<BoxError>,
-    B: Body + Send + 'static,
-    B::Data: Send,
-    B::Error: Into<BoxError>,
+    B: SpawnBody,
 {
-    serve(
+    serve_each(
         listener,
-        hyper_util::service::TowerToHyperService::new(service),
+        move |peer| {
+            hyper_util::service::TowerToHyperService::new(WithPeer::new(service.clone(), peer))
+        },
         shutdown,
     )
 }
 
-/// A listener being served. See [`serve`].
-///
-/// Resolves once the listener is closed and its token dropped.
-///
-/// # Cancel safety
-///
-/// Dropping it closes the listener at once, without taking the connections
-/// waiting in its accept queue (the kernel resets them), and drops its token.
-/// Connections already accepted go on being served. To stop serving
-/// cleanly, let the shutdown close the listener instead.
-#[must_use = "futures do nothing unless polled"]
-pub struct Serve {
-    future: Pin<Box<dyn Future<Output = ()> + Send>>,
+/// A `tower` service that gives each request its connection's peer
+/// address, as axum's `ConnectInfo` (with the `axum` feature; without it,
+/// the service as it is).
+#[cfg(feature = "tower")]
+#[derive(Clone, Debug)]
+struct WithPeer<S> {
+    inner: S,
+    #[cfg(feature = "axum")]
+    peer: Option<SocketAddr>,
 }
 
-impl Future for Serve {
-    type Output = ();
-
-    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
-        self.future.as_mut().poll(cx)
-    }
-}
-
-impl fmt::Debug for Serve {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Serve").finish_non_exhaustive()
-    }
-}
-
-async fn accept_loop(listener: TcpListener, token: ListenerToken, spawn: impl Fn(TcpStream)) {
-    let mut closing = pin!(token.closing());
-    loop {
-        let accepted = poll_fn(|cx| {
-            // Closing first: once the shutdown drains, nothing more is
-            // accepted here; the queue is emptied below instead.
-            if closing.as_mut().poll(cx).is_ready() {
-                return Poll::Ready(None);
-            }
-            listener.poll_accept(cx).map(Some)
-        })
-        .await;
-        match accepted {
-            None => break,
-            Some(Ok((stream, _))) => spawn(stream),
-            Some(Err(error)) if is_per_connection(&error) => {}
-            Some(Err(error)) => {
-                log::accept_error(&error);
-                if backoff(closing.as_mut()).await.is_err() {
-                    break;
-                }
-            }
+#[cfg(feature = "tower")]
+impl<S> WithPeer<S> {
+    fn new(inner: S, peer: Option<SocketAddr>) -> WithPeer<S> {
+        #[cfg(not(feature = "axum"))]
+        let _ = peer;
+        WithPeer {
+            inner,
+            #[cfg(feature = "axum")]
+            peer,
         }
     }
-    close(listener, &spawn);
-    // Only now: `Closed` is reported once every token is gone.
-    drop(token);
 }
 
-/// Sleeps [`ACCEPT_BACKOFF`]; `Err` if the listener is to close meanwhile.
-async fn backoff(mut closing: Pin<&mut Reached>) -> Result<(), ()> {
-    let mut sleep = pin!(tokio::time::sleep(ACCEPT_BACKOFF));
-    poll_fn(|cx| {
-        if closing.as_mut().poll(cx).is_ready() {
-            Poll::Ready(Err(()))
-        } else {
-            sleep.as_mut().poll(cx).map(Ok)
+#[cfg(feature = "tower")]
+impl<S, R> tower_service::Service<Request<R>> for WithPeer<S>
+where
+    S: tower_service::Service<Request<R>>,
+{
+    type Response = S::Response;
+    type Error = S::Error;
+    type Future = S::Future;
+
+    fn poll_ready(&mut self, cx: &mut Context<'_>) -> Poll<Result<(), S::Error>> {
+        self.inner.poll_ready(cx)
+    }
+
+    #[cfg_attr(not(feature = "axum"), allow(unused_mut))]
+    fn call(&mut self, mut request: Request<R>) -> S::Future {
+        #[cfg(feature = "axum")]
+        if let Some(peer) = self.peer {
+            request
+                .extensions_mut()
+                .insert(::axum::extract::ConnectInfo(peer));
         }
-    })
-    .await
+        self.inner.call(request)
+    }
 }
 
-/// Accepts every connection the kernel has completed, then closes the
-/// listener (see [`listener::close`]).
-fn close(listener: TcpListener, spawn: &impl Fn(TcpStream)) {
-    // Out of the reactor, to call `accept` directly until it would block:
-    // tokio's `poll_accept` trusts its readiness cache, which may not have
-    // seen the last arrivals yet. The socket stays non-blocking.
-    let Ok(listener) = listener.into_std() else {
-        return;
-    };
-    let closed = listener::close(listener, |stream| {
+/// tokio's listener, as the core's accept loop uses it.
+struct Listening(TcpListener);
+
+impl Accept for Listening {
+    type Conn = TokioIo<TcpStream>;
+
+    fn poll_accept(&mut self, cx: &mut Context<'_>) -> Poll<io::Result<TokioIo<TcpStream>>> {
+        self.0
+            .poll_accept(cx)
+            .map_ok(|(stream, _)| connection(stream))
+    }
+
+    fn into_std(self) -> io::Result<net::TcpListener> {
+        // Out of the reactor, to call `accept` directly until it would
+        // block: tokio's `poll_accept` trusts its readiness cache, which
+        // may not have seen the last arrivals yet. It stays non-blocking.
+        self.0.into_std()
+    }
+
+    fn adopt(stream: net::TcpStream) -> io::Result<TokioIo<TcpStream>> {
         // An accepted socket does not inherit the listener's non-blocking
         // mode, which tokio needs.
-        match stream
-            .set_nonblocking(true)
-            .and_then(|()| TcpStream::from_std(stream))
-        {
-            Ok(stream) => spawn(stream),
-            Err(error) => log::accept_error(&error),
-        }
-        Ok(())
-    });
-    if let Err(error) = closed {
-        log::accept_error(&error);
+        stream.set_nonblocking(true)?;
+        TcpStream::from_std(stream).map(connection)
     }
 }
 
-/// Logging through `tracing` with the `tracing` feature, nothing without.
-mod log {
-    #[cfg(feature = "tracing")]
-    pub(super) fn accept_error(error: &std::io::Error) {
-        tracing::warn!(%error, "accept failed");
-    }
-
-    #[cfg(feature = "tracing")]
-    pub(super) fn connection_error(error: &hyper::Error) {
-        tracing::debug!(%error, "connection ended with an error");
-    }
-
-    #[cfg(not(feature = "tracing"))]
-    pub(super) fn accept_error(_: &std::io::Error) {}
-
-    #[cfg(not(feature = "tracing"))]
-    pub(super) fn connection_error(_: &hyper::Error) {}
+/// An accepted socket, as hyper serves it.
+fn connection(stream: TcpStream) -> TokioIo<TcpStream> {
+    // Small responses go out at once rather than waiting on Nagle.
+    let _ = stream.set_nodelay(true);
+    TokioIo::new(stream)
 }

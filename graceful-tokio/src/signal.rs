@@ -1,19 +1,24 @@
-//! SIGTERM and SIGINT, forwarded to the shutdown.
+//! SIGTERM and SIGINT on tokio's signal handling, forwarded to the
+//! shutdown by the core's [`graceful_core::signal::Signals`].
 
-use graceful_core::{Cause, Request, Shutdown};
+use graceful_core::Shutdown;
+use graceful_core::signal::SignalSource;
 use std::fmt;
-use std::future::Future;
 use std::io;
-use std::pin::Pin;
-use std::task::{Context, Poll, ready};
+use std::task::{Context, Poll};
+
+/// Forwards SIGTERM and SIGINT to a shutdown; resolves with the exit code
+/// when one of them forced it. See [`signals`].
+pub type Signals = graceful_core::signal::Signals<Listeners>;
 
 /// Listens for SIGTERM and SIGINT (Ctrl+C) and forwards every arrival to
 /// [`Shutdown::request`].
 ///
 /// The first one starts the shutdown; the next one forces it, and the
 /// returned [`Signals`] future resolves with the exit code that calls for
-/// (`128 + N`: 143 for SIGTERM, 130 for SIGINT), so that the program can
-/// exit at once, even while a cleanup step blocks the driver.
+/// (`128 + N`: 143 for SIGTERM, 130 for SIGINT). Await it with the driver,
+/// through [`Run::with_signals`](graceful_core::Run::with_signals), which
+/// then resolves to the forced report at once.
 ///
 /// Both handlers are installed before this returns, so a signal that
 /// arrives from then on is never lost, and never kills the process: call it
@@ -27,8 +32,8 @@ use std::task::{Context, Poll, ready};
 /// shutdown.
 ///
 /// On platforms other than Unix it listens for Ctrl+C only, reported as
-/// [`Signal::INT`](graceful_core::Signal::INT), and the handler is installed when the future is first
-/// polled.
+/// [`Signal::INT`](graceful_core::Signal::INT), and the handler is
+/// installed when the future is first polled.
 ///
 /// # Errors
 ///
@@ -38,72 +43,40 @@ use std::task::{Context, Poll, ready};
 /// # Examples
 ///
 /// ```
-/// use graceful_core::{Phase, Shutdown};
+/// use graceful_tokio::Shutdown;
 ///
 /// # #[tokio::main(flavor = "current_thread")]
 /// # async fn main() -> Result<(), Box<dyn std::error::Error>> {
 /// let driver = Shutdown::builder().build()?;
 /// let shutdown = driver.handle();
 /// let signals = graceful_tokio::signals(&shutdown)?;
-/// # let signals = async move {
-/// #     tokio::task::yield_now().await;
-/// #     let _ = shutdown.request(graceful_core::Signal::TERM);
-/// #     signals.await
-/// # };
+/// # let _ = shutdown.request(graceful_tokio::Signal::TERM);
 ///
-/// let exit_code = tokio::select! {
-///     report = graceful_tokio::run(driver) => report.exit_code(),
-///     // A second signal: exit now, whatever the driver is doing.
-///     exit_code = signals => exit_code,
-/// };
-/// # assert_eq!(exit_code, 0);
+/// // The report, whether the drain finished or a second signal forced it.
+/// let report = graceful_tokio::run(driver).with_signals(signals).await;
+/// # assert_eq!(report.exit_code(), 0);
 /// # Ok(())
 /// # }
 /// ```
 pub fn signals(shutdown: &Shutdown) -> io::Result<Signals> {
-    Ok(Signals {
-        shutdown: shutdown.clone(),
-        listeners: imp::Listeners::new()?,
-    })
+    Ok(Signals::new(shutdown, Listeners(imp::Listeners::new()?)))
 }
 
-/// Forwards SIGTERM and SIGINT to a shutdown; resolves with the exit code
-/// when one of them forced it. See [`signals`].
+/// tokio's listeners for SIGTERM and SIGINT: the source of [`Signals`].
 ///
-/// # Cancel safety
-///
-/// Cancel safe: a signal that arrives while it is not being polled is
-/// forwarded at the next poll (of this future, or of a new one made by
-/// [`signals`]). Once it is dropped for good, signals are still caught but
-/// no longer forwarded.
-#[must_use = "signals are forwarded only while the future is polled"]
-pub struct Signals {
-    shutdown: Shutdown,
-    listeners: imp::Listeners,
-}
+/// `None` from tokio means the runtime is shutting down: nothing more will
+/// arrive, so the source stays pending.
+pub struct Listeners(imp::Listeners);
 
-impl Future for Signals {
-    type Output = u8;
-
-    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<u8> {
-        let this = self.get_mut();
-        loop {
-            let signal = ready!(this.listeners.poll_recv(cx));
-            match this.shutdown.request(signal) {
-                Request::Forced => return Poll::Ready(Cause::from(signal).forced_exit_code()),
-                // The first signal, or one after the end: nothing to do
-                // here, the driver carries on.
-                Request::Started | Request::AlreadyFinished => {}
-            }
-        }
+impl SignalSource for Listeners {
+    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<graceful_core::Signal> {
+        self.0.poll_recv(cx)
     }
 }
 
-impl fmt::Debug for Signals {
+impl fmt::Debug for Listeners {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Signals")
-            .field("shutdown", &self.shutdown)
-            .finish_non_exhaustive()
+        f.debug_struct("Listeners").finish_non_exhaustive()
     }
 }
 
@@ -114,22 +87,20 @@ mod imp {
     use std::task::{Context, Poll};
     use tokio::signal::unix::{SignalKind, signal};
 
-    pub(super) struct Listeners {
+    pub(crate) struct Listeners {
         term: tokio::signal::unix::Signal,
         int: tokio::signal::unix::Signal,
     }
 
     impl Listeners {
-        pub(super) fn new() -> io::Result<Listeners> {
+        pub(crate) fn new() -> io::Result<Listeners> {
             Ok(Listeners {
                 term: signal(SignalKind::terminate())?,
                 int: signal(SignalKind::interrupt())?,
             })
         }
 
-        pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
-            // `None` means the runtime is shutting down: nothing more will
-            // arrive, so stay pending.
+        pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
             if let Poll::Ready(Some(())) = self.term.poll_recv(cx) {
                 return Poll::Ready(Signal::TERM);
             }
@@ -151,18 +122,18 @@ mod imp {
 
     type CtrlC = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
-    pub(super) struct Listeners {
+    pub(crate) struct Listeners {
         ctrl_c: CtrlC,
     }
 
     impl Listeners {
-        pub(super) fn new() -> io::Result<Listeners> {
+        pub(crate) fn new() -> io::Result<Listeners> {
             Ok(Listeners {
                 ctrl_c: Box::pin(tokio::signal::ctrl_c()),
             })
         }
 
-        pub(super) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
+        pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
             match self.ctrl_c.as_mut().poll(cx) {
                 Poll::Ready(Ok(())) => {
                     // Listen again for the next one.

@@ -1,0 +1,436 @@
+//! One connection's requests: in progress until the flush after their last
+//! byte, and what a server closes at the drain deadline.
+//!
+//! Every HTTP server built on the core applies the same two rules to a
+//! connection, whatever its runtime, its HTTP library or (later) its
+//! protocol:
+//!
+//! 1. **A request stays in progress until the flush after its last byte.**
+//!    A response body knows when it has handed its last frame to the HTTP
+//!    library, but the library then still has to encode that frame and
+//!    write it to the socket. Ending the request at the body's end leaves a
+//!    window in which the drain completes, cleanup runs and the process
+//!    exits with the response's tail still buffered: the client sees a
+//!    truncated response for a request the server counted as done (an order
+//!    committed, its `201` lost). So the body hands its [`InFlight`] back to
+//!    the connection, and the connection lets go of it at the next
+//!    successful flush of its io ([`ConnIo::flushed`]), which HTTP/1
+//!    libraries attempt only once everything they had buffered is written.
+//!    When the io is gone ([`ConnIo`] dropped), nothing will be flushed
+//!    again and every request still waiting ends.
+//! 2. **A busy connection is closed at the deadline, an idle one never.**
+//!    When [`Shutdown::abandoned`] resolves, a connection with a request in
+//!    progress ([`Connection::is_busy`]) is closed: its responses cannot
+//!    complete any more, and the report counts them as abandoned. An idle
+//!    keep-alive connection stays open: a request on it gets a clean `503`
+//!    with `Connection: close` ([`RETRY_AFTER_SECONDS`]), where closing it
+//!    would give a pooled client that had just picked it a reset or an EOF
+//!    it cannot tell from a crash.
+//!
+//! This module holds both rules with nothing but "a flush succeeded" and
+//! "the io is gone" as input, so that hyper's and actix's glue only report
+//! those two facts from their own io wrappers.
+//!
+//! # Design: what a request costs
+//!
+//! A connection owns one handle on the shutdown ([`Connection`], one `Arc`
+//! made when the connection is accepted). A request then costs one
+//! compare-and-swap on the shutdown's state word (counting it in flight,
+//! which the drain and the report need), the guard that word hands out
+//! ([`OwnedGuard`], whose `Arc` clone is the one the core's public API
+//! asks for an owned guard), and one clone of the connection's own `Arc`,
+//! which only that connection's task touches, so it stays in that core's
+//! cache. Handing the request back takes the connection's lock once, and a
+//! flush takes it only when a request waits for it (two uncontended atomic
+//! operations otherwise).
+//!
+//! The same shape serves HTTP/2: a connection with many streams is one
+//! [`Connection`] with one [`InFlight`] per stream, each ending at the
+//! flush after its stream's last frame; [`Connection::is_busy`] is true
+//! while any stream is. An upgraded connection (a WebSocket) is one
+//! request whose body is the session.
+
+use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, lock};
+use crate::{OwnedGuard, Refused, Shutdown};
+use std::fmt;
+
+/// The `Retry-After` of a request refused because the shutdown drains, in
+/// seconds: 1. Every adapter answers with this value.
+///
+/// A request is refused only once the shutdown drains, when this process's
+/// listeners are closing, so the retry goes out on a new connection, which
+/// reaches another instance (the load balancer has had the unready delay to
+/// take this one out of rotation) or this service's replacement: there is
+/// nothing to wait for here. One second is short enough that a client
+/// honouring it hardly notices the shutdown, and not zero, which some
+/// clients take as "at once", in a tight loop.
+pub const RETRY_AFTER_SECONDS: u32 = 1;
+
+/// One connection's share of a [`Shutdown`]: the requests it serves, and
+/// whether one of them is still in progress.
+///
+/// Made with [`Connection::new`], together with the [`ConnIo`] that the
+/// connection's io wrapper keeps. Cloning is cheap (one `Arc` of the
+/// connection's own); the clones see the same connection.
+///
+/// # Examples
+///
+/// ```
+/// use graceful_core::Shutdown;
+/// use graceful_core::conn::Connection;
+///
+/// let shutdown = Shutdown::builder().build()?.handle();
+/// let (conn, io) = Connection::new(&shutdown);
+///
+/// let request = conn.enter()?; // a request head was read
+/// assert!(conn.is_busy());
+/// drop(request); // its body's last frame was handed to the library...
+/// assert_eq!(shutdown.in_flight(), 1, "...but not written yet");
+/// io.flushed(); // the library flushed the socket
+/// assert_eq!(shutdown.in_flight(), 0);
+/// assert!(!conn.is_busy());
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Clone)]
+pub struct Connection {
+    inner: Arc<ConnInner>,
+}
+
+struct ConnInner {
+    shutdown: Shutdown,
+    /// Requests of this connection whose guard is alive: entered and not
+    /// yet released by a flush or the io's end.
+    busy: AtomicUsize,
+    /// Requests handed back, waiting for a flush: how many of
+    /// `flushing.waiting` there are, readable without the lock.
+    waiting: AtomicUsize,
+    /// Successful flushes so far.
+    flushes: AtomicUsize,
+    flushing: Mutex<Flushing>,
+}
+
+#[derive(Default)]
+struct Flushing {
+    /// Set once the io is gone: nothing will be flushed again.
+    closed: bool,
+    /// Guards of requests whose last byte was handed to the library.
+    waiting: Vec<OwnedGuard>,
+}
+
+impl Connection {
+    /// A connection of `shutdown`, and the handle its io wrapper keeps to
+    /// report flushes (and, when dropped, that the io is gone).
+    pub fn new(shutdown: &Shutdown) -> (Connection, ConnIo) {
+        let inner = Arc::new(ConnInner {
+            shutdown: shutdown.clone(),
+            busy: AtomicUsize::new(0),
+            waiting: AtomicUsize::new(0),
+            flushes: AtomicUsize::new(0),
+            flushing: Mutex::new(Flushing::default()),
+        });
+        let io = ConnIo {
+            inner: inner.clone(),
+        };
+        (Connection { inner }, io)
+    }
+
+    /// The shutdown the connection's requests are counted in.
+    pub fn shutdown(&self) -> &Shutdown {
+        &self.inner.shutdown
+    }
+
+    /// Counts one request of this connection in flight, until the flush
+    /// that follows the drop of the returned [`InFlight`].
+    ///
+    /// # Errors
+    ///
+    /// Refused once the shutdown drains ([`Shutdown::enter`]): answer `503`.
+    pub fn enter(&self) -> Result<InFlight, Refused> {
+        let guard = self.inner.shutdown.enter_owned()?;
+        // Relaxed: `busy` is only a count; the decision that reads it
+        // (`is_busy`) is ordered by its own Acquire against the release.
+        self.inner.busy.fetch_add(1, Ordering::Relaxed);
+        Ok(InFlight {
+            held: Some(Held::OnConnection {
+                guard,
+                conn: self.inner.clone(),
+            }),
+        })
+    }
+
+    /// True while a request of this connection is in progress: entered, and
+    /// not yet released by a flush after its end or by the io's end.
+    ///
+    /// Once the shutdown refuses new work, this can only go from true to
+    /// false: which is why one look at the drain deadline decides whether
+    /// the connection is closed.
+    pub fn is_busy(&self) -> bool {
+        // Acquire: pairs with the Release of the decrement, so a connection
+        // seen idle has finished with everything its requests did.
+        self.inner.busy.load(Ordering::Acquire) > 0
+    }
+
+    /// How many successful flushes the io has reported.
+    pub fn flushes(&self) -> usize {
+        // Relaxed: see `ConnIo::flushed`.
+        self.inner.flushes.load(Ordering::Relaxed)
+    }
+}
+
+impl fmt::Debug for Connection {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Connection")
+            .field("busy", &self.inner.busy.load(Ordering::Relaxed))
+            .finish_non_exhaustive()
+    }
+}
+
+/// The io side of a [`Connection`]: reports each successful flush, and that
+/// the io is gone when dropped.
+///
+/// Keep it in the io wrapper the HTTP library owns, so that it drops
+/// exactly when the socket does. Not `Clone`: there is one io.
+#[must_use = "dropping it tells the connection that its io is gone"]
+pub struct ConnIo {
+    inner: Arc<ConnInner>,
+}
+
+impl ConnIo {
+    /// A flush of the io succeeded: every request handed back before it has
+    /// had its last byte written, and ends now.
+    ///
+    /// Call it when the io's `poll_flush` returns `Ready(Ok(()))`, and only
+    /// if the library flushes after writing everything it had buffered
+    /// (hyper's and actix-http's HTTP/1 do).
+    pub fn flushed(&self) {
+        // Relaxed: a count, read back only by the connection's own task.
+        self.inner.flushes.fetch_add(1, Ordering::Relaxed);
+        // Acquire: pairs with the Release in `hand_back`, so a request
+        // handed back before this flush is seen; with none, no lock.
+        if self.inner.waiting.load(Ordering::Acquire) == 0 {
+            return;
+        }
+        let waiting = self.inner.take_waiting(false);
+        self.inner.release(waiting);
+    }
+
+    /// The connection this io belongs to.
+    pub fn connection(&self) -> Connection {
+        Connection {
+            inner: self.inner.clone(),
+        }
+    }
+}
+
+impl Drop for ConnIo {
+    fn drop(&mut self) {
+        let waiting = self.inner.take_waiting(true);
+        self.inner.release(waiting);
+    }
+}
+
+impl fmt::Debug for ConnIo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("ConnIo").finish_non_exhaustive()
+    }
+}
+
+impl ConnInner {
+    /// A request's last byte was handed to the library: keep its guard
+    /// until the next flush, or release it now if the io is gone.
+    fn hand_back(self: &Arc<Self>, guard: OwnedGuard) {
+        let mut flushing = lock(&self.flushing);
+        if flushing.closed {
+            drop(flushing);
+            self.release(vec![guard]);
+        } else {
+            flushing.waiting.push(guard);
+            // Release: pairs with the Acquire in `flushed`. Under the lock,
+            // so it never runs ahead of the push it announces.
+            self.waiting.fetch_add(1, Ordering::Release);
+        }
+    }
+
+    /// The guards waiting for a flush; with `close`, the io is gone and
+    /// none will wait again.
+    fn take_waiting(&self, close: bool) -> Vec<OwnedGuard> {
+        let mut flushing = lock(&self.flushing);
+        flushing.closed |= close;
+        // Relaxed: changed only under the lock, and a stale non-zero in
+        // `flushed`'s fast path only costs taking it.
+        self.waiting.store(0, Ordering::Relaxed);
+        std::mem::take(&mut flushing.waiting)
+    }
+
+    /// Ends the requests of `guards`, with no lock held: a guard's drop may
+    /// wake the driver.
+    fn release(&self, guards: Vec<OwnedGuard>) {
+        let released = guards.len();
+        if released == 0 {
+            return;
+        }
+        drop(guards);
+        // Release: pairs with `is_busy`'s Acquire.
+        self.busy.fetch_sub(released, Ordering::Release);
+    }
+}
+
+/// One request in progress: the shutdown counts it until this is dropped
+/// (for a request of a [`Connection`], until the flush after that).
+///
+/// A response body keeps it and drops it (or calls
+/// [`finish`](InFlight::finish)) when it has handed its last frame over,
+/// failed, or been dropped.
+#[must_use = "the request is counted only while this is alive"]
+pub struct InFlight {
+    held: Option<Held>,
+}
+
+enum Held {
+    /// Outside any connection: ends when dropped.
+    Detached(OwnedGuard),
+    /// Ends at the connection's next flush after the drop.
+    OnConnection {
+        guard: OwnedGuard,
+        conn: Arc<ConnInner>,
+    },
+}
+
+impl InFlight {
+    /// Counts a request that no [`Connection`] serves (a middleware under a
+    /// server that is not the adapter's own): it ends when dropped, at the
+    /// body's end rather than at the flush after it.
+    ///
+    /// # Errors
+    ///
+    /// Refused once the shutdown drains.
+    pub fn detached(shutdown: &Shutdown) -> Result<InFlight, Refused> {
+        Ok(InFlight {
+            held: Some(Held::Detached(shutdown.enter_owned()?)),
+        })
+    }
+
+    /// Holds nothing: a request counted elsewhere, or a refused one.
+    pub fn none() -> InFlight {
+        InFlight { held: None }
+    }
+
+    /// True until the request has been handed back.
+    pub fn is_active(&self) -> bool {
+        self.held.is_some()
+    }
+
+    /// The request's last byte has been handed to the library: hand it back
+    /// now (the same as dropping it). Later calls do nothing.
+    pub fn finish(&mut self) {
+        match self.held.take() {
+            None => {}
+            Some(Held::Detached(guard)) => drop(guard),
+            Some(Held::OnConnection { guard, conn }) => conn.hand_back(guard),
+        }
+    }
+
+    /// Hands the request back if `last` says the frame just handed over
+    /// was its body's last (its end, an error, or a frame after which the
+    /// body reports its end): the one rule every response body applies.
+    pub fn finish_if(&mut self, last: bool) {
+        if last {
+            self.finish();
+        }
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.finish();
+    }
+}
+
+impl fmt::Debug for InFlight {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let held = match self.held {
+            None => "nothing",
+            Some(Held::Detached(_)) => "detached",
+            Some(Held::OnConnection { .. }) => "connection",
+        };
+        f.debug_struct("InFlight").field("held", &held).finish()
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+    use crate::Signal;
+
+    fn shutdown() -> Shutdown {
+        Shutdown::builder().build().expect("build").handle()
+    }
+
+    #[test]
+    fn a_request_ends_at_the_first_flush_after_its_end() {
+        let shutdown = shutdown();
+        let (conn, io) = Connection::new(&shutdown);
+        io.flushed(); // a flush before the request: irrelevant
+        let mut request = conn.enter().expect("enter");
+        io.flushed(); // its head went out, the body has not ended
+        assert_eq!(shutdown.in_flight(), 1);
+        request.finish_if(false);
+        assert!(request.is_active());
+        request.finish_if(true);
+        assert!(!request.is_active());
+        assert_eq!(shutdown.in_flight(), 1, "handed back, not flushed");
+        assert!(conn.is_busy());
+        io.flushed();
+        assert_eq!(shutdown.in_flight(), 0);
+        assert!(!conn.is_busy());
+        assert_eq!(conn.flushes(), 3);
+    }
+
+    #[test]
+    fn the_io_s_end_releases_what_waits_and_what_comes_after() {
+        let shutdown = shutdown();
+        let (conn, io) = Connection::new(&shutdown);
+        drop(conn.enter().expect("enter"));
+        let later = conn.enter().expect("enter");
+        assert_eq!(shutdown.in_flight(), 2);
+        drop(io);
+        assert_eq!(shutdown.in_flight(), 1, "the waiting one ended");
+        assert!(conn.is_busy());
+        drop(later);
+        assert_eq!(shutdown.in_flight(), 0, "nothing will flush it");
+        assert!(!conn.is_busy());
+    }
+
+    #[test]
+    fn streams_of_one_connection_end_one_by_one() {
+        let shutdown = shutdown();
+        let (conn, io) = Connection::new(&shutdown);
+        let first = conn.enter().expect("enter");
+        let second = conn.enter().expect("enter");
+        drop(first);
+        io.flushed();
+        assert_eq!(shutdown.in_flight(), 1);
+        assert!(conn.is_busy(), "the second stream is still in progress");
+        drop(second);
+        io.flushed();
+        assert!(!conn.is_busy());
+    }
+
+    #[test]
+    fn detached_requests_end_when_dropped_and_entering_is_refused_once_draining() {
+        let driver = Shutdown::builder().build().expect("build");
+        let shutdown = driver.handle();
+        let request = InFlight::detached(&shutdown).expect("enter");
+        assert_eq!(shutdown.in_flight(), 1);
+        drop(request);
+        assert_eq!(shutdown.in_flight(), 0);
+        assert!(!InFlight::none().is_active());
+
+        let _ = shutdown.request(Signal::TERM);
+        futures_lite::future::block_on(driver.run(crate::ManualClock::new()));
+        let (conn, _io) = Connection::new(&shutdown);
+        assert!(conn.enter().is_err());
+        assert!(InFlight::detached(&shutdown).is_err());
+        assert!(!conn.is_busy());
+    }
+}
