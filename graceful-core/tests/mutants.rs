@@ -3,8 +3,10 @@
 //! let through. Written against the public API only, so that they hold
 //! whatever shape the crate's internals take.
 
-use futures_lite::future::block_on;
-use graceful_core::{ManualClock, Phase, Request, Shutdown, Signal, StepOutcome, Timer};
+use futures_lite::future::{block_on, poll_once};
+use graceful_core::{
+    Cause, ConfigError, ManualClock, Phase, Request, Shutdown, Signal, StepOutcome, Timer,
+};
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
@@ -46,6 +48,73 @@ fn handles_and_futures_say_what_they_are_in_debug_output() {
     );
     let run = driver.run(ManualClock::new());
     assert_eq!(format!("{run:?}"), "Run { .. }");
+    let owned = shutdown.enter_owned().unwrap();
+    let token = shutdown.track_listener().unwrap();
+    assert_eq!(format!("{_guard:?}"), "Guard { .. }");
+    assert_eq!(format!("{owned:?}"), "OwnedGuard { .. }");
+    assert_eq!(format!("{token:?}"), "ListenerToken { .. }");
+    assert_eq!(
+        format!("{:?}", shutdown.reached(Phase::Draining)),
+        "Reached { .. }"
+    );
+    assert_eq!(format!("{:?}", shutdown.drained()), "Drained { .. }");
+    assert_eq!(format!("{:?}", shutdown.abandoned()), "Abandoned { .. }");
+    let builder = Shutdown::builder()
+        .unready_delay(Duration::from_secs(1))
+        .grace_period(Duration::from_secs(30));
+    assert_eq!(
+        format!("{builder:?}"),
+        "Builder { unready_delay: 1s, drain_timeout: 20s, cleanup_timeout: 3s, \
+         grace_period: Some(30s), observer: false }"
+    );
+    let clock = ManualClock::new();
+    clock.advance(Duration::from_millis(1500));
+    assert_eq!(format!("{clock:?}"), "ManualClock { elapsed: 1.5s }");
+}
+
+#[test]
+fn outcomes_and_reports_print_what_happened() {
+    assert_eq!(StepOutcome::Ok.to_string(), "ok");
+    assert_eq!(StepOutcome::Timeout.to_string(), "timeout");
+    assert_eq!(StepOutcome::Skipped.to_string(), "skipped");
+    assert_eq!(
+        StepOutcome::Error("disk full".into()).to_string(),
+        "error: disk full"
+    );
+    assert_eq!(StepOutcome::Panic("oops".into()).to_string(), "panic: oops");
+
+    let driver = Shutdown::builder().build().unwrap();
+    let shutdown = driver.handle();
+    shutdown
+        .on_cleanup_sync("db", || Err(std::io::Error::other("disk full")))
+        .unwrap();
+    shutdown
+        .on_cleanup_sync("cache", || Ok::<_, std::io::Error>(()))
+        .unwrap();
+    let _ = shutdown.request(Signal::TERM);
+    let report = block_on(driver.run(ManualClock::new()));
+    assert_eq!(
+        report.to_string(),
+        "shutdown on SIGTERM, drained (unready 0ns, closing 0ns, draining 0ns, cleanup 0ns); \
+         cache ok in 0ns; db error: disk full in 0ns; exit code 1"
+    );
+
+    let driver = Shutdown::builder().build().unwrap();
+    let shutdown = driver.handle();
+    shutdown
+        .on_cleanup_sync("db", || Ok::<_, std::io::Error>(()))
+        .unwrap();
+    let _guard = shutdown.enter().unwrap();
+    let mut run = driver.run(ManualClock::new());
+    let _ = shutdown.request(Cause::reason("deploy"));
+    assert!(block_on(poll_once(&mut run)).is_none());
+    let _ = shutdown.request(Signal::INT);
+    let report = block_on(run);
+    assert_eq!(
+        report.to_string(),
+        "shutdown on deploy, forced by SIGINT, drain interrupted with 1 in flight \
+         (unready 0ns, closing 0ns, draining 0ns, cleanup 0ns); db skipped in 0ns; exit code 130"
+    );
 }
 
 /// A future that is dropped gives its place in the wait list back: a later
@@ -223,4 +292,222 @@ fn errors_say_what_went_wrong() {
         refused.to_string(),
         "shutting down (finished): new work is refused"
     );
+}
+
+/// `listener::close` on Linux: what reaches the accept loop and what stops
+/// it.
+#[cfg(all(feature = "net", target_os = "linux"))]
+mod listener {
+    use graceful_core::listener::{close, is_per_connection};
+    use std::io::{self, ErrorKind};
+    use std::net::{TcpListener, TcpStream, UdpSocket};
+    use std::os::fd::OwnedFd;
+    use std::sync::mpsc;
+    use std::time::Duration;
+
+    #[test]
+    fn only_errors_about_one_connection_are_per_connection() {
+        for kind in [
+            ErrorKind::ConnectionAborted,
+            ErrorKind::ConnectionReset,
+            ErrorKind::ConnectionRefused,
+            ErrorKind::Interrupted,
+        ] {
+            assert!(is_per_connection(&io::Error::from(kind)), "{kind:?}");
+        }
+        for kind in [
+            ErrorKind::WouldBlock,
+            ErrorKind::InvalidInput,
+            ErrorKind::Unsupported,
+            ErrorKind::OutOfMemory,
+        ] {
+            assert!(!is_per_connection(&io::Error::from(kind)), "{kind:?}");
+        }
+    }
+
+    /// An `accept` error about the listener itself ends `close` with that
+    /// error, at once. (A UDP socket cannot accept: `EOPNOTSUPP`.)
+    #[test]
+    fn an_error_of_the_listener_itself_is_returned() {
+        let socket = UdpSocket::bind("127.0.0.1:0").unwrap();
+        let listener = TcpListener::from(OwnedFd::from(socket));
+        let (tx, rx) = mpsc::channel();
+        // On a thread, so that a `close` that loops on the error fails the
+        // test instead of hanging it.
+        std::thread::spawn(move || {
+            let _ = tx.send(close(listener, |_| Ok(())));
+        });
+        let result = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("close returns");
+        assert_eq!(result.unwrap_err().kind(), ErrorKind::Unsupported);
+    }
+
+    /// Once `close` has begun, no handshake completes: a client that
+    /// connects while the queue is being read is not let in.
+    #[test]
+    fn no_connection_completes_while_the_queue_is_read() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let _queued = TcpStream::connect(addr).unwrap();
+        let mut late = Vec::new();
+        close(listener, |_stream| {
+            if late.is_empty() {
+                late.push(TcpStream::connect_timeout(
+                    &addr,
+                    Duration::from_millis(500),
+                ));
+            }
+            Ok(())
+        })
+        .unwrap();
+        assert_eq!(late.len(), 1, "the queued connection was handed over");
+        let error = late.pop().unwrap().expect_err("a late client got in");
+        assert_eq!(error.kind(), ErrorKind::TimedOut);
+    }
+}
+
+#[test]
+fn settings_are_checked_at_their_exact_limits() {
+    const DAY: Duration = Duration::from_secs(24 * 60 * 60);
+    const NS: Duration = Duration::from_nanos(1);
+    type Setter = fn(graceful_core::Builder, Duration) -> graceful_core::Builder;
+    let setters: [(&str, Setter); 3] = [
+        ("unready delay", graceful_core::Builder::unready_delay),
+        ("drain timeout", graceful_core::Builder::drain_timeout),
+        ("cleanup timeout", graceful_core::Builder::cleanup_timeout),
+    ];
+    for (setting, set) in setters {
+        assert!(set(Shutdown::builder(), DAY).build().is_ok(), "{setting}");
+        let error = set(Shutdown::builder(), DAY + NS).build().unwrap_err();
+        assert_eq!(
+            error,
+            ConfigError::TooLong {
+                setting,
+                value: DAY + NS,
+                max: DAY
+            }
+        );
+        assert_eq!(error.setting(), setting);
+        assert_eq!(
+            error.to_string(),
+            format!("{setting} of 86400.000000001s is longer than the maximum of 86400s")
+        );
+    }
+    assert_eq!(
+        ConfigError::ZeroCleanupTimeout.to_string(),
+        "cleanup timeout is zero: every cleanup step would time out"
+    );
+
+    // Unready delay + drain timeout + cleanup timeout, against the grace
+    // period: equal fits, a nanosecond more does not.
+    let budget = |grace: Duration| {
+        Shutdown::builder()
+            .unready_delay(Duration::from_secs(5))
+            .drain_timeout(Duration::from_secs(20))
+            .cleanup_timeout(Duration::from_secs(5))
+            .grace_period(grace)
+            .build()
+    };
+    assert!(budget(Duration::from_secs(30)).is_ok());
+    assert_eq!(
+        budget(Duration::from_secs(30) - NS).unwrap_err(),
+        ConfigError::OverBudget {
+            needed: Duration::from_secs(30),
+            grace_period: Duration::from_secs(30) - NS
+        }
+    );
+}
+
+#[test]
+fn the_handle_reports_the_count_the_cause_and_the_force() {
+    let driver = Shutdown::builder().build().unwrap();
+    let shutdown = driver.handle();
+    assert_eq!(shutdown.in_flight(), 0);
+    let a = shutdown.enter().unwrap();
+    let b = shutdown.enter_owned().unwrap();
+    assert_eq!(shutdown.in_flight(), 2);
+    drop(a);
+    assert_eq!(shutdown.in_flight(), 1);
+    assert_eq!(shutdown.cause(), None);
+    assert!(!shutdown.is_forced());
+
+    let mut run = driver.run(ManualClock::new());
+    assert_eq!(shutdown.request(Signal::TERM), Request::Started);
+    assert_eq!(shutdown.cause(), Some(Cause::Signal(Signal::TERM)));
+    assert!(block_on(poll_once(&mut run)).is_none());
+    assert!(!shutdown.is_forced(), "one request does not force");
+    assert_eq!(shutdown.request(Signal::INT), Request::Forced);
+    assert!(shutdown.is_forced());
+    assert_eq!(shutdown.cause(), Some(Cause::Signal(Signal::TERM)));
+    assert_eq!(block_on(run).exit_code(), 130);
+    drop(b);
+    assert_eq!(shutdown.in_flight(), 0);
+}
+
+#[test]
+fn phases_have_lowercase_names() {
+    let names: Vec<String> = [
+        Phase::Running,
+        Phase::Unready,
+        Phase::Draining,
+        Phase::CleaningUp,
+        Phase::Finished,
+    ]
+    .iter()
+    .map(|phase| {
+        assert_eq!(phase.to_string(), phase.as_str());
+        phase.to_string()
+    })
+    .collect();
+    assert_eq!(
+        names,
+        ["running", "unready", "draining", "cleaning up", "finished"]
+    );
+}
+
+/// `reached(phase)` resolves at once for the current phase or an earlier
+/// one, and not before the phase is reached.
+#[test]
+fn reached_resolves_from_its_phase_on() {
+    let driver = Shutdown::builder().build().unwrap();
+    let shutdown = driver.handle();
+    assert_eq!(
+        block_on(poll_once(shutdown.reached(Phase::Running))),
+        Some(Phase::Running)
+    );
+    assert_eq!(block_on(poll_once(shutdown.reached(Phase::Unready))), None);
+    let _ = shutdown.request(Signal::TERM);
+    assert_eq!(
+        block_on(poll_once(shutdown.reached(Phase::Running))),
+        Some(Phase::Unready)
+    );
+    drop(driver);
+}
+
+/// Forcing a shutdown whose drain was already abandoned keeps it
+/// abandoned: a server that asks only then still closes its connections.
+#[test]
+fn a_force_after_the_drain_deadline_keeps_the_work_abandoned() {
+    let driver = Shutdown::builder()
+        .drain_timeout(Duration::from_secs(1))
+        .build()
+        .unwrap();
+    let shutdown = driver.handle();
+    shutdown
+        .on_cleanup("hangs", std::future::pending::<Result<(), std::io::Error>>)
+        .unwrap();
+    let _guard = shutdown.enter().unwrap();
+    let clock = ManualClock::new();
+    let mut run = driver.run(clock.clone());
+    let _ = shutdown.request(Signal::TERM);
+    assert!(block_on(poll_once(&mut run)).is_none());
+    clock.advance(Duration::from_secs(1));
+    assert!(block_on(poll_once(&mut run)).is_none());
+    assert_eq!(shutdown.phase(), Phase::CleaningUp);
+    assert_eq!(block_on(poll_once(shutdown.abandoned())), Some(()));
+    assert_eq!(shutdown.request(Signal::INT), Request::Forced);
+    assert_eq!(block_on(poll_once(shutdown.abandoned())), Some(()));
+    assert_eq!(block_on(run).exit_code(), 130);
 }
