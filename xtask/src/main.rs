@@ -11,10 +11,13 @@
 //!   its own fake target, which shows the kit working end to end.
 //! - `cargo xtask bench [--quick] [--figures LIST]`: the side-by-side
 //!   benchmarks; writes `BENCHMARKS.md` and `BENCHMARKS.svg`.
+//! - `cargo xtask mutants [--list] [--timeout SECS] [--jobs N] [--file GLOB]... [-- ARGS...]`:
+//!   mutation testing of graceful-core with cargo-mutants.
 
 mod bench;
 mod cargo;
 mod conformance;
+mod mutants;
 mod targets;
 
 use std::process::ExitCode;
@@ -29,7 +32,10 @@ tasks:
                                adapters: tokio, smol, actix, and fake (the kit's own fake target)
   bench [--quick] [--figures 1,2,3,4,5]
                                the side-by-side benchmarks against the peers; writes
-                               BENCHMARKS.md and BENCHMARKS.svg (not part of the tests)";
+                               BENCHMARKS.md and BENCHMARKS.svg (not part of the tests)
+  mutants [--list] [--timeout SECS] [--jobs N] [--file GLOB]... [-- ARGS...]
+                               mutation testing of graceful-core with cargo-mutants (installed
+                               when missing); results in target/mutants.out (not part of CI)";
 
 /// A task's failure: a message and the exit code it deserves.
 #[derive(Debug)]
@@ -64,6 +70,7 @@ fn main() -> ExitCode {
         Some("targets") => targets::run(&rest),
         Some("conformance") => conformance::run(&rest),
         Some("bench") => bench::run(&rest),
+        Some("mutants") => mutants::run(&rest),
         Some("help" | "--help" | "-h") => {
             eprintln!("{USAGE}");
             return ExitCode::SUCCESS;
