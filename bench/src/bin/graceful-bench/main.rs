@@ -337,6 +337,7 @@ fn run(options: &Options) -> Result<(), String> {
         idle: None,
         idle_keep_alive: None,
         scale: None,
+        notes: None,
     };
     let by_kind = |kinds: &[Kind]| -> Vec<&Spec> {
         servers.iter().filter(|s| kinds.contains(&s.kind)).collect()
@@ -459,6 +460,8 @@ fn run(options: &Options) -> Result<(), String> {
 
     results.took = started.elapsed();
     results.load_after = machine::load_average();
+    // Read at the end, so that the diagnoses are those beside this source.
+    results.notes = std::fs::read_to_string(root.join("bench").join("NOTES.md")).ok();
     let chart = match chart::draw(&results, &svg_path) {
         Ok(()) => Some(relative_to(&svg_path, &markdown_path)),
         Err(error) => {

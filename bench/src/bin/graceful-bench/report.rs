@@ -59,7 +59,7 @@ impl Settings {
             },
             counts: callgrind::Config {
                 guard_ops: 100_000,
-                requests: if quick { 400 } else { 1_000 },
+                requests: if quick { 200 } else { 1_000 },
                 connections: 4,
             },
         }
@@ -87,6 +87,9 @@ pub(crate) struct Results {
     pub(crate) idle: Option<Vec<exit::Row>>,
     pub(crate) idle_keep_alive: Option<Vec<exit::Row>>,
     pub(crate) scale: Option<Vec<scale::Row>>,
+    /// `bench/NOTES.md`: the profiles' diagnoses, written by hand, copied
+    /// at the end of the report.
+    pub(crate) notes: Option<String>,
 }
 
 impl Results {
@@ -201,6 +204,9 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
     figure_exit(&mut md, results);
     figure_idle(&mut md, results);
     figure_scale(&mut md, results);
+    if let Some(notes) = &results.notes {
+        let _ = writeln!(md, "{}", notes.trim_end());
+    }
     md
 }
 
@@ -819,6 +825,9 @@ fn endings(row: &exit::Row) -> String {
 }
 
 fn figure_idle(md: &mut String, r: &Results) {
+    if r.idle.is_none() && r.idle_keep_alive.is_none() {
+        return;
+    }
     let c = &r.settings.idle;
     let _ = writeln!(md, "## 4. Idle exit latency\n");
     let _ = writeln!(
@@ -1063,6 +1072,7 @@ pub(crate) fn example() -> Results {
             samples: Vec::new(),
             failures: vec!["graceful-tokio: it broke".to_owned()],
         }]),
+        notes: Some("## Notes\n\nWhere the instructions go.\n".to_owned()),
     }
 }
 
@@ -1106,5 +1116,6 @@ mod tests {
         assert!(md.contains("Not measured: the guards bench failed"));
         assert!(md.contains("| axum | - | - | - | 0 | 0 | exit 0 |"));
         assert!(md.contains("cargo xtask bench --quick"));
+        assert!(md.ends_with("## Notes\n\nWhere the instructions go.\n"));
     }
 }
