@@ -24,15 +24,12 @@
 #![allow(missing_docs, clippy::print_stdout)]
 
 use criterion::Criterion;
-use graceful_core::Shutdown;
+use graceful_bench::guard::{State, bare, guard, owned_guard, task_tracker, tokio_graceful};
 use std::collections::BTreeMap;
-use std::hint::black_box;
 use std::io::Write;
-use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Barrier, Mutex};
+use std::sync::{Barrier, Mutex};
 use std::thread;
 use std::time::{Duration, Instant};
-use tokio_util::task::TaskTracker;
 
 /// The variants, in reporting order.
 const VARIANTS: [&str; 5] = [
@@ -82,50 +79,21 @@ fn timed<S: Sync>(threads: usize, iters: u64, state: &S, body: impl Fn(&S) + Syn
     })
 }
 
-fn bare(counter: &Arc<AtomicUsize>) {
-    black_box(counter).fetch_add(1, Ordering::SeqCst);
-    black_box(counter).fetch_sub(1, Ordering::SeqCst);
-}
-
-fn guard(shutdown: &Shutdown) {
-    drop(black_box(black_box(shutdown).enter().unwrap()));
-}
-
-fn owned_guard(shutdown: &Shutdown) {
-    drop(black_box(black_box(shutdown).enter_owned().unwrap()));
-}
-
-fn task_tracker(tracker: &TaskTracker) {
-    drop(black_box(black_box(tracker).token()));
-}
-
-fn tokio_graceful(shutdown: &tokio_graceful::Shutdown) {
-    drop(black_box(black_box(shutdown).guard()));
-}
-
 fn bench(c: &mut Criterion) {
-    let counter = Arc::new(AtomicUsize::new(0));
-    let shutdown = Shutdown::builder().build().unwrap().handle();
-    let tracker = TaskTracker::new();
-    // tokio-graceful spawns the task that waits for its signal when it is
-    // built, so it needs a runtime; the signal never comes.
-    let runtime = tokio::runtime::Builder::new_current_thread()
-        .build()
-        .unwrap();
-    let graceful = {
-        let _entered = runtime.enter();
-        tokio_graceful::Shutdown::new(std::future::pending::<()>())
-    };
+    // The bodies and their states are those of `guard-ops`, which the
+    // runner counts instructions of under callgrind.
+    let state = State::new();
+    let (counter, shutdown, tracker, graceful) = (
+        &state.counter,
+        &state.shutdown,
+        &state.tracker,
+        &state.tokio_graceful,
+    );
     for threads in [1, 2] {
         let mut group = c.benchmark_group(format!("enter-leave/{threads}-thread"));
         group.bench_function("bare-arc-atomic", |b| {
             b.iter_custom(|iters| {
-                record(
-                    threads,
-                    "bare",
-                    iters,
-                    timed(threads, iters, &counter, bare),
-                )
+                record(threads, "bare", iters, timed(threads, iters, counter, bare))
             })
         });
         group.bench_function("guard", |b| {
@@ -134,25 +102,25 @@ fn bench(c: &mut Criterion) {
                     threads,
                     "guard",
                     iters,
-                    timed(threads, iters, &shutdown, guard),
+                    timed(threads, iters, shutdown, guard),
                 )
             })
         });
         group.bench_function("owned-guard", |b| {
             b.iter_custom(|iters| {
-                let elapsed = timed(threads, iters, &shutdown, owned_guard);
+                let elapsed = timed(threads, iters, shutdown, owned_guard);
                 record(threads, "owned-guard", iters, elapsed)
             })
         });
         group.bench_function("task-tracker-token", |b| {
             b.iter_custom(|iters| {
-                let elapsed = timed(threads, iters, &tracker, task_tracker);
+                let elapsed = timed(threads, iters, tracker, task_tracker);
                 record(threads, "task-tracker", iters, elapsed)
             })
         });
         group.bench_function("tokio-graceful-guard", |b| {
             b.iter_custom(|iters| {
-                let elapsed = timed(threads, iters, &graceful, tokio_graceful);
+                let elapsed = timed(threads, iters, graceful, tokio_graceful);
                 record(threads, "tokio-graceful", iters, elapsed)
             })
         });

@@ -14,12 +14,17 @@
 //! | `plain-tokio` | hyper 1 on tokio, no shutdown machinery |
 //! | `plain-smol` | hyper 1 on smol, no shutdown machinery |
 //! | `plain-actix` | actix-web 4 as it comes |
+//! | `guard-ops` | enters and leaves a guard N times, for callgrind |
 //!
 //! Every server takes `--addr HOST:PORT` (default `127.0.0.1:0`), prints
 //! `listening HOST:PORT` on standard output once bound, and answers
 //! `GET /health/live` with `200 live`; the peers also answer
 //! `GET /sleep?ms=N` with `200 slept N` after N ms. This library holds the
-//! little they share: the command line and the `listening` line.
+//! little they share: the command line and the `listening` line; and the
+//! guard variants of figure 1 ([`guard`]), shared by the criterion bench
+//! and `guard-ops`.
+
+pub mod guard;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::num::NonZeroUsize;

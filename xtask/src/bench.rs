@@ -1,11 +1,13 @@
-//! `cargo xtask bench [--quick] [--figures 1,2,3,4,5] [...]`: the
-//! side-by-side benchmarks.
+//! `cargo xtask bench [--quick] [--figures 1,2,3,4,5] [--counts-only] [...]`:
+//! the side-by-side benchmarks.
 //!
 //! Runs the `graceful-bench` runner in release mode, passing the arguments
 //! through: it builds the targets (`cargo xtask targets`) and the peer
 //! servers, measures every figure, prints the table and writes
-//! `BENCHMARKS.md` and `BENCHMARKS.svg` at the workspace root. Not part of
-//! the test run.
+//! `BENCHMARKS.md` and `BENCHMARKS.svg` at the workspace root. Figures 1
+//! and 2 are judged on instruction counts under `valgrind --tool=callgrind`
+//! (installed from Debian's packages when missing); `--counts-only` skips
+//! their wall-clock half. Not part of the test run.
 
 use crate::{Failure, cargo};
 

@@ -1,7 +1,7 @@
 //! `graceful-bench`: the benchmark runner behind `cargo xtask bench`.
 //!
 //! ```text
-//! graceful-bench [--quick] [--figures 1,2,3,4,5]
+//! graceful-bench [--quick] [--figures 1,2,3,4,5] [--counts-only]
 //!                [--target NAME=PATH]... [--targets-from FILE]
 //!                [--markdown PATH] [--svg PATH]
 //! ```
@@ -12,8 +12,10 @@
 //! the five figures side by side, prints the tables, and writes
 //! `BENCHMARKS.md` and `BENCHMARKS.svg` at the workspace root.
 //!
-//! 1. Guard cost: the criterion bench `benches/guards.rs`.
-//! 2. Serving overhead: requests per second, adapter against none.
+//! 1. Guard cost: instruction counts of `guard-ops` under callgrind, and
+//!    the criterion bench `benches/guards.rs` (wall clock).
+//! 2. Serving overhead: instructions per request under callgrind, adapter
+//!    against none; and requests per second (wall clock).
 //! 3. Exit latency after the last in-flight response.
 //! 4. Idle exit latency: SIGTERM to exit with nothing in flight.
 //! 5. Scale: 10 000 requests in flight at SIGTERM (1 000 with `--quick`).
@@ -24,6 +26,7 @@
 // Printing the tables is the point.
 #![allow(clippy::print_stdout)]
 
+mod callgrind;
 mod cargo;
 mod chart;
 mod exit;
@@ -45,11 +48,12 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: graceful-bench [--quick] [--figures 1,2,3,4,5] [--target NAME=PATH]... [--targets-from FILE]
-                      [--markdown PATH] [--svg PATH]
+usage: graceful-bench [--quick] [--figures 1,2,3,4,5] [--counts-only] [--target NAME=PATH]...
+                      [--targets-from FILE] [--markdown PATH] [--svg PATH]
 
   --quick              shorter rounds, fewer repetitions, 1 000 requests at scale (a few minutes)
   --figures LIST       run only these figures (default: all)
+  --counts-only        figures 1 and 2: the instruction counts only, not the wall clock
   --target NAME=PATH   a conformance target (tokio, smol, actix); repeatable; skips `cargo xtask targets`
   --targets-from FILE  `NAME PATH` lines, as `cargo xtask targets` prints them
   --markdown PATH      where to write the report (default: BENCHMARKS.md at the workspace root)
@@ -74,6 +78,9 @@ const TARGETS: [(&str, &str, &str); 3] = [
         "graceful-actix's conformance target: an actix-web 4 app",
     ),
 ];
+
+/// The binary whose guard loops figure 1 counts the instructions of.
+const GUARD_OPS: &str = "guard-ops";
 
 /// This crate's servers: binary, name, kind, runtime, what it is.
 const SERVERS: [(&str, &str, Kind, &str, &str); 6] = [
@@ -125,6 +132,7 @@ const SERVERS: [(&str, &str, Kind, &str, &str); 6] = [
 struct Options {
     quick: bool,
     figures: BTreeSet<u8>,
+    counts_only: bool,
     targets: Vec<(String, PathBuf)>,
     targets_given: bool,
     markdown: Option<PathBuf>,
@@ -151,6 +159,7 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
         };
         match name {
             "--quick" => options.quick = true,
+            "--counts-only" => options.counts_only = true,
             "--figures" => {
                 let list = value()?;
                 options.figures = list
@@ -241,7 +250,7 @@ fn run(options: &Options) -> Result<(), String> {
         .unwrap_or_else(|| root.join("BENCHMARKS.svg"));
 
     eprintln!("graceful-bench: building the peers and baselines");
-    let bins: Vec<&str> = SERVERS.iter().map(|s| s.0).collect();
+    let bins: Vec<&str> = SERVERS.iter().map(|s| s.0).chain([GUARD_OPS]).collect();
     let built = cargo::build_bins(&bins)?;
 
     let (found, source) = if options.targets_given {
@@ -321,29 +330,54 @@ fn run(options: &Options) -> Result<(), String> {
         servers: servers.clone(),
         targets: target_notes,
         guards: None,
+        guard_counts: None,
         serving: None,
+        serving_counts: None,
         busy: None,
         idle: None,
         idle_keep_alive: None,
         scale: None,
+        notes: None,
     };
     let by_kind = |kinds: &[Kind]| -> Vec<&Spec> {
         servers.iter().filter(|s| kinds.contains(&s.kind)).collect()
     };
     let contenders = by_kind(&[Kind::Target, Kind::Peer]);
 
+    // The instruction counts of figures 1 and 2 need valgrind.
+    let valgrind = if options.figures.contains(&1) || options.figures.contains(&2) {
+        callgrind::ensure_valgrind()
+    } else {
+        Ok(())
+    };
+    if let Err(error) = &valgrind {
+        eprintln!("graceful-bench: {error}");
+    }
     if options.figures.contains(&1) {
         eprintln!(
-            "graceful-bench: figure 1, guard cost ({})",
-            guards::command(options.quick)
+            "graceful-bench: figure 1, guard cost in instructions (guard-ops under callgrind)"
         );
-        results.guards = Some(guards::measure(options.quick));
-        if let Some(Err(error)) = &results.guards {
+        results.guard_counts = Some(
+            valgrind
+                .clone()
+                .and_then(|()| callgrind::guards(&built[GUARD_OPS], &settings.counts)),
+        );
+        if let Some(Err(error)) = &results.guard_counts {
             eprintln!("graceful-bench: {error}");
         }
+        if !options.counts_only {
+            eprintln!(
+                "graceful-bench: figure 1, guard cost on the wall clock ({})",
+                guards::command(options.quick)
+            );
+            results.guards = Some(guards::measure(options.quick));
+            if let Some(Err(error)) = &results.guards {
+                eprintln!("graceful-bench: {error}");
+            }
+        }
     }
-    if options.figures.contains(&2) {
-        eprintln!("graceful-bench: figure 2, serving overhead");
+    if options.figures.contains(&2) && !options.counts_only {
+        eprintln!("graceful-bench: figure 2, serving overhead on the wall clock");
         let mut rows = Vec::new();
         for baseline in by_kind(&[Kind::Plain]) {
             let others: Vec<&Spec> = contenders
@@ -359,6 +393,20 @@ fn run(options: &Options) -> Result<(), String> {
             ));
         }
         results.serving = Some(rows);
+    }
+    if options.figures.contains(&2) {
+        eprintln!("graceful-bench: figure 2, instructions per request under callgrind");
+        results.serving_counts = Some(valgrind.clone().map(|()| {
+            let mut rows = Vec::new();
+            for baseline in by_kind(&[Kind::Plain]) {
+                let ours: Vec<&Spec> = servers
+                    .iter()
+                    .filter(|s| s.kind == Kind::Target && s.runtime == baseline.runtime)
+                    .collect();
+                rows.extend(callgrind::serving(baseline, &ours, &settings.counts));
+            }
+            rows
+        }));
     }
     if options.figures.contains(&3) {
         eprintln!("graceful-bench: figure 3, exit latency after the last response");
@@ -412,6 +460,8 @@ fn run(options: &Options) -> Result<(), String> {
 
     results.took = started.elapsed();
     results.load_after = machine::load_average();
+    // Read at the end, so that the diagnoses are those beside this source.
+    results.notes = std::fs::read_to_string(root.join("bench").join("NOTES.md")).ok();
     let chart = match chart::draw(&results, &svg_path) {
         Ok(()) => Some(relative_to(&svg_path, &markdown_path)),
         Err(error) => {
@@ -457,7 +507,8 @@ mod tests {
         assert!(!o.quick && !o.targets_given);
         assert_eq!(o.figures.len(), 5);
         let o = parse(&["--quick", "--figures", "1,3", "--target=tokio=/x/t"]).unwrap();
-        assert!(o.quick && o.targets_given);
+        assert!(o.quick && o.targets_given && !o.counts_only);
+        assert!(parse(&["--counts-only"]).unwrap().counts_only);
         assert_eq!(o.figures.into_iter().collect::<Vec<_>>(), [1, 3]);
         assert_eq!(o.targets, [("tokio".to_owned(), PathBuf::from("/x/t"))]);
         assert!(parse(&["--figures", "6"]).is_err());

@@ -10,6 +10,7 @@
 use nix::sys::signal::{Signal, kill};
 use nix::unistd::Pid;
 use std::collections::VecDeque;
+use std::ffi::OsString;
 use std::io::{BufRead, BufReader};
 use std::net::SocketAddr;
 use std::path::PathBuf;
@@ -106,7 +107,27 @@ impl Running {
     /// Starts `spec` on a free loopback port and waits for its `listening`
     /// line.
     pub(crate) fn start(spec: &Spec) -> Result<Running, String> {
-        let mut child = Command::new(&spec.program)
+        Running::start_under(spec, &[], START_TIMEOUT)
+    }
+
+    /// Starts `spec` as [`start`](Running::start) does, but as the
+    /// arguments of `wrapper` (a program and its options, such as
+    /// `valgrind --tool=callgrind`) when one is given, and waits up to
+    /// `timeout` for its `listening` line.
+    pub(crate) fn start_under(
+        spec: &Spec,
+        wrapper: &[OsString],
+        timeout: Duration,
+    ) -> Result<Running, String> {
+        let mut command = match wrapper.split_first() {
+            Some((program, options)) => {
+                let mut command = Command::new(program);
+                command.args(options).arg(&spec.program);
+                command
+            }
+            None => Command::new(&spec.program),
+        };
+        let mut child = command
             .args(["--addr", "127.0.0.1:0"])
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
@@ -190,7 +211,7 @@ impl Running {
             stderr: tail,
             done: false,
         };
-        match listening_rx.recv_timeout(START_TIMEOUT) {
+        match listening_rx.recv_timeout(timeout) {
             Ok(Ok(addr)) => {
                 running.addr = addr;
                 Ok(running)
@@ -198,7 +219,7 @@ impl Running {
             Ok(Err(error)) => Err(running.failure(&error)),
             Err(_) => Err(running.failure(&format!(
                 "no `listening` line within {} s",
-                START_TIMEOUT.as_secs()
+                timeout.as_secs()
             ))),
         }
     }

@@ -141,13 +141,13 @@ pub(crate) fn measure(
 /// CPU time from the other (on two cores: one each). `None` where there is
 /// only one, or the affinity cannot be read.
 #[derive(Debug)]
-struct Split {
-    server: Option<CpuSet>,
-    load: Option<CpuSet>,
+pub(crate) struct Split {
+    pub(crate) server: Option<CpuSet>,
+    pub(crate) load: Option<CpuSet>,
 }
 
 impl Split {
-    fn of_this_machine() -> Split {
+    pub(crate) fn of_this_machine() -> Split {
         let none = Split {
             server: None,
             load: None,
@@ -181,9 +181,22 @@ impl Split {
     }
 }
 
+impl Split {
+    /// The same with the server on the first of its CPUs only.
+    pub(crate) fn with_one_server_cpu(self) -> Split {
+        let server = self.server.and_then(|cpus| {
+            let first = (0..CpuSet::count()).find(|&cpu| cpus.is_set(cpu).unwrap_or(false))?;
+            let mut one = CpuSet::new();
+            one.set(first).ok()?;
+            Some(one)
+        });
+        Split { server, ..self }
+    }
+}
+
 /// Runs `f` with this thread on `cpus` (when given), then puts it back. A
 /// process started meanwhile keeps that affinity, and so do its threads.
-fn on_cpus<T>(cpus: &Option<CpuSet>, f: impl FnOnce() -> T) -> T {
+pub(crate) fn on_cpus<T>(cpus: &Option<CpuSet>, f: impl FnOnce() -> T) -> T {
     let this = Pid::from_raw(0);
     let before = cpus.as_ref().and_then(|cpus| {
         let before = sched_getaffinity(this).ok()?;
