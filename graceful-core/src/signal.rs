@@ -51,7 +51,7 @@ pub trait SignalSource {
 ///
 /// ```
 /// use graceful_core::signal::{SignalSource, Signals};
-/// use graceful_core::{Phase, Shutdown, Signal};
+/// use graceful_core::{Shutdown, Signal};
 /// use std::collections::VecDeque;
 /// use std::task::{Context, Poll};
 ///
