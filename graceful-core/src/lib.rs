@@ -90,11 +90,11 @@
 //!
 //! - `tracing`: the log lines go out as `tracing` events instead of on
 //!   standard error (off by default).
-//! - `net`: [`listener::close`], which closes a listening socket without
-//!   resetting the connections in its accept queue, and [`accept`], the
+//! - `net`: `listener::close`, which closes a listening socket without
+//!   resetting the connections in its accept queue, and `accept`, the
 //!   accept loop built on it that every adapter runs (off by default; std
 //!   sockets, and `socket2` on Linux).
-//! - `testing`: [`testing`], a deterministic single-threaded simulation
+//! - `testing`: the `testing` module, a deterministic single-threaded simulation
 //!   that runs your own handlers under a [`Shutdown`] on virtual time, with
 //!   every scheduling choice drawn from a `proptest` strategy, and checks
 //!   the shutdown's guarantees on every schedule (off by default; brings

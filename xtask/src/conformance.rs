@@ -10,7 +10,7 @@
 //! the kit working end to end on its own control.
 //!
 //! Everything selected is built first, by one release `cargo build` (see
-//! [`targets`](crate::targets)); then each target runs every scenario in
+//! [`targets`]); then each target runs every scenario in
 //! turn. Progress goes to standard error from the first second: a line
 //! before the build, cargo's own output, a line per target, and a line per
 //! scenario, its number and name when it starts and its verdict and time

@@ -637,6 +637,20 @@ fn readiness_first(ctx: &Context<'_>, running: &mut Running) -> Seen {
             "`{path}` still answered 2xx when accepting stopped {} ms after SIGTERM ({how})",
             ms_since(stopped_at, signalled)
         ));
+    } else if let Some(at) = flipped
+        && !unready.is_zero()
+        && at + UNREADY_SLACK >= signalled + unready
+    {
+        // A non-2xx that first comes once the unready delay is over is the
+        // drain refusing new work (a 503 on a connection accepted from the
+        // queue), not readiness: a server whose readiness path never flips
+        // shows exactly that.
+        seen.fail(format!(
+            "`{path}` still answered 2xx for the whole unready delay of {} ms; its first failure \
+             came {} ms after SIGTERM, as the drain began",
+            unready.as_millis(),
+            ms_since(at, signalled)
+        ));
     }
     if stopped_at + UNREADY_SLACK < signalled + unready {
         seen.fail(format!(
