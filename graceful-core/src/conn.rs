@@ -238,7 +238,7 @@ impl fmt::Debug for ConnIo {
 impl ConnInner {
     /// A request's last byte was handed to the library: keep its guard
     /// until the next flush, or release it now if the io is gone.
-    fn hand_back(self: &Arc<Self>, guard: OwnedGuard) {
+    fn hand_back(&self, guard: OwnedGuard) {
         let mut flushing = lock(&self.flushing);
         if flushing.closed {
             drop(flushing);
