@@ -26,14 +26,7 @@ use std::time::Instant;
 use graceful_conformance::{Scenario, ScenarioReport, Target, report, run_scenario};
 
 use crate::Failure;
-use crate::targets::{self, KNOWN, Known};
-
-/// The kit's own fake target, built with the adapters' targets.
-const FAKE: Known = Known {
-    name: "fake",
-    package: "graceful-conformance",
-    bin: "graceful-conformance-fake",
-};
+use crate::targets::{self, FAKE, KNOWN, Known};
 
 #[derive(Debug, Default)]
 struct Options {

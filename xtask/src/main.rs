@@ -13,11 +13,15 @@
 //!   benchmarks; writes `BENCHMARKS.md` and `BENCHMARKS.svg`.
 //! - `cargo xtask mutants [--list] [--timeout SECS] [--jobs N] [--file GLOB]... [-- ARGS...]`:
 //!   mutation testing of graceful-core with cargo-mutants.
+//! - `cargo xtask rollout [--adapter NAME]... [--lb haproxy|nginx]... [--instances N] [--clients N]`:
+//!   a rolling restart of each target's instances behind a real load
+//!   balancer under steady load; prints what the clients saw.
 
 mod bench;
 mod cargo;
 mod conformance;
 mod mutants;
+mod rollout;
 mod targets;
 
 use std::process::ExitCode;
@@ -35,7 +39,11 @@ tasks:
                                BENCHMARKS.md and BENCHMARKS.svg (not part of the tests)
   mutants [--list] [--timeout SECS] [--jobs N] [--file GLOB]... [-- ARGS...]
                                mutation testing of graceful-core with cargo-mutants (installed
-                               when missing); results in target/mutants.out (not part of CI)";
+                               when missing); results in target/mutants.out (not part of CI)
+  rollout [--adapter NAME]... [--lb haproxy|nginx]... [--instances N] [--clients N] [--unready-delay-ms N]
+                               restart each target's instances one by one behind HAProxy and nginx
+                               (installed when missing) under steady load; exit 1 on any failed
+                               request, lost order or job, or unclean exit";
 
 /// A task's failure: a message and the exit code it deserves.
 #[derive(Debug)]
@@ -71,6 +79,7 @@ fn main() -> ExitCode {
         Some("conformance") => conformance::run(&rest),
         Some("bench") => bench::run(&rest),
         Some("mutants") => mutants::run(&rest),
+        Some("rollout") => rollout::run(&rest),
         Some("help" | "--help" | "-h") => {
             eprintln!("{USAGE}");
             return ExitCode::SUCCESS;

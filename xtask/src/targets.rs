@@ -49,6 +49,14 @@ pub(crate) const KNOWN: &[Known] = &[
     },
 ];
 
+/// The kit's own fake target, its independent control: built with the
+/// adapters' targets when asked for, never listed by `cargo xtask targets`.
+pub(crate) const FAKE: Known = Known {
+    name: "fake",
+    package: "graceful-conformance",
+    bin: "graceful-conformance-fake",
+};
+
 /// A built target.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub(crate) struct Built {

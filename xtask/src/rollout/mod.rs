@@ -1,0 +1,524 @@
+//! `cargo xtask rollout`: a rolling restart of a target's instances behind
+//! a real load balancer, under steady load, and what the clients saw.
+//!
+//! For each adapter and each load balancer: N instances of the adapter's
+//! conformance target (each with its own SQLite store), HAProxy or nginx
+//! in front of them with the configuration of `deploy/`, keep-alive clients
+//! through the balancer (reads, `POST /orders` and, when the target serves
+//! them, `POST /jobs`), then every instance restarted in turn: `SIGTERM`,
+//! wait for its exit, start its replacement on the same port, wait until
+//! the balancer routes to it again. The report counts the requests, the
+//! failures by what the client saw (reset, EOF, a proxy's `502`/`503`/
+//! `504`, ...), the orders and jobs whose rows are missing although their
+//! answer came (lost work), those committed whose answer never came (lost
+//! answers), and each restarted instance's exit code and drain time.
+//!
+//! The goal is zero of every kind of failure; the exit status is 1 when any
+//! count is not zero or an instance did not exit with 0.
+
+mod balancer;
+mod load;
+
+use std::collections::BTreeSet;
+use std::net::{SocketAddr, TcpListener};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+use graceful_conformance::process::Process;
+use graceful_conformance::{Signal, Target};
+
+use crate::targets::{self, FAKE, KNOWN, Known};
+use crate::{Failure, cargo};
+use balancer::{Balancer, Kind};
+use load::{Load, Mix, Tally};
+
+const USAGE: &str = "usage: cargo xtask rollout [--adapter NAME]... [--lb haproxy|nginx]... \
+[--instances N] [--clients N] [--unready-delay-ms N] [--controls]";
+
+/// The unready delay of the instances: longer than HAProxy's detection
+/// time with `deploy/haproxy/haproxy.cfg` (`inter 1s fall 2`: 2 s), with
+/// 1 s of margin. The file explains the numbers.
+const UNREADY_DELAY_MS: u64 = 3_000;
+
+/// How long one read or order takes on the server.
+const WORK_MS: u64 = 20;
+
+/// How long an order takes in the controls that cut work off: long enough
+/// that every instance has several orders past their commit (at half the
+/// time) and before their answer when it is stopped.
+const CONTROL_WORK_MS: u64 = 400;
+
+#[derive(Debug)]
+struct Options {
+    adapters: Vec<Known>,
+    balancers: Vec<Kind>,
+    instances: usize,
+    clients: usize,
+    unready_delay_ms: u64,
+    controls: bool,
+}
+
+fn number(flag: &str, value: Option<&String>, min: usize) -> Result<usize, Failure> {
+    let value = value.ok_or_else(|| Failure::usage(format!("{flag} needs a value\n{USAGE}")))?;
+    match value.parse::<usize>() {
+        Ok(n) if n >= min => Ok(n),
+        _ => Err(Failure::usage(format!(
+            "{flag} takes a whole number of at least {min} (got {value:?})\n{USAGE}"
+        ))),
+    }
+}
+
+fn parse(args: &[String]) -> Result<Options, Failure> {
+    let mut options = Options {
+        adapters: Vec::new(),
+        balancers: Vec::new(),
+        instances: 2,
+        clients: 8,
+        unready_delay_ms: UNREADY_DELAY_MS,
+        controls: false,
+    };
+    let mut args = args.iter();
+    while let Some(arg) = args.next() {
+        match arg.as_str() {
+            "--adapter" => {
+                let name = args.next().ok_or_else(|| Failure::usage(USAGE))?;
+                let known = KNOWN.iter().find(|k| k.name == name).ok_or_else(|| {
+                    let names: Vec<&str> = KNOWN.iter().map(|k| k.name).collect();
+                    Failure::usage(format!(
+                        "unknown adapter {name:?}; known: {}",
+                        names.join(", ")
+                    ))
+                })?;
+                if !options.adapters.contains(known) {
+                    options.adapters.push(*known);
+                }
+            }
+            "--lb" => {
+                let name = args.next().ok_or_else(|| Failure::usage(USAGE))?;
+                let kind = Kind::parse(name).ok_or_else(|| {
+                    Failure::usage(format!(
+                        "unknown load balancer {name:?}; known: haproxy, nginx"
+                    ))
+                })?;
+                if !options.balancers.contains(&kind) {
+                    options.balancers.push(kind);
+                }
+            }
+            "--instances" => options.instances = number(arg, args.next(), 2)?,
+            "--clients" => options.clients = number(arg, args.next(), 1)?,
+            "--controls" => options.controls = true,
+            "--unready-delay-ms" => {
+                options.unready_delay_ms = number(arg, args.next(), 0)? as u64;
+            }
+            other => {
+                return Err(Failure::usage(format!(
+                    "unknown argument {other:?}\n{USAGE}"
+                )));
+            }
+        }
+    }
+    if options.adapters.is_empty() {
+        options.adapters = KNOWN.to_vec();
+    }
+    if options.balancers.is_empty() {
+        options.balancers = Kind::ALL.to_vec();
+    }
+    Ok(options)
+}
+
+/// One instance's restart.
+#[derive(Debug)]
+struct Restart {
+    /// How it exited.
+    exit: String,
+    /// Whether it exited with 0.
+    clean: bool,
+    /// From its `SIGTERM` to its exit.
+    drain: Duration,
+    /// From its replacement's start to the balancer routing to it.
+    back_in: Duration,
+}
+
+/// One rollout's results.
+#[derive(Debug)]
+struct Outcome {
+    adapter: String,
+    balancer: Kind,
+    tally: Tally,
+    jobs: bool,
+    orders_lost: usize,
+    order_answers_lost: usize,
+    /// Orders or jobs stored by two instances: processed twice.
+    duplicated: usize,
+    jobs_lost: usize,
+    job_answers_lost: usize,
+    restarts: Vec<Restart>,
+    final_exits_clean: bool,
+    /// What the balancer wrote on standard error.
+    balancer_log: String,
+    took: Duration,
+}
+
+impl Outcome {
+    fn passed(&self) -> bool {
+        self.tally.failures() == 0
+            && self.orders_lost == 0
+            && self.order_answers_lost == 0
+            && self.duplicated == 0
+            && self.jobs_lost == 0
+            && self.job_answers_lost == 0
+            && self.restarts.iter().all(|r| r.clean)
+            && self.final_exits_clean
+    }
+}
+
+/// Free ports on 127.0.0.1, bound at once and released together so that
+/// they differ. Another program could take one in between; on loopback of
+/// a build box that does not happen in practice, and the start would then
+/// fail with the target's own "address in use" error.
+fn free_addrs(n: usize) -> Result<Vec<SocketAddr>, Failure> {
+    let listeners: Vec<TcpListener> = (0..n)
+        .map(|_| TcpListener::bind("127.0.0.1:0"))
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure::failed(format!("cannot find a free port: {e}")))?;
+    listeners
+        .iter()
+        .map(|l| l.local_addr())
+        .collect::<Result<_, _>>()
+        .map_err(|e| Failure::failed(format!("cannot read a port: {e}")))
+}
+
+/// An instance of the target, on `addr`, writing to `store`.
+fn start_instance(
+    target: &Target,
+    addr: SocketAddr,
+    store: &Path,
+    unready_delay_ms: u64,
+) -> Result<Process, Failure> {
+    let args = [
+        "--addr".to_owned(),
+        addr.to_string(),
+        "--unready-delay-ms".to_owned(),
+        unready_delay_ms.to_string(),
+        "--drain-timeout-ms".to_owned(),
+        "20000".to_owned(),
+        "--store".to_owned(),
+        store.display().to_string(),
+    ];
+    let mut process = Process::spawn(target, &args)
+        .map_err(|e| Failure::failed(format!("cannot start {}: {e}", target.name)))?;
+    process
+        .wait_listening(Duration::from_secs(15))
+        .map_err(|e| Failure::failed(format!("{} on {addr} did not start: {e}", target.name)))?;
+    Ok(process)
+}
+
+/// Whether the target serves `POST /jobs` (contract v2): a probe job sent
+/// straight to one instance.
+fn serves_jobs(addr: SocketAddr) -> bool {
+    let req = graceful_conformance::http::Request::post("/jobs?ms=1", "rollout-probe");
+    graceful_conformance::http::request(addr, &req, Duration::from_secs(5)).status() == Some(202)
+}
+
+/// The ids in `table` of every store, and how many of them more than one
+/// store holds (work done twice: a retry of work that had been done).
+fn stored(stores: &[PathBuf], table: &str) -> Result<(BTreeSet<String>, usize), Failure> {
+    let mut ids = BTreeSet::new();
+    let mut twice = 0;
+    for path in stores {
+        let db = rusqlite::Connection::open(path)
+            .map_err(|e| Failure::failed(format!("cannot open {}: {e}", path.display())))?;
+        let mut stmt = db
+            .prepare(&format!("SELECT id FROM {table}"))
+            .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+        let rows = stmt
+            .query_map([], |row| row.get::<_, String>(0))
+            .map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+        for id in rows {
+            let id = id.map_err(|e| Failure::failed(format!("{}: {e}", path.display())))?;
+            if id != "rollout-probe" && !ids.insert(id) {
+                twice += 1;
+            }
+        }
+    }
+    Ok((ids, twice))
+}
+
+/// (answered but not stored, stored but not answered).
+fn compare(answered: &[String], stored: &BTreeSet<String>) -> (usize, usize) {
+    let answered: BTreeSet<&str> = answered.iter().map(String::as_str).collect();
+    let lost = answered.iter().filter(|id| !stored.contains(**id)).count();
+    let unanswered = stored
+        .iter()
+        .filter(|id| !answered.contains(id.as_str()))
+        .count();
+    (lost, unanswered)
+}
+
+fn rollout(
+    target: &Target,
+    kind: Kind,
+    lb: &Path,
+    options: &Options,
+    orders_only: bool,
+) -> Result<Outcome, Failure> {
+    let started = Instant::now();
+    let name = target.name.as_str();
+    let dir = cargo::target_dir()?
+        .join("rollout")
+        .join(format!("{name}-{}", kind.name()));
+    if dir.exists() {
+        std::fs::remove_dir_all(&dir)
+            .map_err(|e| Failure::failed(format!("cannot clear {}: {e}", dir.display())))?;
+    }
+    std::fs::create_dir_all(&dir)
+        .map_err(|e| Failure::failed(format!("cannot create {}: {e}", dir.display())))?;
+    let addrs = free_addrs(options.instances + 1)?;
+    let (listen, backends) = (addrs[0], &addrs[1..]);
+    let stores: Vec<PathBuf> = (1..=options.instances)
+        .map(|n| dir.join(format!("store-{n}.db")))
+        .collect();
+    let mut instances = Vec::new();
+    for (addr, store) in backends.iter().zip(&stores) {
+        instances.push(start_instance(
+            target,
+            *addr,
+            store,
+            options.unready_delay_ms,
+        )?);
+    }
+    let jobs = serves_jobs(backends[0]);
+    let balancer = Balancer::start(kind, lb, listen, backends, &dir.join(kind.name()))?;
+    for n in 1..=options.instances {
+        balancer.wait_routes_to(n, Duration::from_secs(15))?;
+    }
+    eprintln!(
+        "xtask: {name} x{} behind {} on {listen}, {} clients{}",
+        options.instances,
+        kind.name(),
+        options.clients,
+        if jobs { "" } else { " (no /jobs: not served)" }
+    );
+    let mix = Mix {
+        work_ms: if orders_only {
+            CONTROL_WORK_MS
+        } else {
+            WORK_MS
+        },
+        jobs,
+        orders_only,
+    };
+    let load = Load::start(listen, options.clients, mix);
+    std::thread::sleep(Duration::from_secs(2));
+    let mut restarts = Vec::new();
+    let exit_within = Duration::from_millis(options.unready_delay_ms) + Duration::from_secs(30);
+    for n in 1..=options.instances {
+        let i = n - 1;
+        let signalled = instances[i]
+            .send(Signal::Term)
+            .map_err(|e| Failure::failed(format!("cannot signal instance {n}: {e}")))?;
+        let exit = instances[i].wait_exit(exit_within).ok_or_else(|| {
+            Failure::failed(format!("instance {n} did not exit within {exit_within:?}"))
+        })?;
+        let replaced = Instant::now();
+        instances[i] = start_instance(target, backends[i], &stores[i], options.unready_delay_ms)?;
+        balancer.wait_routes_to(n, Duration::from_secs(15))?;
+        let restart = Restart {
+            exit: exit.describe(),
+            clean: exit.status.code() == Some(0),
+            drain: exit.at.saturating_duration_since(signalled),
+            back_in: replaced.elapsed(),
+        };
+        eprintln!(
+            "xtask:   instance {n}: {} after {:.2} s; replacement routed to after {:.2} s",
+            restart.exit,
+            restart.drain.as_secs_f64(),
+            restart.back_in.as_secs_f64()
+        );
+        restarts.push(restart);
+        std::thread::sleep(Duration::from_secs(1));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let tally = load.finish();
+    let balancer_log = balancer.stderr();
+    drop(balancer);
+    let mut final_exits_clean = true;
+    for (n, instance) in instances.iter_mut().enumerate() {
+        let _ = instance.send(Signal::Term);
+        let exit = instance.wait_exit(exit_within);
+        if exit.and_then(|e| e.status.code()) != Some(0) {
+            eprintln!(
+                "xtask:   instance {} at the end: {}",
+                n + 1,
+                exit.map_or("did not exit".to_owned(), |e| e.describe())
+            );
+            final_exits_clean = false;
+        }
+    }
+    let (orders, mut duplicated) = stored(&stores, "orders")?;
+    let (orders_lost, order_answers_lost) = compare(&tally.orders_answered, &orders);
+    let (jobs_lost, job_answers_lost) = if jobs {
+        let (jobs, twice) = stored(&stores, "jobs")?;
+        duplicated += twice;
+        compare(&tally.jobs_answered, &jobs)
+    } else {
+        (0, 0)
+    };
+    Ok(Outcome {
+        adapter: name.to_owned(),
+        balancer: kind,
+        tally,
+        jobs,
+        orders_lost,
+        order_answers_lost,
+        duplicated,
+        jobs_lost,
+        job_answers_lost,
+        restarts,
+        final_exits_clean,
+        balancer_log,
+        took: started.elapsed(),
+    })
+}
+
+#[allow(clippy::print_stdout)]
+fn print(outcomes: &[Outcome]) {
+    println!(
+        "{:<12} {:<8} {:>8} {:>7} {:>7} {:>5} {:>6} {:>9} {:>5}  failures by kind; restarts",
+        "adapter", "lb", "requests", "failed", "orders", "jobs", "lost", "no answer", "twice"
+    );
+    for o in outcomes {
+        let failures: Vec<String> = o
+            .tally
+            .failed
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let restarts: Vec<String> = o
+            .restarts
+            .iter()
+            .map(|r| format!("{} in {:.1} s", r.exit, r.drain.as_secs_f64()))
+            .collect();
+        let orders = o.tally.orders_answered.len();
+        let jobs = if o.jobs {
+            o.tally.jobs_answered.len().to_string()
+        } else {
+            "-".to_owned()
+        };
+        println!(
+            "{:<12} {:<8} {:>8} {:>7} {:>7} {:>5} {:>6} {:>9} {:>5}  {}; {} ({:.0} s) {}",
+            o.adapter,
+            o.balancer.name(),
+            o.tally.requests(),
+            o.tally.failures(),
+            orders,
+            jobs,
+            o.orders_lost + o.jobs_lost,
+            o.order_answers_lost + o.job_answers_lost,
+            o.duplicated,
+            if failures.is_empty() {
+                "none".to_owned()
+            } else {
+                failures.join(", ")
+            },
+            restarts.join(", "),
+            o.took.as_secs_f64(),
+            if o.passed() { "PASS" } else { "FAIL" }
+        );
+        for example in o.tally.examples.values() {
+            println!("        e.g. {example}");
+        }
+        if !o.passed() {
+            let log: Vec<&str> = o.balancer_log.lines().rev().take(10).collect();
+            for line in log.into_iter().rev() {
+                println!("        {}: {line}", o.balancer.name());
+            }
+        }
+    }
+}
+
+/// A control: the fake target with `fault` (none: it follows the rules),
+/// and what its rollout must show.
+struct Control {
+    fault: Option<&'static str>,
+    /// Orders only, slow ones: see [`Mix::orders_only`].
+    orders_only: bool,
+    /// Whether the outcome shows what the control is for.
+    shows: fn(&Outcome) -> bool,
+    expected: &'static str,
+}
+
+/// The rollout's own controls: it passes a server that follows the rules,
+/// and it catches one that cuts requests off or loses orders.
+const CONTROLS: &[Control] = &[
+    Control {
+        fault: None,
+        orders_only: false,
+        shows: Outcome::passed,
+        expected: "to pass",
+    },
+    Control {
+        fault: Some("exit-at-once"),
+        orders_only: true,
+        shows: |o| o.tally.failures() + o.order_answers_lost + o.duplicated > 0,
+        expected: "failed requests, lost answers or work done twice",
+    },
+    Control {
+        fault: Some("skip-commit"),
+        orders_only: false,
+        shows: |o| o.orders_lost > 0,
+        expected: "lost orders",
+    },
+];
+
+pub(crate) fn run(args: &[String]) -> Result<(), Failure> {
+    let options = parse(args)?;
+    let mut programs = Vec::new();
+    for kind in &options.balancers {
+        programs.push((*kind, balancer::ensure_installed(*kind)?));
+    }
+    let mut runs: Vec<(Target, Option<&Control>)> = Vec::new();
+    if options.controls {
+        let fake = targets::build(&[FAKE])?.remove(0);
+        for control in CONTROLS {
+            let mut target = Target::new("fake", &fake.path);
+            if let Some(fault) = control.fault {
+                target = Target::new(fault, &fake.path).arg("--fault").arg(fault);
+            }
+            runs.push((target, Some(control)));
+        }
+    } else {
+        for built in targets::build(&options.adapters)? {
+            runs.push((Target::new(built.name, built.path), None));
+        }
+    }
+    let mut outcomes = Vec::new();
+    let mut broken = Vec::new();
+    for (target, control) in &runs {
+        for (kind, program) in &programs {
+            let orders_only = control.is_some_and(|c| c.orders_only);
+            let outcome = rollout(target, *kind, program, &options, orders_only)?;
+            match control {
+                None if !outcome.passed() => broken.push(format!(
+                    "{} behind {}: failed requests, lost work or an unclean exit",
+                    outcome.adapter,
+                    kind.name()
+                )),
+                Some(c) if !(c.shows)(&outcome) => broken.push(format!(
+                    "control {} behind {}: expected {}",
+                    outcome.adapter,
+                    kind.name(),
+                    c.expected
+                )),
+                _ => {}
+            }
+            outcomes.push(outcome);
+        }
+    }
+    print(&outcomes);
+    if broken.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::failed(broken.join("; ")))
+    }
+}
