@@ -98,6 +98,40 @@ impl Builder {
     /// a long one.
     pub const GRACE_MARGIN: Duration = Duration::from_secs(1);
 
+    /// The grace period an orchestrator must give this configuration so
+    /// that every wait can run to its full length: the unready delay, the
+    /// drain timeout, `steps` cleanup steps at their full timeout (at least
+    /// one), and [`Builder::GRACE_MARGIN`].
+    ///
+    /// Set the manifest's or unit's value (Kubernetes'
+    /// `terminationGracePeriodSeconds`, systemd's `TimeoutStopSec`) to at
+    /// least this, and [`Builder::grace_period`] to that value: with one
+    /// step this is the least grace period [`Builder::build`] accepts, and
+    /// with every registered step counted, no wait is ever cut short.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::Shutdown;
+    /// use std::time::Duration;
+    ///
+    /// let builder = Shutdown::builder()
+    ///     .unready_delay(Duration::from_secs(10))
+    ///     .drain_timeout(Duration::from_secs(15))
+    ///     .cleanup_timeout(Duration::from_secs(3));
+    /// // 10 + 15 + 1 step x 3 + 1 s of margin
+    /// assert_eq!(builder.grace_period_needed(1), Duration::from_secs(29));
+    /// ```
+    #[must_use]
+    pub fn grace_period_needed(&self, steps: usize) -> Duration {
+        let steps = u32::try_from(steps.max(1)).unwrap_or(u32::MAX);
+        self.config
+            .unready_delay
+            .saturating_add(self.config.drain_timeout)
+            .saturating_add(self.config.cleanup_timeout.saturating_mul(steps))
+            .saturating_add(Builder::GRACE_MARGIN)
+    }
+
     /// The orchestrator's grace period, from its first signal to its
     /// `SIGKILL` (30 s in Kubernetes, 10 s in Docker, 90 s in systemd), and
     /// the promise that the outcome is decided before it.

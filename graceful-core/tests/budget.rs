@@ -187,3 +187,21 @@ fn a_drained_shutdown_within_the_grace_period_is_not_marked_cut() {
     assert_eq!(report.exit_code(), 0);
     assert!(!report.drain_cut_by_grace_period());
 }
+
+#[test]
+fn the_grace_period_needed_for_one_step_is_the_least_that_builds() {
+    let settings = || {
+        graceful_core::Shutdown::builder()
+            .unready_delay(10 * S)
+            .drain_timeout(15 * S)
+            .cleanup_timeout(3 * S)
+    };
+    let needed = settings().grace_period_needed(1);
+    assert_eq!(needed, 29 * S);
+    assert!(settings().grace_period(needed).build().is_ok());
+    let short = needed - Duration::from_millis(1);
+    assert!(settings().grace_period(short).build().is_err());
+    // Zero steps count as one; each further step adds its full timeout.
+    assert_eq!(settings().grace_period_needed(0), needed);
+    assert_eq!(settings().grace_period_needed(3), needed + 6 * S);
+}
