@@ -36,6 +36,8 @@ pub struct Builder {
     config: Config,
     grace_period: Option<Duration>,
     observer: Option<Observer>,
+    #[cfg(feature = "systemd")]
+    systemd: bool,
     pub(crate) log: Log,
 }
 
@@ -50,6 +52,8 @@ impl Default for Builder {
             },
             grace_period: None,
             observer: None,
+            #[cfg(feature = "systemd")]
+            systemd: false,
             log: Log::default(),
         }
     }
@@ -190,6 +194,17 @@ impl Builder {
         self
     }
 
+    /// Notifies systemd of the shutdown (feature `systemd`): `STOPPING=1`
+    /// at the first signal, then at each phase its status and the stop
+    /// timeout extended to what the rest may still take; see
+    /// [`systemd`](crate::systemd). Also calls the [`Builder::on_event`]
+    /// observer, if any. Does nothing outside systemd.
+    #[cfg(feature = "systemd")]
+    pub fn notify_systemd(mut self) -> Builder {
+        self.systemd = true;
+        self
+    }
+
     /// Calls `observer` at every step of the shutdown, from the task that
     /// runs the [`Driver`], with no lock held. Keep it quick; a panic in it
     /// unwinds through [`Run`](crate::Run).
@@ -243,6 +258,10 @@ impl Builder {
                 });
             }
             self.config.budget = Some(budget);
+        }
+        #[cfg(feature = "systemd")]
+        if self.systemd {
+            self.observer = Some(crate::systemd::observer(&self.config, self.observer.take()));
         }
         let inner = Arc::new(Inner::new(self.config, self.observer, self.log));
         Ok(Driver::new(Shutdown { inner }))

@@ -99,6 +99,10 @@
 //!   every scheduling choice drawn from a `proptest` strategy, and checks
 //!   the shutdown's guarantees on every schedule (off by default; brings
 //!   `proptest`, no runtime).
+//! - `systemd`: the `systemd` module and `Builder::notify_systemd`: the
+//!   service notifications of a `Type=notify` unit (`READY=1`,
+//!   `STOPPING=1`, the stop timeout extended phase by phase), through
+//!   `sd-notify` (off by default).
 //!
 //! Without a feature, [`conn`] holds the per-connection rules every HTTP
 //! adapter applies (a request ends at the flush after its last byte; a
@@ -131,6 +135,8 @@ mod shutdown;
 pub mod signal;
 mod state;
 mod sync;
+#[cfg(feature = "systemd")]
+pub mod systemd;
 #[cfg(feature = "testing")]
 pub mod testing;
 mod timer;
