@@ -74,6 +74,8 @@ pub mod axum;
 mod job;
 mod serve;
 mod signal;
+#[cfg(feature = "axum")]
+pub mod sse;
 mod timer;
 
 pub use job::spawn_job;
