@@ -95,6 +95,10 @@ fn an_open_stream_flows_while_unready_then_ends_at_closed_and_the_exit_is_0() {
     let report = server.join().expect("server");
     assert_eq!(report.drain(), DrainOutcome::Drained);
     assert_eq!(report.exit_code(), 0);
+    // Known gap, not fixed yet: on actix the last event and the terminator
+    // reach the client about 5 s after `closed` (the body ends at once, and
+    // the report's drain is over microseconds after `closed`), where tokio
+    // delivers them at `closed`. Hence the loose upper bound here.
     assert!(
         ended >= Duration::from_millis(500) && ended < Duration::from_secs(10),
         "ended at closed, after the unready delay: {ended:?}"
