@@ -77,6 +77,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod conn;
+mod job;
 mod middleware;
 mod readiness;
 mod serve;
@@ -84,6 +85,7 @@ mod signal;
 mod timer;
 
 pub use graceful_core::conn::RETRY_AFTER_SECONDS;
+pub use job::spawn_job;
 pub use middleware::{Graceful, GracefulBody, GracefulMiddleware, ResponseFuture};
 pub use readiness::{Readiness, readiness};
 pub use serve::{Serve, Server, serve};
@@ -109,7 +111,10 @@ pub fn run(driver: Driver) -> Run {
 /// The core types an actix program uses, so that this crate is the only
 /// graceful dependency it needs.
 #[doc(no_inline)]
-pub use graceful_core::{Cause, Driver, Event, Phase, Report, Run, Shutdown, Signal};
+pub use graceful_core::{
+    Cause, DrainOutcome, Driver, Event, GoingAway, Job, JobPanicked, Phase, Refused, Report, Run,
+    Shutdown, Signal, UntilGoingAway,
+};
 
 /// The README's example, compiled as a doc test.
 #[cfg(doctest)]

@@ -109,7 +109,8 @@ impl Future for Running {
     }
 }
 
-fn panic_message(payload: &(dyn Any + Send)) -> String {
+/// A panic's message, for the report of a step or a job.
+pub(crate) fn panic_message(payload: &(dyn Any + Send)) -> String {
     if let Some(message) = payload.downcast_ref::<&str>() {
         (*message).to_owned()
     } else if let Some(message) = payload.downcast_ref::<String>() {

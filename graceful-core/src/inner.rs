@@ -37,6 +37,8 @@ pub(crate) struct Inner {
     pub(crate) config: Config,
     pub(crate) observer: Option<Observer>,
     pub(crate) log: Log,
+    /// Background jobs that panicked (see [`crate::job`]).
+    pub(crate) job_panics: AtomicUsize,
 }
 
 /// What is written rarely and read under the lock: causes, registrations.
@@ -94,6 +96,7 @@ impl Inner {
             config,
             observer,
             log,
+            job_panics: AtomicUsize::new(0),
         }
     }
 

@@ -74,6 +74,22 @@ impl Log {
         }
     }
 
+    /// Logs that a background job panicked (see [`crate::job`]).
+    pub(crate) fn job_panicked(&self, message: &str) {
+        if self.quiet {
+            return;
+        }
+        let line = format!("background job panicked: {message}");
+        match &self.sink {
+            #[cfg(feature = "tracing")]
+            Sink::Standard => tracing::warn!("{line}"),
+            #[cfg(not(feature = "tracing"))]
+            Sink::Standard => write(&line),
+            #[cfg(test)]
+            Sink::Capture(lines) => lines.lock().unwrap().push(line),
+        }
+    }
+
     /// Logs that a request forced the shutdown, and its report.
     pub(crate) fn forced(&self, report: &Report) {
         if self.quiet {

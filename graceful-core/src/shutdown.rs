@@ -4,11 +4,14 @@
 use crate::cause::Cause;
 use crate::cleanup::Step;
 use crate::error::{BoxError, Refused, RegisterError};
+use crate::going_away::{GoingAway, UntilGoingAway};
 use crate::guard::{Guard, OwnedGuard};
 use crate::inner::Inner;
+use crate::job::Job;
 use crate::state::{Flags, Phase};
 use crate::sync::{Arc, Ordering, lock};
 use crate::wait::{Abandoned, Drained, Reached};
+use futures_core::Stream;
 use std::borrow::Cow;
 use std::fmt;
 use std::future::Future;
@@ -234,6 +237,64 @@ impl Shutdown {
     /// Servers close the connections still busy at that point.
     pub fn abandoned(&self) -> Abandoned {
         Abandoned::new(self.inner.clone())
+    }
+
+    /// Resolves at the going-away moment: when a handler that never ends by
+    /// itself (server-sent events, a WebSocket) should wrap up. That is at
+    /// `closed`: the unready delay is over and every listener is closed
+    /// (see [`GoingAway`] for why then), or
+    /// earlier if the shutdown gives up on its work.
+    pub fn going_away(&self) -> GoingAway {
+        GoingAway::new(self.inner.clone())
+    }
+
+    /// Ends `stream` at the going-away moment, after the item set with
+    /// [`UntilGoingAway::last`], if any: an SSE stream's last `retry:`
+    /// event, a WebSocket's Close frame.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use futures_lite::{StreamExt, future, stream};
+    /// use graceful_core::{ManualClock, Shutdown, Signal};
+    ///
+    /// let driver = Shutdown::builder().quiet().build().unwrap();
+    /// let shutdown = driver.handle();
+    /// let mut ticks = shutdown.until_going_away(stream::iter(0..)).last(-1);
+    /// assert_eq!(future::block_on(ticks.next()), Some(0));
+    /// let _ = shutdown.request(Signal::TERM);
+    /// // No listener and nothing in flight: the driver runs to the end, and
+    /// // the moment has come.
+    /// let report = future::block_on(driver.run(ManualClock::new()));
+    /// assert_eq!(report.exit_code(), 0);
+    /// let rest: Vec<i32> = future::block_on(ticks.collect());
+    /// assert_eq!(rest, [-1]);
+    /// ```
+    pub fn until_going_away<S: Stream>(&self, stream: S) -> UntilGoingAway<S> {
+        UntilGoingAway::new(self.inner.clone(), stream)
+    }
+
+    /// Tracks a background job: counts it in flight from now until it ends,
+    /// so that the drain waits for it and the drain deadline abandons it
+    /// (counted in `abandoned N`). Take it before answering `202 Accepted`,
+    /// then spawn the [`Job`] on the runtime (the adapters' `spawn_job` do
+    /// both in one call). A panic in the job is caught, logged and counted
+    /// ([`job_panics`](Shutdown::job_panics)); its guard leaves at once.
+    ///
+    /// # Errors
+    ///
+    /// Refused once the phase has reached [`Phase::Draining`], like
+    /// [`enter`](Shutdown::enter): answer the request with `503`.
+    pub fn track_job<F: Future>(&self, job: F) -> Result<Job<F>, Refused> {
+        let guard = self.enter_owned()?;
+        Ok(Job::new(self.inner.clone(), guard, job))
+    }
+
+    /// How many background jobs of [`track_job`](Shutdown::track_job) have
+    /// panicked so far.
+    pub fn job_panics(&self) -> usize {
+        // Relaxed: a statistic, read on its own.
+        self.inner.job_panics.load(Ordering::Relaxed)
     }
 }
 

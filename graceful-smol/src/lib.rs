@@ -81,11 +81,13 @@
 #![doc(test(attr(deny(warnings))))]
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
+mod job;
 mod serve;
 mod signal;
 mod spawn;
 mod timer;
 
+pub use job::spawn_job;
 #[cfg(feature = "tower")]
 pub use serve::serve_tower;
 pub use serve::{Serve, serve};
@@ -113,7 +115,10 @@ pub fn run(driver: Driver) -> Run {
 /// The core types a smol program uses, so that this crate is the only
 /// graceful dependency it needs.
 #[doc(no_inline)]
-pub use graceful_core::{Cause, Driver, Event, Phase, Report, Run, Shutdown, Signal};
+pub use graceful_core::{
+    Cause, DrainOutcome, Driver, Event, GoingAway, Job, JobPanicked, Phase, Refused, Report, Run,
+    Shutdown, Signal, UntilGoingAway,
+};
 
 /// The README's example, compiled as a doc test.
 #[cfg(doctest)]

@@ -71,10 +71,14 @@
 
 #[cfg(feature = "axum")]
 pub mod axum;
+mod job;
 mod serve;
 mod signal;
+#[cfg(feature = "axum")]
+pub mod sse;
 mod timer;
 
+pub use job::spawn_job;
 #[cfg(feature = "tower")]
 pub use serve::serve_tower;
 pub use serve::{Serve, serve};
@@ -100,7 +104,10 @@ pub fn run(driver: Driver) -> Run {
 /// The core types a tokio program uses, so that this crate is the only
 /// dependency it needs.
 #[doc(no_inline)]
-pub use graceful_core::{Cause, Driver, Event, Phase, Report, Run, Shutdown, Signal};
+pub use graceful_core::{
+    Cause, DrainOutcome, Driver, Event, GoingAway, Job, JobPanicked, Phase, Refused, Report, Run,
+    Shutdown, Signal, UntilGoingAway,
+};
 
 /// The README's example, compiled as a doc test.
 #[cfg(all(doctest, feature = "axum"))]
