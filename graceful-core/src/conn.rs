@@ -452,7 +452,9 @@ mod tests {
         let _ = shutdown.request(Signal::TERM);
         let clock = crate::ManualClock::new();
         let mut run = std::pin::pin!(driver.run(clock));
-        assert!(futures_lite::future::block_on(futures_lite::future::poll_once(&mut run)).is_none());
+        assert!(
+            futures_lite::future::block_on(futures_lite::future::poll_once(&mut run)).is_none()
+        );
         assert!(shutdown.phase() >= crate::Phase::Draining);
         assert!(conn.enter().is_err(), "HTTP/1 is refused");
         let late = conn.enter_stream().expect("a stream joins");

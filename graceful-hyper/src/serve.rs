@@ -8,7 +8,6 @@
 //! same for every hyper server, so it is written here once.
 
 use crate::{Spawner, serve_connection};
-use std::sync::Arc;
 use graceful_core::accept::{Accept, accept};
 use graceful_core::{Shutdown, Timer};
 use http::{Request, Response};
@@ -20,6 +19,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 type BoxError = Box<dyn StdError + Send + Sync>;

@@ -276,7 +276,10 @@ where
         let entered = self.service.conn.as_ref().map(Connection::enter_stream);
         match entered {
             Some(Ok(in_flight)) => StreamFuture {
-                future: Some(self.service.respond(in_flight, self.service.inner.call(request))),
+                future: Some(
+                    self.service
+                        .respond(in_flight, self.service.inner.call(request)),
+                ),
             },
             _ => StreamFuture { future: None },
         }

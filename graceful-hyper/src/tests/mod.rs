@@ -103,7 +103,8 @@ fn gated(
     Response = Response<Full<Bytes>>,
     Error = Infallible,
     Future: Send + 'static,
-> + Send
+>
++ Send
 + 'static
 + use<> {
     let gate = gate.clone();
@@ -241,7 +242,13 @@ fn at_the_deadline_busy_connections_close_and_idle_ones_stay() {
     let (shutdown, mut run, clock) = shutdown();
     let (busy_io, busy_client) = connection();
     let (idle_io, idle_client) = connection();
-    let mut busy = serve_connection(busy_io, gated(&Gate::default()), &shutdown, spawner(), timer());
+    let mut busy = serve_connection(
+        busy_io,
+        gated(&Gate::default()),
+        &shutdown,
+        spawner(),
+        timer(),
+    );
     let mut idle = serve_connection(idle_io, gated(&open_gate()), &shutdown, spawner(), timer());
     busy_client.send(GET);
     idle_client.send(GET);
