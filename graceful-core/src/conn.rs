@@ -158,6 +158,33 @@ impl Connection {
         })
     }
 
+    /// Counts one HTTP/2 stream of this connection in flight: like
+    /// [`enter`](Connection::enter) before the drain, and during the drain
+    /// as long as it is not over (some request is still in progress, and
+    /// the deadline has not passed).
+    ///
+    /// HTTP/2 refuses new streams with its final GOAWAY, not with `503`: a
+    /// stream the client opened before that GOAWAY reached it must be
+    /// served, and this lets it be counted. Once the drain is over nothing
+    /// is in progress and the process is about to leave: such a stream is
+    /// refused (its server answers `REFUSED_STREAM`, which a client retries).
+    ///
+    /// # Errors
+    ///
+    /// Refused once the drain is over.
+    pub fn enter_stream(&self) -> Result<InFlight, Refused> {
+        let guard =
+            OwnedGuard::join(&self.inner.shutdown.inner).map_err(|phase| Refused { phase })?;
+        // Relaxed: as in `enter`.
+        self.inner.busy.fetch_add(1, Ordering::Relaxed);
+        Ok(InFlight {
+            held: Some(Held::OnConnection {
+                guard,
+                conn: self.inner.clone(),
+            }),
+        })
+    }
+
     /// True while a request of this connection is in progress: entered, and
     /// not yet released by a flush after its end or by the io's end.
     ///
@@ -414,6 +441,30 @@ mod tests {
         drop(second);
         io.flushed();
         assert!(!conn.is_busy());
+    }
+
+    #[test]
+    fn a_stream_joins_a_drain_that_is_not_over() {
+        let driver = Shutdown::builder().build().expect("build");
+        let shutdown = driver.handle();
+        let (conn, io) = Connection::new(&shutdown);
+        let running = conn.enter().expect("enter");
+        let _ = shutdown.request(Signal::TERM);
+        let clock = crate::ManualClock::new();
+        let mut run = std::pin::pin!(driver.run(clock));
+        assert!(
+            futures_lite::future::block_on(futures_lite::future::poll_once(&mut run)).is_none()
+        );
+        assert!(shutdown.phase() >= crate::Phase::Draining);
+        assert!(conn.enter().is_err(), "HTTP/1 is refused");
+        let late = conn.enter_stream().expect("a stream joins");
+        drop(running);
+        io.flushed();
+        assert_eq!(shutdown.in_flight(), 1);
+        drop(late);
+        io.flushed();
+        assert_eq!(shutdown.in_flight(), 0);
+        assert!(conn.enter_stream().is_err(), "the drain is over");
     }
 
     #[test]

@@ -50,6 +50,15 @@ impl OwnedGuard {
             inner: inner.clone(),
         })
     }
+
+    /// Counts one request in `inner` while its drain is not over (see
+    /// `State::try_join`).
+    #[inline]
+    pub(crate) fn join(inner: &Arc<Inner>) -> Result<OwnedGuard, crate::Phase> {
+        inner.state.try_join().map(|()| OwnedGuard {
+            inner: inner.clone(),
+        })
+    }
 }
 
 impl Drop for OwnedGuard {

@@ -8,7 +8,11 @@
 //! 2. The in-flight count is incremented only by a compare-and-swap that
 //!    observed a phase below `Draining` in the same word. So once any thread
 //!    has seen `Draining` (or later), the count can only go down: no guard is
-//!    ever granted after draining began, whatever the interleaving.
+//!    ever granted after draining began, whatever the interleaving. The one
+//!    exception is [`State::try_join`]: a compare-and-swap that observed the
+//!    phase `Draining`, no `ABANDONED` flag and a count above zero. It never
+//!    makes the count leave zero, so once the drain is over (the count at
+//!    zero while draining) it stays over.
 //! 3. The flags `FORCED` and `ABANDONED` are set once and never cleared.
 //!    `FORCED` is only ever set together with the phase `Finished`.
 //! 4. Whoever makes the condition "phase ≥ `Draining` and count = 0" true
@@ -151,6 +155,35 @@ impl State {
         }
     }
 
+    /// Counts one more request in flight while draining, as long as the
+    /// drain is not over: the phase is below `Draining`, or it is `Draining`
+    /// with requests still in flight and the deadline not passed. For work
+    /// a protocol must still take once new work is refused elsewhere (an
+    /// HTTP/2 stream the client opened before the server's final GOAWAY).
+    pub(crate) fn try_join(&self) -> Result<(), Phase> {
+        // Relaxed: as for `try_enter`; the decision reads only this word.
+        let mut current = self.0.load(Ordering::Relaxed);
+        loop {
+            let snapshot = Snapshot(current);
+            let phase = snapshot.phase();
+            let open = phase < Phase::Draining
+                || (phase == Phase::Draining && snapshot.in_flight() > 0 && !snapshot.abandoned());
+            if !open {
+                return Err(phase);
+            }
+            assert!(snapshot.in_flight() < MAX_COUNT, "in-flight count overflow");
+            match self.0.compare_exchange_weak(
+                current,
+                current + ONE,
+                Ordering::Relaxed,
+                Ordering::Relaxed,
+            ) {
+                Ok(_) => return Ok(()),
+                Err(actual) => current = actual,
+            }
+        }
+    }
+
     /// Counts one request less. Returns true when the caller must notify
     /// the waiters (invariant 4).
     #[inline]
@@ -233,6 +266,19 @@ mod tests {
         assert!(!state.leave());
         assert!(state.leave(), "the last leave while draining notifies");
         assert!(state.load().drained());
+    }
+
+    #[test]
+    fn joining_is_refused_once_the_drain_is_over() {
+        let state = State::new();
+        assert!(state.try_enter().is_ok());
+        assert!(state.advance(Phase::Draining, Flags::NONE).is_some());
+        assert!(state.try_enter().is_err());
+        assert!(state.try_join().is_ok(), "the drain is not over");
+        assert!(!state.leave());
+        assert!(state.leave());
+        assert_eq!(state.try_join(), Err(Phase::Draining), "it is over");
+        assert_eq!(state.load().in_flight(), 0);
     }
 
     #[test]

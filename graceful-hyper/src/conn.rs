@@ -1,7 +1,23 @@
-//! One HTTP/1.1 connection, served until the client leaves, the server
-//! refuses it, or the drain deadline finds it busy.
+//! One connection, HTTP/1.1 or HTTP/2 (prior knowledge), served until the
+//! client leaves, the server refuses it, or the drain deadline finds it busy.
 //!
 //! # Design
+//!
+//! The protocol is chosen from the first bytes: the 24-byte HTTP/2
+//! connection preface means HTTP/2, anything else HTTP/1.1. Reading them
+//! holds nothing (a connection that never sends a byte never delays the
+//! drain); they are then replayed to hyper ([`Rewind`]).
+//!
+//! HTTP/2 is drained the HTTP/2 way. When the drain begins, hyper's
+//! `graceful_shutdown` sends GOAWAY with the last stream id 2^31-1 and a
+//! PING, and the final GOAWAY once the PING is answered; streams opened
+//! before that are served ([`Connection::enter_stream`]), never `503`.
+//! hyper then closes a connection with no stream left by itself, but it has
+//! no timer: a client that never answers the PING, or that sent the preface
+//! and no SETTINGS, would keep the connection open for ever. So one second
+//! ([`GOAWAY_BOUND`]) after the GOAWAY, a connection with no stream in
+//! progress is closed here, whatever hyper is waiting for. At the drain
+//! deadline a busy connection is closed, as for HTTP/1.1.
 //!
 //! The rules are the core's ([`graceful_core::conn`]): a request stays in
 //! progress until the flush after its last byte, and at the drain deadline
@@ -13,13 +29,14 @@
 //! as here) and, when hyper drops it, that the io is gone.
 
 use crate::service::GracefulService;
+use crate::service::Streams;
 use graceful_core::conn::{ConnIo, Connection};
-use graceful_core::{Abandoned, Shutdown};
+use graceful_core::{Abandoned, Phase, Reached, Shutdown, Sleep, Timer};
 use http::{Request, Response};
 use http_body::Body;
 use hyper::body::Incoming;
-use hyper::rt::{Read, ReadBufCursor, Write};
-use hyper::server::conn::http1;
+use hyper::rt::{Executor, Read, ReadBuf, ReadBufCursor, Write};
+use hyper::server::conn::{http1, http2};
 use hyper::service::Service;
 use pin_project_lite::pin_project;
 use std::error::Error as StdError;
@@ -27,7 +44,9 @@ use std::fmt;
 use std::future::Future;
 use std::io;
 use std::pin::Pin;
-use std::task::{Context, Poll};
+use std::sync::Arc;
+use std::task::{Context, Poll, ready};
+use std::time::Duration;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -84,10 +103,155 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
     }
 }
 
-/// Serves one HTTP/1.1 connection under `shutdown`.
+/// How long after its first GOAWAY an HTTP/2 connection with no stream in
+/// progress is closed even if hyper is still waiting for the client (the
+/// PING's answer, or the client's SETTINGS): 1 s, the contract's bound.
+pub const GOAWAY_BOUND: Duration = Duration::from_secs(1);
+
+/// The HTTP/2 connection preface (RFC 9113, section 3.4).
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The executor seam: how a connection spawns the tasks HTTP/2 needs (one
+/// per stream). A runtime adapter makes one from its runtime's spawn; it
+/// is hyper's [`Executor`] for every `Send` future.
 ///
-/// Every request goes through a [`GracefulService`] around `service`, and
-/// the connection behaves as follows:
+/// # Examples
+///
+/// ```
+/// use graceful_hyper::Spawner;
+///
+/// // A runtime adapter passes its runtime's spawn (here: run at once).
+/// let spawner = Spawner::new(|task| futures_lite::future::block_on(task));
+/// # drop(spawner);
+/// ```
+#[derive(Clone)]
+pub struct Spawner {
+    spawn: Arc<dyn Fn(crate::ConnectionTask) + Send + Sync>,
+}
+
+impl Spawner {
+    /// A spawner that runs each task with `spawn`, which must run it to
+    /// completion in the background (detached).
+    pub fn new<F>(spawn: F) -> Spawner
+    where
+        F: Fn(crate::ConnectionTask) + Send + Sync + 'static,
+    {
+        Spawner {
+            spawn: Arc::new(spawn),
+        }
+    }
+
+    /// Runs `task` in the background.
+    pub fn spawn(&self, task: crate::ConnectionTask) {
+        (self.spawn)(task);
+    }
+}
+
+impl<F> Executor<F> for Spawner
+where
+    F: Future<Output = ()> + Send + 'static,
+{
+    fn execute(&self, future: F) {
+        (self.spawn)(Box::pin(future));
+    }
+}
+
+impl fmt::Debug for Spawner {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Spawner").finish_non_exhaustive()
+    }
+}
+
+/// An io whose first bytes, read to choose the protocol, are replayed.
+struct Rewind<I> {
+    prefix: Vec<u8>,
+    read: usize,
+    io: I,
+}
+
+impl<I: Read + Unpin> Read for Rewind<I> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self.get_mut();
+        if this.read < this.prefix.len() {
+            let n = (this.prefix.len() - this.read).min(buf.remaining());
+            buf.put_slice(&this.prefix[this.read..this.read + n]);
+            this.read += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
+    }
+}
+
+impl<I: Write + Unpin> Write for Rewind<I> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &[u8],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+
+    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
+        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+
+    fn is_write_vectored(&self) -> bool {
+        self.io.is_write_vectored()
+    }
+
+    fn poll_write_vectored(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        bufs: &[io::IoSlice<'_>],
+    ) -> Poll<io::Result<usize>> {
+        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+    }
+}
+
+/// Reads until the bytes are known not to be the HTTP/2 preface, or are
+/// all of it. `None`: the client left (or failed) before that.
+async fn sniff<I: Read + Unpin>(mut io: I) -> Option<(Rewind<I>, bool)> {
+    let mut prefix = [0u8; 24];
+    let mut len = 0;
+    while len < PREFACE.len() {
+        let read = std::future::poll_fn(|cx| {
+            let mut buf = ReadBuf::new(&mut prefix[len..]);
+            ready!(Pin::new(&mut io).poll_read(cx, buf.unfilled()))?;
+            Poll::Ready(io::Result::Ok(buf.filled().len()))
+        })
+        .await;
+        match read {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => len += n,
+        }
+        if prefix[..len] != PREFACE[..len] {
+            break;
+        }
+    }
+    let h2 = prefix[..len] == PREFACE[..];
+    Some((
+        Rewind {
+            prefix: prefix[..len].to_vec(),
+            read: 0,
+            io,
+        },
+        h2,
+    ))
+}
+
+/// Serves one connection under `shutdown`, HTTP/1.1 or HTTP/2 with prior
+/// knowledge, chosen from its first bytes.
+///
+/// Every request goes through a [`GracefulService`](crate::GracefulService)
+/// around `service`. Over HTTP/1.1:
 ///
 /// - keep-alive is on; no request is read from a connection after a
 ///   response that carries `Connection: close` (every response whose head is
@@ -99,107 +263,133 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
 ///   the shutdown was forced), the connection is closed at once if a request
 ///   of it is still in progress, and the future resolves with `Ok(())`; an
 ///   idle connection is left open, and answers `503` if it is used again;
-/// - it never closes a connection just because the shutdown began: see the
-///   module's design notes, and the trap they avoid in hyper's own
-///   `graceful_shutdown`.
+/// - it never closes a connection just because the shutdown began (hyper's
+///   own HTTP/1 `graceful_shutdown` closes idle keep-alive connections,
+///   which a pooled client that had just picked one sees as a reset).
 ///
 /// HTTP upgrades (a WebSocket's `101 Switching Protocols`) are served: the
 /// handler takes the upgraded io with `hyper::upgrade::on`. The upgrading
 /// request ends when its `101` has been flushed; the session that follows
-/// is not counted in flight (it neither delays the drain nor is cut off at
-/// its deadline: it ends with the process, or when either side closes it).
+/// is not counted in flight.
+///
+/// Over HTTP/2 each stream is a request, in progress until the flush after
+/// its last frame; streams run on tasks of `spawner`. When the shutdown
+/// drains, the connection is sent GOAWAY (see the module's design notes);
+/// streams opened before the final GOAWAY are served normally, never
+/// `503`; a connection with no stream in progress is closed once hyper has
+/// sent the final GOAWAY, or [`GOAWAY_BOUND`] after the first at the
+/// latest. At the drain deadline a busy connection is closed.
 ///
 /// `io` is any hyper io: the runtime adapters wrap their sockets (for tokio,
-/// `hyper_util::rt::TokioIo`). hyper's `http1::Builder` is used with its
-/// defaults and no timer, so no header read timeout applies.
+/// `hyper_util::rt::TokioIo`). hyper's builders are used with their
+/// defaults and no timer, so no header read timeout applies; `timer` only
+/// bounds the HTTP/2 GOAWAY.
 ///
 /// # Examples
 ///
 /// ```
-/// use graceful_core::Shutdown;
+/// use graceful_core::{ManualClock, Shutdown};
+/// use graceful_hyper::Spawner;
 /// use http_body_util::Full;
 /// use hyper::body::{Bytes, Incoming};
 /// use hyper::rt::{Read, Write};
 /// use hyper::service::service_fn;
 /// use hyper::{Request, Response};
 /// use std::convert::Infallible;
+/// use std::sync::Arc;
 ///
 /// async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
 ///     Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
 /// }
 ///
 /// # #[allow(dead_code)] // an example of a function a runtime adapter calls
-/// async fn connection<I: Read + Write + Unpin + Send + 'static>(io: I, shutdown: &Shutdown) -> hyper::Result<()> {
-///     graceful_hyper::serve_connection(io, service_fn(hello), shutdown).await
+/// async fn connection<I: Read + Write + Unpin + Send + 'static>(
+///     io: I,
+///     shutdown: &Shutdown,
+///     spawner: Spawner,
+/// ) -> hyper::Result<()> {
+///     let timer = Arc::new(ManualClock::new()); // a runtime's timer
+///     graceful_hyper::serve_connection(io, service_fn(hello), shutdown, spawner, timer).await
 /// }
 /// ```
-pub fn serve_connection<I, S, B>(io: I, service: S, shutdown: &Shutdown) -> ServeConnection<I, S, B>
+pub fn serve_connection<I, S, B>(
+    io: I,
+    service: S,
+    shutdown: &Shutdown,
+    spawner: Spawner,
+    timer: Arc<dyn Timer>,
+) -> ServeConnection
 where
     I: Read + Write + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: Body + 'static,
-    B::Error: Into<BoxError>,
+    S: crate::SpawnService<B>,
+    B: crate::SpawnBody,
 {
     let (state, conn) = Connection::new(shutdown);
     let io = TrackedIo { io, conn };
-    let service = GracefulService::for_connection(service, state.clone());
-    let conn = http1::Builder::new()
-        .keep_alive(true)
-        .serve_connection(io, service)
-        .with_upgrades();
+    let service = Streams {
+        service: GracefulService::for_connection(service, state.clone()),
+    };
+    let shutdown = shutdown.clone();
+    let busy = state.clone();
+    let future = async move {
+        let Some((io, h2)) = sniff(io).await else {
+            return Ok(());
+        };
+        if h2 {
+            let conn = http2::Builder::new(spawner).serve_connection(io, service);
+            H2 {
+                conn,
+                draining: Some(shutdown.reached(Phase::Draining)),
+                bound: None,
+                bound_passed: false,
+                abandoned: Some(shutdown.abandoned()),
+                state,
+                timer,
+            }
+            .await
+        } else {
+            let conn = http1::Builder::new()
+                .keep_alive(true)
+                .serve_connection(io, service)
+                .with_upgrades();
+            H1 {
+                conn,
+                abandoned: Some(shutdown.abandoned()),
+                state,
+            }
+            .await
+        }
+    };
     ServeConnection {
-        conn,
-        abandoned: Some(shutdown.abandoned()),
-        state,
+        future: Box::pin(future),
+        state: busy,
     }
 }
 
-pin_project! {
-    /// One connection being served. See [`serve_connection`].
-    ///
-    /// Resolves when the connection ends: the client closed it, a response
-    /// with `Connection: close` went out, an error occurred (`Err`), or the
-    /// drain deadline found it busy (`Ok`).
-    ///
-    /// # Cancel safety
-    ///
-    /// Dropping it closes the connection where it stands: a response being
-    /// written is cut off and its request ends (its guard is released).
-    #[must_use = "futures do nothing unless polled"]
-    pub struct ServeConnection<I, S, B>
-    where
-        S: Service<Request<Incoming>, Response = Response<B>>,
-        S::Error: Into<BoxError>,
-        B: Body,
-    {
-        #[pin]
-        conn: http1::UpgradeableConnection<TrackedIo<I>, GracefulService<S>>,
-        // `None` once it has resolved and found the connection idle: no
-        // request of this connection can be in progress after that.
-        abandoned: Option<Abandoned>,
-        state: Connection,
-    }
+/// One connection being served. See [`serve_connection`].
+///
+/// Resolves when the connection ends: the client closed it, a response
+/// with `Connection: close` went out, an HTTP/2 connection was drained, an
+/// error occurred (`Err`), or the drain deadline found it busy (`Ok`).
+///
+/// # Cancel safety
+///
+/// Dropping it closes the connection where it stands: a response being
+/// written is cut off and its request ends (its guard is released).
+#[must_use = "futures do nothing unless polled"]
+pub struct ServeConnection {
+    future: Pin<Box<dyn Future<Output = hyper::Result<()>> + Send>>,
+    state: Connection,
 }
 
-impl<I, S, B> ServeConnection<I, S, B>
-where
-    S: Service<Request<Incoming>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: Body,
-{
+impl ServeConnection {
     /// True while a request of this connection is in progress.
     pub fn is_busy(&self) -> bool {
         self.state.is_busy()
     }
 }
 
-impl<I, S, B> fmt::Debug for ServeConnection<I, S, B>
-where
-    S: Service<Request<Incoming>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: Body,
-{
+impl fmt::Debug for ServeConnection {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("ServeConnection")
             .field("busy", &self.state.is_busy())
@@ -207,13 +397,38 @@ where
     }
 }
 
-impl<I, S, B> Future for ServeConnection<I, S, B>
+impl Future for ServeConnection {
+    type Output = hyper::Result<()>;
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        self.future.as_mut().poll(cx)
+    }
+}
+
+type Served<I> = Rewind<TrackedIo<I>>;
+
+pin_project! {
+    /// An HTTP/1.1 connection, closed at the deadline only if busy.
+    struct H1<I, S, B>
+    where
+        S: Service<Request<Incoming>, Response = Response<B>>,
+        S::Error: Into<BoxError>,
+        B: Body,
+    {
+        #[pin]
+        conn: http1::UpgradeableConnection<Served<I>, Streams<S>>,
+        // `None` once it has resolved and found the connection idle: no
+        // request of this connection can be in progress after that.
+        abandoned: Option<Abandoned>,
+        state: Connection,
+    }
+}
+
+impl<I, S, B> Future for H1<I, S, B>
 where
     I: Read + Write + Unpin + Send + 'static,
-    S: Service<Request<Incoming>, Response = Response<B>>,
-    S::Error: Into<BoxError>,
-    B: Body + 'static,
-    B::Error: Into<BoxError>,
+    S: crate::SpawnService<B>,
+    B: crate::SpawnBody,
 {
     type Output = hyper::Result<()>;
 
@@ -230,5 +445,74 @@ where
             *this.abandoned = None;
         }
         this.conn.poll(cx)
+    }
+}
+
+pin_project! {
+    /// An HTTP/2 connection: GOAWAY when the drain begins, closed when idle
+    /// [`GOAWAY_BOUND`] after it, or busy at the deadline.
+    struct H2<I, S, B>
+    where
+        S: Service<Request<Incoming>, Response = Response<B>>,
+        S::Error: Into<BoxError>,
+        B: Body,
+    {
+        #[pin]
+        conn: http2::Connection<Served<I>, Streams<S>, Spawner>,
+        // `None` once the GOAWAY is sent.
+        draining: Option<Reached>,
+        bound: Option<Sleep>,
+        bound_passed: bool,
+        abandoned: Option<Abandoned>,
+        state: Connection,
+        timer: Arc<dyn Timer>,
+    }
+}
+
+impl<I, S, B> Future for H2<I, S, B>
+where
+    I: Read + Write + Unpin + Send + 'static,
+    S: crate::SpawnService<B>,
+    B: crate::SpawnBody,
+{
+    type Output = hyper::Result<()>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Some(draining) = this.draining
+            && Pin::new(draining).poll(cx).is_ready()
+        {
+            *this.draining = None;
+            this.conn.as_mut().graceful_shutdown();
+            let mut bound = this.timer.sleep(GOAWAY_BOUND);
+            if bound.as_mut().poll(cx).is_ready() {
+                *this.bound_passed = true;
+            } else {
+                *this.bound = Some(bound);
+            }
+        }
+        if let Some(bound) = this.bound
+            && bound.as_mut().poll(cx).is_ready()
+        {
+            *this.bound = None;
+            *this.bound_passed = true;
+        }
+        if let Some(abandoned) = this.abandoned
+            && Pin::new(abandoned).poll(cx).is_ready()
+        {
+            if this.state.is_busy() {
+                return Poll::Ready(Ok(()));
+            }
+            *this.abandoned = None;
+        }
+        let polled = this.conn.poll(cx);
+        if polled.is_ready() {
+            return polled;
+        }
+        // A flush during that poll may have ended the last stream.
+        if *this.bound_passed && !this.state.is_busy() {
+            return Poll::Ready(Ok(()));
+        }
+        Poll::Pending
     }
 }

@@ -1,7 +1,7 @@
 //! Graceful shutdown for hyper 1 servers, on any runtime.
 //!
 //! [`graceful_core`] decides *when* a server drains; this crate makes a
-//! hyper HTTP/1 server *behave* accordingly, the same way on every runtime
+//! hyper HTTP/1.1 and HTTP/2 (prior knowledge) server *behave* accordingly, the same way on every runtime
 //! (the tokio and smol adapters both build on it):
 //!
 //! - every request holds a [`graceful_core::OwnedGuard`] from the moment
@@ -21,8 +21,11 @@
 //!
 //! The pieces:
 //!
-//! - [`serve_connection`] drives one HTTP/1.1 connection with all of the
-//!   above. Runtime adapters call it once per accepted connection.
+//! - [`serve_connection`] drives one connection with all of the above,
+//!   HTTP/1.1 or HTTP/2 chosen by its first bytes; HTTP/2 streams are
+//!   requests, drained with GOAWAY (bounded by [`GOAWAY_BOUND`]), never
+//!   `503`. Runtime adapters call it once per accepted connection, with a
+//!   [`Spawner`] (the executor seam HTTP/2 needs) and their timer.
 //! - [`serve_listener`] runs the core's accept loop on a runtime's listener
 //!   and serves each connection with `serve_connection`: the tokio and smol
 //!   adapters are this, with their listener, timer and spawner.
@@ -36,24 +39,27 @@
 //! passes an accepted socket):
 //!
 //! ```
-//! use graceful_core::Shutdown;
+//! use graceful_core::{Shutdown, Timer};
+//! use graceful_hyper::Spawner;
 //! use http_body_util::Full;
 //! use hyper::body::{Bytes, Incoming};
 //! use hyper::rt::{Read, Write};
 //! use hyper::service::service_fn;
 //! use hyper::{Request, Response};
 //! use std::convert::Infallible;
+//! use std::sync::Arc;
 //!
 //! async fn hello(_: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
 //!     Ok(Response::new(Full::new(Bytes::from_static(b"hello"))))
 //! }
 //!
 //! # #[allow(dead_code)] // an example of a function a runtime adapter calls
-//! async fn handle<I>(io: I, shutdown: Shutdown)
+//! async fn handle<I>(io: I, shutdown: Shutdown, spawner: Spawner, timer: Arc<dyn Timer>)
 //! where
 //!     I: Read + Write + Unpin + Send + 'static,
 //! {
-//!     if let Err(error) = graceful_hyper::serve_connection(io, service_fn(hello), &shutdown).await {
+//!     let connection = graceful_hyper::serve_connection(io, service_fn(hello), &shutdown, spawner, timer);
+//!     if let Err(error) = connection.await {
 //!         eprintln!("connection error: {error}");
 //!     }
 //! }
@@ -97,7 +103,8 @@
 //! - `tracing`: `tracing` events for connection and listener errors (off by
 //!   default).
 //!
-//! Only hyper's `http1` and `server` features are used, and no runtime:
+//! Only hyper's `http1`, `http2` and `server` features are used (and the
+//! `h2` crate, for the reason a refused stream is reset with), and no runtime:
 //! hyper's own dependency on `tokio`'s `sync` feature is the only trace of
 //! tokio in this crate's tree. `graceful-core`'s `net` feature (std
 //! sockets, and `socket2` on Linux) brings the accept loop that
@@ -117,7 +124,7 @@ mod service;
 mod tests;
 
 pub use body::GracefulBody;
-pub use conn::{ServeConnection, serve_connection};
+pub use conn::{GOAWAY_BOUND, ServeConnection, Spawner, serve_connection};
 pub use graceful_core::conn::RETRY_AFTER_SECONDS;
 #[cfg(feature = "tower")]
 pub use layer::GracefulLayer;

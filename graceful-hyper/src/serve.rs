@@ -7,7 +7,7 @@
 //! connection, [`serve_connection`] run on it, its error logged) is the
 //! same for every hyper server, so it is written here once.
 
-use crate::serve_connection;
+use crate::{Spawner, serve_connection};
 use graceful_core::accept::{Accept, accept};
 use graceful_core::{Shutdown, Timer};
 use http::{Request, Response};
@@ -19,6 +19,7 @@ use std::error::Error as StdError;
 use std::fmt;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll};
 
 type BoxError = Box<dyn StdError + Send + Sync>;
@@ -86,7 +87,7 @@ where
     M: Fn(&L::Conn) -> S + Send + 'static,
     S: SpawnService<B>,
     B: SpawnBody,
-    E: Fn(ConnectionTask) + Send + 'static,
+    E: Fn(ConnectionTask) + Send + Sync + 'static,
 {
     let Ok(token) = shutdown.track_listener() else {
         drop(listener);
@@ -95,17 +96,20 @@ where
         };
     };
     let shutdown = shutdown.clone();
+    let spawner = Spawner::new(spawn);
+    let timer: Arc<dyn Timer> = Arc::new(timer);
+    let accept_timer = timer.clone();
     let serve = move |io: L::Conn| {
         let service = make_service(&io);
-        let connection = serve_connection(io, service, &shutdown);
-        spawn(Box::pin(async move {
+        let connection = serve_connection(io, service, &shutdown, spawner.clone(), timer.clone());
+        spawner.spawn(Box::pin(async move {
             if let Err(error) = connection.await {
                 log::connection_error(&error);
             }
         }));
         Ok(())
     };
-    let accepting = accept(listener, token, timer, serve);
+    let accepting = accept(listener, token, accept_timer, serve);
     Serve {
         future: Box::pin(async move {
             // Only the socket's failing to leave the reactor ends it with

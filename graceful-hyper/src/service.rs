@@ -246,3 +246,68 @@ fn refusal<B>() -> Response<GracefulBody<B>> {
     headers.insert(RETRY_AFTER, HeaderValue::from(RETRY_AFTER_SECONDS));
     response
 }
+
+/// The service [`serve_connection`](crate::serve_connection) gives hyper:
+/// a [`GracefulService`] for HTTP/1.1 requests, and for HTTP/2 streams the
+/// HTTP/2 rule: a stream is entered while the drain is not over
+/// ([`Connection::enter_stream`]) and never answered `503`; one that comes
+/// after it is reset with `REFUSED_STREAM` (not processed, so the client
+/// retries it). Errors are boxed, so that the refusal can carry its reason
+/// to hyper, which resets the stream with the reason it finds in the error.
+pub(crate) struct Streams<S> {
+    pub(crate) service: GracefulService<S>,
+}
+
+impl<S, ReqBody, ResBody> hyper::service::Service<Request<ReqBody>> for Streams<S>
+where
+    S: hyper::service::Service<Request<ReqBody>, Response = Response<ResBody>>,
+    S::Error: Into<BoxError>,
+{
+    type Response = Response<GracefulBody<ResBody>>;
+    type Error = BoxError;
+    type Future = StreamFuture<S::Future>;
+
+    fn call(&self, request: Request<ReqBody>) -> Self::Future {
+        if request.version() != http::Version::HTTP_2 {
+            return StreamFuture {
+                future: Some(self.service.call(request)),
+            };
+        }
+        let entered = self.service.conn.as_ref().map(Connection::enter_stream);
+        match entered {
+            Some(Ok(in_flight)) => StreamFuture {
+                future: Some(
+                    self.service
+                        .respond(in_flight, self.service.inner.call(request)),
+                ),
+            },
+            _ => StreamFuture { future: None },
+        }
+    }
+}
+
+type BoxError = Box<dyn std::error::Error + Send + Sync>;
+
+pin_project! {
+    /// A [`Streams`] response: `None` for a refused HTTP/2 stream.
+    #[must_use = "futures do nothing unless polled"]
+    pub(crate) struct StreamFuture<F> {
+        #[pin]
+        future: Option<ResponseFuture<F>>,
+    }
+}
+
+impl<F, B, E> Future for StreamFuture<F>
+where
+    F: Future<Output = Result<Response<B>, E>>,
+    E: Into<BoxError>,
+{
+    type Output = Result<Response<GracefulBody<B>>, BoxError>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project().future.as_pin_mut() {
+            Some(future) => future.poll(cx).map_err(Into::into),
+            None => Poll::Ready(Err(Box::new(h2::Error::from(h2::Reason::REFUSED_STREAM)))),
+        }
+    }
+}

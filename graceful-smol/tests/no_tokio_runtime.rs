@@ -1,12 +1,17 @@
 //! hyper 1 depends on tokio with its `sync` feature (no runtime, no I/O, no
-//! timer); that is the only tokio graceful-smol may have in its normal
-//! dependency tree, with every feature of its own enabled and on every
-//! target: no tokio runtime feature, and no tokio-based crate.
+//! timer), and its HTTP/2 (the `h2` crate) on tokio's io traits (`io-util`,
+//! `bytes`) and tokio-util's frame codec (`codec`, `io`): no runtime, no
+//! reactor, no timer. That is the only tokio graceful-smol may have in its
+//! normal dependency tree, with every feature of its own enabled and on every
+//! target: no tokio runtime feature, and no other tokio-based crate.
 
 use std::process::Command;
 
 /// The only tokio features allowed: what hyper asks for.
-const TOKIO_FEATURES_ALLOWED: &[&str] = &["default", "sync"];
+const TOKIO_FEATURES_ALLOWED: &[&str] = &["default", "sync", "io-util", "bytes"];
+
+/// The only tokio-util features allowed: what `h2` asks for.
+const TOKIO_UTIL_FEATURES_ALLOWED: &[&str] = &["default", "codec", "io", "libc"];
 
 /// Crates that bring tokio's runtime, or another runtime, with them.
 const FORBIDDEN_CRATES: &[&str] = &[
@@ -32,6 +37,8 @@ fn tokio_runtime_in(tree: &str) -> Vec<String> {
             let wrong = match (name, feature) {
                 ("tokio", Some(feature)) => !TOKIO_FEATURES_ALLOWED.contains(&feature),
                 ("hyper-util", Some(feature)) => feature == "tokio",
+                ("tokio-util", Some(feature)) => !TOKIO_UTIL_FEATURES_ALLOWED.contains(&feature),
+                ("tokio-util", None) => false,
                 (name, _) => name.starts_with("tokio-") || FORBIDDEN_CRATES.contains(&name),
             };
             wrong.then(|| match feature {
@@ -61,7 +68,7 @@ fn the_check_finds_a_tokio_runtime_when_there_is_one() {
          tokio feature \"net\"\n\
          tokio feature \"rt\"\n\
          hyper-util feature \"tokio\"\n\
-         tokio-util v0.7.16\n\
+         tokio-util feature \"rt\"\n\
          async-std v1.13.0\n"
     );
     assert_eq!(
@@ -71,7 +78,7 @@ fn the_check_finds_a_tokio_runtime_when_there_is_one() {
             "hyper-util feature tokio",
             "tokio feature net",
             "tokio feature rt",
-            "tokio-util",
+            "tokio-util feature rt",
         ]
     );
 }

@@ -80,14 +80,33 @@ impl Gate {
 
 type Handler = Box<
     dyn Fn(
-        Request<Incoming>,
-    ) -> Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>>>>,
+            Request<Incoming>,
+        )
+            -> Pin<Box<dyn Future<Output = Result<Response<Full<Bytes>>, Infallible>> + Send>>
+        + Send,
 >;
+
+/// HTTP/1.1 only here: no task is ever spawned, no timer ever runs.
+fn spawner() -> crate::Spawner {
+    crate::Spawner::new(|_| unreachable!("HTTP/1.1 spawns nothing"))
+}
+
+fn timer() -> std::sync::Arc<dyn graceful_core::Timer> {
+    std::sync::Arc::new(graceful_core::ManualClock::new())
+}
 
 /// Answers `hello` once the gate is open.
 fn gated(
     gate: &Gate,
-) -> impl Service<Request<Incoming>, Response = Response<Full<Bytes>>, Error = Infallible> + use<> {
+) -> impl Service<
+    Request<Incoming>,
+    Response = Response<Full<Bytes>>,
+    Error = Infallible,
+    Future: Send + 'static,
+>
++ Send
++ 'static
++ use<> {
     let gate = gate.clone();
     let handler: Handler = Box::new(move |_| {
         let wait = gate.wait();
@@ -129,7 +148,7 @@ fn drain(shutdown: &Shutdown, run: &mut Run) -> Option<Report> {
 fn a_request_is_in_progress_until_its_response_is_flushed() {
     let (shutdown, _run, _) = shutdown();
     let (io, client) = connection();
-    let mut conn = serve_connection(io, gated(&open_gate()), &shutdown);
+    let mut conn = serve_connection(io, gated(&open_gate()), &shutdown, spawner(), timer());
     client.hold_flush(true);
     client.send(GET);
     assert!(turn(&mut conn).is_none());
@@ -152,7 +171,7 @@ fn a_request_is_in_progress_until_its_response_is_flushed() {
 fn a_request_after_draining_began_is_refused_and_its_connection_closed() {
     let (shutdown, mut run, _) = shutdown();
     let (io, client) = connection();
-    let mut conn = serve_connection(io, gated(&open_gate()), &shutdown);
+    let mut conn = serve_connection(io, gated(&open_gate()), &shutdown, spawner(), timer());
     client.send(GET);
     assert!(turn(&mut conn).is_none());
     assert!(client.received().starts_with("HTTP/1.1 200 OK\r\n"));
@@ -183,7 +202,7 @@ fn a_response_whose_head_is_produced_while_draining_closes_its_connection() {
     let (shutdown, mut run, _) = shutdown();
     let (io, client) = connection();
     let gate = Gate::default();
-    let mut conn = serve_connection(io, gated(&gate), &shutdown);
+    let mut conn = serve_connection(io, gated(&gate), &shutdown, spawner(), timer());
     client.send(GET);
     assert!(turn(&mut conn).is_none());
     assert_eq!(shutdown.in_flight(), 1);
@@ -207,7 +226,7 @@ fn a_response_whose_head_is_produced_while_draining_closes_its_connection() {
 fn a_partial_head_holds_nothing() {
     let (shutdown, mut run, _) = shutdown();
     let (io, client) = connection();
-    let mut conn = serve_connection(io, gated(&open_gate()), &shutdown);
+    let mut conn = serve_connection(io, gated(&open_gate()), &shutdown, spawner(), timer());
     client.send("GET / HTTP/1.1\r\nhost: te");
     assert!(turn(&mut conn).is_none());
     assert_eq!(shutdown.in_flight(), 0);
@@ -223,8 +242,14 @@ fn at_the_deadline_busy_connections_close_and_idle_ones_stay() {
     let (shutdown, mut run, clock) = shutdown();
     let (busy_io, busy_client) = connection();
     let (idle_io, idle_client) = connection();
-    let mut busy = serve_connection(busy_io, gated(&Gate::default()), &shutdown);
-    let mut idle = serve_connection(idle_io, gated(&open_gate()), &shutdown);
+    let mut busy = serve_connection(
+        busy_io,
+        gated(&Gate::default()),
+        &shutdown,
+        spawner(),
+        timer(),
+    );
+    let mut idle = serve_connection(idle_io, gated(&open_gate()), &shutdown, spawner(), timer());
     busy_client.send(GET);
     idle_client.send(GET);
     assert!(turn(&mut busy).is_none());
@@ -266,7 +291,7 @@ fn a_streamed_response_is_in_progress_until_its_last_chunk() {
         let body = body.clone();
         async move { Ok::<_, Infallible>(Response::new(body)) }
     });
-    let mut conn = serve_connection(io, service, &shutdown);
+    let mut conn = serve_connection(io, service, &shutdown, spawner(), timer());
     client.send(GET);
     feed.push("first\n");
     assert!(turn(&mut conn).is_none());

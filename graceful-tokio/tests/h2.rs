@@ -1,0 +1,162 @@
+//! HTTP/2 with prior knowledge on `serve`, seen from a frame-level client
+//! on 127.0.0.1: the GOAWAY at the drain, a stream in progress across it,
+//! and the bound on a client that never answers the GOAWAY's PING.
+
+use bytes::Bytes;
+use graceful_tokio::{Shutdown, Signal};
+use http_body_util::Full;
+use hyper::body::Incoming;
+use hyper::service::service_fn;
+use hyper::{Request, Response};
+use std::convert::Infallible;
+use std::time::{Duration, Instant};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+
+const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+const GOAWAY: u8 = 7;
+const PING: u8 = 6;
+const DATA: u8 = 0;
+const END_STREAM: u8 = 1;
+/// The bound on anything that should happen "at once".
+const SOON: Duration = Duration::from_secs(10);
+
+async fn sleep_route(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if request.uri().path() == "/sleep" {
+        tokio::time::sleep(Duration::from_millis(400)).await;
+    }
+    Ok(Response::new(Full::new(Bytes::from_static(b"slept"))))
+}
+
+/// A frame: type, flags, stream id, payload.
+type Frame = (u8, u8, u32, Vec<u8>);
+
+async fn read_frame(stream: &mut TcpStream) -> Option<Frame> {
+    let mut head = [0u8; 9];
+    tokio::time::timeout(SOON, stream.read_exact(&mut head))
+        .await
+        .expect("a frame or the end in time")
+        .ok()?;
+    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
+    let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let mut payload = vec![0; len];
+    stream.read_exact(&mut payload).await.ok()?;
+    Some((head[3], head[4], id, payload))
+}
+
+fn frame(kind: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
+    let len = (payload.len() as u32).to_be_bytes();
+    let mut out = vec![len[1], len[2], len[3], kind, flags];
+    out.extend_from_slice(&id.to_be_bytes());
+    out.extend_from_slice(payload);
+    out
+}
+
+/// Connects and sends the preface and empty SETTINGS (never acknowledging
+/// the server's), and with `path` one GET stream (id 1) in literal HPACK.
+async fn connect(addr: std::net::SocketAddr, path: Option<&str>) -> TcpStream {
+    let mut stream = TcpStream::connect(addr).await.expect("connect");
+    let mut out = PREFACE.to_vec();
+    out.extend(frame(4, 0, 0, &[]));
+    if let Some(path) = path {
+        // :method GET, :scheme http (indexed), :path and :authority
+        // (literal with indexed name, not indexed).
+        let mut block = vec![0x82, 0x86, 0x04, path.len() as u8];
+        block.extend_from_slice(path.as_bytes());
+        block.extend_from_slice(&[0x01, 1, b'x']);
+        out.extend(frame(1, 0x4 | END_STREAM, 1, &block));
+    }
+    stream.write_all(&out).await.expect("write");
+    stream
+}
+
+struct Server {
+    addr: std::net::SocketAddr,
+    shutdown: Shutdown,
+    run: tokio::task::JoinHandle<graceful_tokio::Report>,
+}
+
+async fn server() -> Server {
+    let driver = Shutdown::builder()
+        .drain_timeout(Duration::from_secs(120))
+        .quiet()
+        .build()
+        .expect("build");
+    let shutdown = driver.handle();
+    let listener = TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    tokio::spawn(graceful_tokio::serve(
+        listener,
+        service_fn(sleep_route),
+        &shutdown,
+    ));
+    let run = tokio::spawn(graceful_tokio::run(driver));
+    Server {
+        addr,
+        shutdown,
+        run,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_in_progress_completes_after_the_goaway() {
+    let server = server().await;
+    let mut client = connect(server.addr, Some("/sleep")).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = server.shutdown.request(Signal::TERM);
+    let mut goaway = false;
+    let mut body = Vec::new();
+    loop {
+        let (kind, flags, id, payload) = read_frame(&mut client).await.expect("a frame");
+        if kind == GOAWAY {
+            goaway = true;
+        }
+        if kind == PING && flags == 0 {
+            client
+                .write_all(&frame(PING, 1, 0, &payload))
+                .await
+                .expect("ack");
+        }
+        if kind == DATA && id == 1 {
+            body.extend_from_slice(&payload);
+            if flags & END_STREAM != 0 {
+                break;
+            }
+        }
+    }
+    assert!(goaway, "GOAWAY before the stream's end");
+    assert_eq!(body, b"slept");
+    let report = tokio::time::timeout(SOON, server.run)
+        .await
+        .expect("drained")
+        .expect("join");
+    assert_eq!(report.exit_code(), 0, "drained, nothing abandoned");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_client_that_never_answers_the_ping_is_closed_within_the_bound() {
+    let server = server().await;
+    let mut client = connect(server.addr, None).await;
+    // Its SETTINGS arrive; the server's are never acknowledged.
+    while let Some((kind, ..)) = read_frame(&mut client).await {
+        if kind == 4 {
+            break;
+        }
+    }
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let started = Instant::now();
+    let _ = server.shutdown.request(Signal::TERM);
+    let mut kinds = Vec::new();
+    while let Some((kind, ..)) = read_frame(&mut client).await {
+        kinds.push(kind);
+    }
+    let closed = started.elapsed();
+    assert!(
+        kinds.contains(&GOAWAY) && kinds.contains(&PING),
+        "{kinds:?}"
+    );
+    // The bound is 1 s; hyper alone would never close it.
+    assert!(closed < Duration::from_secs(3), "closed after {closed:?}");
+    let report = server.run.await.expect("join");
+    assert_eq!(report.exit_code(), 0);
+}
