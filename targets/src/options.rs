@@ -23,7 +23,8 @@ use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
 use std::time::Duration;
 
-/// An HTTP/1.1 server that shuts down gracefully, as the conformance
+/// An HTTP server (HTTP/1.1, and HTTP/2 with prior knowledge where the
+/// adapter serves it) that shuts down gracefully, as the conformance
 /// contract says.
 #[derive(Debug, Parser)]
 #[command(version, allow_negative_numbers = true)]
