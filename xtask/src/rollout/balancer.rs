@@ -62,11 +62,20 @@ pub(crate) fn ensure_installed(kind: Kind) -> Result<PathBuf, Failure> {
         return Ok(program.into());
     }
     eprintln!("xtask: installing {package} from the distribution's packages");
-    let status = Command::new("apt-get")
-        .args(["install", "-y", "-q", "--no-install-recommends", package])
-        .env("DEBIAN_FRONTEND", "noninteractive")
-        .status()
-        .map_err(|e| Failure::failed(format!("cannot run apt-get to install {package}: {e}")))?;
+    let apt = |args: &[&str]| {
+        Command::new("apt-get")
+            .args(args)
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .status()
+            .map_err(|e| Failure::failed(format!("cannot run apt-get to install {package}: {e}")))
+    };
+    let install = ["install", "-y", "-q", "--no-install-recommends", package];
+    let mut status = apt(&install)?;
+    if !status.success() {
+        // A fresh machine may have no package lists yet.
+        apt(&["update", "-q"])?;
+        status = apt(&install)?;
+    }
     if !status.success() || !Path::new(program).is_file() {
         return Err(Failure::failed(format!(
             "{package} is not installed and `apt-get install {package}` failed ({status})"
