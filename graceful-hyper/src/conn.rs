@@ -50,21 +50,32 @@ use std::time::Duration;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
-/// The connection's io, watched for successful flushes.
+/// The connection's io, watched for successful flushes, with the first
+/// bytes that were read to choose the protocol replayed before the rest.
 struct TrackedIo<I> {
     io: I,
     // Dropped with the io: the connection's requests waiting for a flush
     // end then.
     conn: ConnIo,
+    /// The bytes [`sniff`] read, and how many of them hyper has read back.
+    prefix: Vec<u8>,
+    replayed: usize,
 }
 
 impl<I: Read + Unpin> Read for TrackedIo<I> {
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        buf: ReadBufCursor<'_>,
+        mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_read(cx, buf)
+        let this = self.get_mut();
+        if this.replayed < this.prefix.len() {
+            let n = (this.prefix.len() - this.replayed).min(buf.remaining());
+            buf.put_slice(&this.prefix[this.replayed..this.replayed + n]);
+            this.replayed += n;
+            return Poll::Ready(Ok(()));
+        }
+        Pin::new(&mut this.io).poll_read(cx, buf)
     }
 }
 
@@ -162,69 +173,16 @@ impl fmt::Debug for Spawner {
     }
 }
 
-/// An io whose first bytes, read to choose the protocol, are replayed.
-struct Rewind<I> {
-    prefix: Vec<u8>,
-    read: usize,
-    io: I,
-}
-
-impl<I: Read + Unpin> Read for Rewind<I> {
-    fn poll_read(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        mut buf: ReadBufCursor<'_>,
-    ) -> Poll<io::Result<()>> {
-        let this = self.get_mut();
-        if this.read < this.prefix.len() {
-            let n = (this.prefix.len() - this.read).min(buf.remaining());
-            buf.put_slice(&this.prefix[this.read..this.read + n]);
-            this.read += n;
-            return Poll::Ready(Ok(()));
-        }
-        Pin::new(&mut this.io).poll_read(cx, buf)
-    }
-}
-
-impl<I: Write + Unpin> Write for Rewind<I> {
-    fn poll_write(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        buf: &[u8],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
-    }
-
-    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_flush(cx)
-    }
-
-    fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
-    }
-
-    fn is_write_vectored(&self) -> bool {
-        self.io.is_write_vectored()
-    }
-
-    fn poll_write_vectored(
-        self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-        bufs: &[io::IoSlice<'_>],
-    ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
-    }
-}
-
 /// Reads until the bytes are known not to be the HTTP/2 preface, or are
-/// all of it. `None`: the client left (or failed) before that.
-async fn sniff<I: Read + Unpin>(mut io: I) -> Option<(Rewind<I>, bool)> {
+/// all of it, and keeps them in `io` to be replayed: whether they are the
+/// preface, or `None` when the client left (or failed) before that.
+async fn sniff<I: Read + Unpin>(io: &mut TrackedIo<I>) -> Option<bool> {
     let mut prefix = [0u8; 24];
     let mut len = 0;
     while len < PREFACE.len() {
         let read = std::future::poll_fn(|cx| {
             let mut buf = ReadBuf::new(&mut prefix[len..]);
-            ready!(Pin::new(&mut io).poll_read(cx, buf.unfilled()))?;
+            ready!(Pin::new(&mut io.io).poll_read(cx, buf.unfilled()))?;
             Poll::Ready(io::Result::Ok(buf.filled().len()))
         })
         .await;
@@ -236,15 +194,8 @@ async fn sniff<I: Read + Unpin>(mut io: I) -> Option<(Rewind<I>, bool)> {
             break;
         }
     }
-    let h2 = prefix[..len] == PREFACE[..];
-    Some((
-        Rewind {
-            prefix: prefix[..len].to_vec(),
-            read: 0,
-            io,
-        },
-        h2,
-    ))
+    io.prefix = prefix[..len].to_vec();
+    Some(prefix[..len] == PREFACE[..])
 }
 
 /// Serves one connection under `shutdown`, HTTP/1.1 or HTTP/2 with prior
@@ -325,24 +276,27 @@ where
     B: crate::SpawnBody,
 {
     let (state, conn) = Connection::new(shutdown);
-    let io = TrackedIo { io, conn };
+    let mut io = TrackedIo {
+        io,
+        conn,
+        prefix: Vec::new(),
+        replayed: 0,
+    };
     let service = Streams {
         service: GracefulService::for_connection(service, state.clone()),
     };
     let shutdown = shutdown.clone();
     let busy = state.clone();
     let future = async move {
-        let Some((io, h2)) = sniff(io).await else {
+        let Some(h2) = sniff(&mut io).await else {
             return Ok(());
         };
         if h2 {
             let conn = http2::Builder::new(spawner).serve_connection(io, service);
             H2 {
                 conn,
-                draining: Some(shutdown.reached(Phase::Draining)),
-                bound: None,
-                bound_passed: false,
-                abandoned: Some(shutdown.abandoned()),
+                goaway: GoAway::Waiting(shutdown.reached(Phase::Draining)),
+                deadline: Deadline::new(&shutdown),
                 state,
                 timer,
             }
@@ -354,7 +308,7 @@ where
                 .with_upgrades();
             H1 {
                 conn,
-                abandoned: Some(shutdown.abandoned()),
+                deadline: Deadline::new(&shutdown),
                 state,
             }
             .await
@@ -405,7 +359,37 @@ impl Future for ServeConnection {
     }
 }
 
-type Served<I> = Rewind<TrackedIo<I>>;
+/// The deadline rule of one connection ([`graceful_core::conn`], rule 2):
+/// when the drain is abandoned, a busy connection is closed, an idle one
+/// never.
+struct Deadline {
+    // `None` once it has resolved and found the connection idle: no request
+    // of this connection can be in progress after that.
+    abandoned: Option<Abandoned>,
+}
+
+impl Deadline {
+    fn new(shutdown: &Shutdown) -> Deadline {
+        Deadline {
+            abandoned: Some(shutdown.abandoned()),
+        }
+    }
+
+    /// Whether the connection must close now.
+    fn closes(&mut self, cx: &mut Context<'_>, state: &Connection) -> bool {
+        if let Some(abandoned) = &mut self.abandoned
+            && Pin::new(abandoned).poll(cx).is_ready()
+        {
+            // Requests and streams are refused from here on (the drain is
+            // over), so busy can only go down: one look decides.
+            if state.is_busy() {
+                return true;
+            }
+            self.abandoned = None;
+        }
+        false
+    }
+}
 
 pin_project! {
     /// An HTTP/1.1 connection, closed at the deadline only if busy.
@@ -416,10 +400,8 @@ pin_project! {
         B: Body,
     {
         #[pin]
-        conn: http1::UpgradeableConnection<Served<I>, Streams<S>>,
-        // `None` once it has resolved and found the connection idle: no
-        // request of this connection can be in progress after that.
-        abandoned: Option<Abandoned>,
+        conn: http1::UpgradeableConnection<TrackedIo<I>, Streams<S>>,
+        deadline: Deadline,
         state: Connection,
     }
 }
@@ -434,18 +416,23 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
-        if let Some(abandoned) = this.abandoned
-            && Pin::new(abandoned).poll(cx).is_ready()
-        {
-            // Requests are refused from here on (the phase is at least
-            // `Draining`), so busy can only go down: one look decides.
-            if this.state.is_busy() {
-                return Poll::Ready(Ok(()));
-            }
-            *this.abandoned = None;
+        if this.deadline.closes(cx, this.state) {
+            return Poll::Ready(Ok(()));
         }
         this.conn.poll(cx)
     }
+}
+
+/// Where an HTTP/2 connection stands with its GOAWAY.
+enum GoAway {
+    /// Not sent: waiting for the drain to begin.
+    Waiting(Reached),
+    /// Sent (the first one): hyper sends the final one when the PING is
+    /// answered; until this sleep of [`GOAWAY_BOUND`] ends at the latest.
+    Sent(Sleep),
+    /// Sent [`GOAWAY_BOUND`] ago or more: a connection with no stream in
+    /// progress is closed, whatever hyper is still waiting for.
+    Bounded,
 }
 
 pin_project! {
@@ -458,12 +445,9 @@ pin_project! {
         B: Body,
     {
         #[pin]
-        conn: http2::Connection<Served<I>, Streams<S>, Spawner>,
-        // `None` once the GOAWAY is sent.
-        draining: Option<Reached>,
-        bound: Option<Sleep>,
-        bound_passed: bool,
-        abandoned: Option<Abandoned>,
+        conn: http2::Connection<TrackedIo<I>, Streams<S>, Spawner>,
+        goaway: GoAway,
+        deadline: Deadline,
         state: Connection,
         timer: Arc<dyn Timer>,
     }
@@ -479,38 +463,26 @@ where
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        if let Some(draining) = this.draining
+        if let GoAway::Waiting(draining) = this.goaway
             && Pin::new(draining).poll(cx).is_ready()
         {
-            *this.draining = None;
             this.conn.as_mut().graceful_shutdown();
-            let mut bound = this.timer.sleep(GOAWAY_BOUND);
-            if bound.as_mut().poll(cx).is_ready() {
-                *this.bound_passed = true;
-            } else {
-                *this.bound = Some(bound);
-            }
+            *this.goaway = GoAway::Sent(this.timer.sleep(GOAWAY_BOUND));
         }
-        if let Some(bound) = this.bound
+        if let GoAway::Sent(bound) = this.goaway
             && bound.as_mut().poll(cx).is_ready()
         {
-            *this.bound = None;
-            *this.bound_passed = true;
+            *this.goaway = GoAway::Bounded;
         }
-        if let Some(abandoned) = this.abandoned
-            && Pin::new(abandoned).poll(cx).is_ready()
-        {
-            if this.state.is_busy() {
-                return Poll::Ready(Ok(()));
-            }
-            *this.abandoned = None;
+        if this.deadline.closes(cx, this.state) {
+            return Poll::Ready(Ok(()));
         }
         let polled = this.conn.poll(cx);
         if polled.is_ready() {
             return polled;
         }
         // A flush during that poll may have ended the last stream.
-        if *this.bound_passed && !this.state.is_busy() {
+        if matches!(this.goaway, GoAway::Bounded) && !this.state.is_busy() {
             return Poll::Ready(Ok(()));
         }
         Poll::Pending
