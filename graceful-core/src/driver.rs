@@ -6,7 +6,7 @@ use crate::progress::{Progress, SharedTimer, Timed};
 use crate::report::{DrainOutcome, Event, Report, StepOutcome, StepReport};
 use crate::shutdown::Shutdown;
 use crate::state::{Flags, Phase, Snapshot};
-use crate::sync::{Arc, Ordering, lock};
+use crate::sync::{Arc, lock};
 use crate::timer::Timer;
 use crate::wait::Wait;
 use std::fmt;
@@ -239,8 +239,7 @@ async fn run(inner: Arc<Inner>, timer: SharedTimer) -> Report {
         if s.forced() {
             Some(Stop::Forced)
         } else {
-            // Acquire: pairs with the Release of the last token's drop.
-            (inner.listeners.load(Ordering::Acquire) == 0).then_some(Stop::Done)
+            inner.listeners_closed().then_some(Stop::Done)
         }
     });
     let (limit, mut cut) = run.limit(config.drain_timeout, drain_end);

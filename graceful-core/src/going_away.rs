@@ -34,7 +34,7 @@
 
 use crate::inner::Inner;
 use crate::state::{Phase, Snapshot};
-use crate::sync::{Arc, Ordering};
+use crate::sync::Arc;
 use crate::wait::Wait;
 use futures_core::Stream;
 use std::fmt;
@@ -48,9 +48,7 @@ fn gone(inner: &Inner, s: Snapshot) -> bool {
     if s.phase() >= Phase::CleaningUp || s.forced() || s.abandoned() {
         return true;
     }
-    // Acquire: pairs with the Release of the last listener token's drop, as
-    // in the driver's own wait for `closed`.
-    s.phase() >= Phase::Draining && inner.listeners.load(Ordering::Acquire) == 0
+    s.phase() >= Phase::Draining && inner.listeners_closed()
 }
 
 /// Resolves at the going-away moment. See

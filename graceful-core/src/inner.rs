@@ -6,7 +6,7 @@ use crate::log::Log;
 use crate::progress::{self, Progress};
 use crate::report::{Event, Report};
 use crate::state::{Flags, Phase, Snapshot, State};
-use crate::sync::{AtomicUsize, Mutex, lock};
+use crate::sync::{AtomicUsize, Mutex, Ordering, lock};
 use crate::waiters::WaitList;
 use std::time::{Duration, Instant};
 
@@ -98,6 +98,13 @@ impl Inner {
             log,
             job_panics: AtomicUsize::new(0),
         }
+    }
+
+    /// Whether every listener is closed: every `ListenerToken` dropped.
+    pub(crate) fn listeners_closed(&self) -> bool {
+        // Acquire: pairs with the Release of the last token's drop, so the
+        // listener's close happens-before what the caller does next.
+        self.listeners.load(Ordering::Acquire) == 0
     }
 
     /// Logs `event` and hands it to the observer, with no lock held.

@@ -133,26 +133,7 @@ impl State {
     /// Counts one more request in flight, unless draining has begun.
     #[inline]
     pub(crate) fn try_enter(&self) -> Result<(), Phase> {
-        // Relaxed: the decision depends only on this word's modification
-        // order, which every compare-and-swap respects whatever its ordering
-        // (invariant 2); entering publishes nothing to other threads.
-        let mut current = self.0.load(Ordering::Relaxed);
-        loop {
-            let snapshot = Snapshot(current);
-            if snapshot.phase() >= Phase::Draining {
-                return Err(snapshot.phase());
-            }
-            assert!(snapshot.in_flight() < MAX_COUNT, "in-flight count overflow");
-            match self.0.compare_exchange_weak(
-                current,
-                current + ONE,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
-                Ok(_) => return Ok(()),
-                Err(actual) => current = actual,
-            }
-        }
+        self.try_increment(|s| s.phase() < Phase::Draining)
     }
 
     /// Counts one more request in flight while draining, as long as the
@@ -161,15 +142,24 @@ impl State {
     /// a protocol must still take once new work is refused elsewhere (an
     /// HTTP/2 stream the client opened before the server's final GOAWAY).
     pub(crate) fn try_join(&self) -> Result<(), Phase> {
-        // Relaxed: as for `try_enter`; the decision reads only this word.
+        self.try_increment(|s| {
+            s.phase() < Phase::Draining
+                || (s.phase() == Phase::Draining && s.in_flight() > 0 && !s.abandoned())
+        })
+    }
+
+    /// Counts one more request in flight if `admits` the word as it is at
+    /// the increment, else returns its phase.
+    #[inline]
+    fn try_increment(&self, admits: impl Fn(Snapshot) -> bool) -> Result<(), Phase> {
+        // Relaxed: the decision depends only on this word's modification
+        // order, which every compare-and-swap respects whatever its ordering
+        // (invariant 2); entering publishes nothing to other threads.
         let mut current = self.0.load(Ordering::Relaxed);
         loop {
             let snapshot = Snapshot(current);
-            let phase = snapshot.phase();
-            let open = phase < Phase::Draining
-                || (phase == Phase::Draining && snapshot.in_flight() > 0 && !snapshot.abandoned());
-            if !open {
-                return Err(phase);
+            if !admits(snapshot) {
+                return Err(snapshot.phase());
             }
             assert!(snapshot.in_flight() < MAX_COUNT, "in-flight count overflow");
             match self.0.compare_exchange_weak(
