@@ -115,13 +115,14 @@ pub fn run(driver: Driver) -> Run {
 /// The core types a smol program uses, so that this crate is the only
 /// graceful dependency it needs.
 #[doc(no_inline)]
-/// systemd's service notifications (feature `systemd`).
-#[cfg(feature = "systemd")]
-pub use graceful_core::systemd;
 pub use graceful_core::{
     Cause, DrainOutcome, Driver, Event, GoingAway, Job, JobPanicked, Phase, Refused, Report, Run,
     Shutdown, Signal, UntilGoingAway,
 };
+
+/// systemd's service notifications (feature `systemd`).
+#[cfg(feature = "systemd")]
+pub use graceful_core::systemd;
 
 /// The README's example, compiled as a doc test.
 #[cfg(doctest)]
