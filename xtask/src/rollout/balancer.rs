@@ -151,24 +151,18 @@ impl Balancer {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::failed(format!("cannot create {}: {e}", dir.display())))?;
         let config = render(kind, listen, backends, dir)?;
-        let config_path = dir.join(match kind {
-            Kind::Haproxy => "haproxy.cfg",
-            Kind::Nginx => "nginx.conf",
-        });
+        let config_path = dir.join(kind.config().file_name().unwrap_or_default());
         std::fs::write(&config_path, config)
             .map_err(|e| Failure::failed(format!("cannot write {}: {e}", config_path.display())))?;
         let stats = dir.join("haproxy.sock");
         let config_arg = config_path.display().to_string();
         // HAProxy expands LISTEN and STATS from its environment (nginx's
         // file is filled above); `env` sets them for the child alone.
-        let mut target = Target::new(kind.name(), "/usr/bin/env")
+        let target = Target::new(kind.name(), "/usr/bin/env")
             .arg(format!("LISTEN={listen}"))
             .arg(format!("STATS={}", stats.display()))
             .arg(program);
-        for arg in config_args(kind, dir, &config_arg) {
-            target = target.arg(arg);
-        }
-        let process = Process::spawn(&target, &[])
+        let process = Process::spawn(&target, &config_args(kind, dir, &config_arg))
             .map_err(|e| Failure::failed(format!("cannot start {}: {e}", kind.name())))?;
         let mut balancer = Balancer {
             kind,

@@ -185,7 +185,7 @@ fn client(addr: SocketAddr, c: usize, mix: Mix, stop: &AtomicBool) -> Tally {
                 tally
                     .examples
                     .entry(kind.clone())
-                    .or_insert_with(|| format!("{op:?} {}: {outcome}", req_target(&req)));
+                    .or_insert_with(|| format!("{op:?} {} {}: {outcome}", req.method, req.target));
                 *tally.failed.entry(kind).or_default() += 1;
             }
         }
@@ -201,10 +201,4 @@ fn order(c: usize, n: usize, ms: u64) -> (Op, Request, String) {
     let id = format!("c{c}-o{n}");
     let req = Request::post(format!("/orders?ms={ms}"), id.clone());
     (Op::Order, req, id)
-}
-
-fn req_target(req: &Request) -> String {
-    let head = req.head_bytes();
-    let head = String::from_utf8_lossy(&head);
-    head.lines().next().unwrap_or_default().to_owned()
 }
