@@ -15,12 +15,7 @@ const CHILD: &str = "GRACEFUL_SYSTEMD_TEST_CHILD";
 
 /// What the server does, in the child process: ready, then a shutdown
 /// with one request in flight, one cleanup step, and the report.
-#[test]
-#[ignore = "run by notifications_follow_the_shutdown, in a process of its own"]
-fn child() {
-    if std::env::var_os(CHILD).is_none() {
-        return;
-    }
+fn serve() {
     let driver = Shutdown::builder()
         .unready_delay(Duration::from_secs(2))
         .drain_timeout(Duration::from_secs(15))
@@ -49,6 +44,25 @@ fn child() {
     assert_eq!(report.exit_code(), 0);
 }
 
+/// Runs this test binary's test `name` again in a process of its own, as
+/// the child that serves, with `env` set; true when it succeeded. In that
+/// process, [`is_child`] is true.
+fn run_child(name: &str, env: &[(&str, &std::ffi::OsStr)], remove: &[&str]) -> bool {
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command.args(["--exact", name, "--quiet"]).env(CHILD, "1");
+    for (key, value) in env {
+        command.env(key, value);
+    }
+    for key in remove {
+        command.env_remove(key);
+    }
+    command.status().unwrap().success()
+}
+
+fn is_child() -> bool {
+    std::env::var_os(CHILD).is_some()
+}
+
 fn messages(socket: &UnixDatagram) -> Vec<String> {
     socket
         .set_read_timeout(Some(Duration::from_millis(500)))
@@ -63,18 +77,20 @@ fn messages(socket: &UnixDatagram) -> Vec<String> {
 
 #[test]
 fn notifications_follow_the_shutdown() {
+    if is_child() {
+        return serve();
+    }
     let dir = std::env::temp_dir().join(format!("graceful-systemd-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     let path = dir.join("notify.sock");
     let socket = UnixDatagram::bind(&path).unwrap();
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--ignored", "--quiet"])
-        .env(CHILD, "1")
-        .env("NOTIFY_SOCKET", &path)
-        .status()
-        .unwrap();
-    assert!(status.success(), "the child failed: {status}");
+    let served = run_child(
+        "notifications_follow_the_shutdown",
+        &[("NOTIFY_SOCKET", path.as_os_str())],
+        &[],
+    );
+    assert!(served, "the child failed");
     let got = messages(&socket);
     let _ = std::fs::remove_dir_all(&dir);
     let expected = [
@@ -91,13 +107,14 @@ fn notifications_follow_the_shutdown() {
 
 #[test]
 fn without_notify_socket_nothing_is_sent_and_nothing_fails() {
+    if is_child() {
+        return serve();
+    }
     // The child's own environment has no NOTIFY_SOCKET: every call is a
     // no-op that returns Ok.
-    let status = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child", "--ignored", "--quiet"])
-        .env(CHILD, "1")
-        .env_remove("NOTIFY_SOCKET")
-        .status()
-        .unwrap();
-    assert!(status.success());
+    assert!(run_child(
+        "without_notify_socket_nothing_is_sent_and_nothing_fails",
+        &[],
+        &["NOTIFY_SOCKET"],
+    ));
 }
