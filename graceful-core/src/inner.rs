@@ -117,10 +117,23 @@ impl Inner {
 
     /// One request in flight ended; the last one while draining wakes the
     /// waiters (state invariant 4).
+    ///
+    /// Inlined into every guard's drop: the common path is the one
+    /// decrement and one test, and only the wake-up, taken once per
+    /// shutdown, is a call ([`Inner::wake_drained`]).
+    #[inline]
     pub(crate) fn leave(&self) {
         if self.state.leave() {
-            self.waiters.notify_all();
+            self.wake_drained();
         }
+    }
+
+    /// Wakes the waiters once the last request in flight left while
+    /// draining; out of line, so that it does not weigh on every leave.
+    #[cold]
+    #[inline(never)]
+    fn wake_drained(&self) {
+        self.waiters.notify_all();
     }
 
     /// Moves the phase forward under the shared lock (so that listener and

@@ -33,8 +33,6 @@ const ABANDONED: usize = 1 << 4;
 const COUNT_SHIFT: u32 = 5;
 /// One in-flight request, in units of the packed word.
 const ONE: usize = 1 << COUNT_SHIFT;
-/// The largest count the word can hold.
-const MAX_COUNT: usize = usize::MAX >> COUNT_SHIFT;
 
 /// Where a shutdown stands. Phases only move forward.
 ///
@@ -96,6 +94,15 @@ impl Snapshot {
         Phase::from_bits(self.0)
     }
 
+    /// Whether the phase is `phase` or later: one compare of the phase
+    /// bits, as the phases' numbers follow their order, where
+    /// [`Snapshot::phase`] maps the bits through a match first (guards test
+    /// this on every enter and leave).
+    #[inline]
+    pub(crate) fn reached(self, phase: Phase) -> bool {
+        self.0 & PHASE_MASK >= phase as usize
+    }
+
     pub(crate) fn in_flight(self) -> usize {
         self.0 >> COUNT_SHIFT
     }
@@ -110,7 +117,7 @@ impl Snapshot {
 
     /// Draining (or later) with nothing in flight.
     pub(crate) fn drained(self) -> bool {
-        self.phase() >= Phase::Draining && self.in_flight() == 0
+        self.reached(Phase::Draining) && self.in_flight() == 0
     }
 }
 
@@ -133,7 +140,7 @@ impl State {
     /// Counts one more request in flight, unless draining has begun.
     #[inline]
     pub(crate) fn try_enter(&self) -> Result<(), Phase> {
-        self.try_increment(|s| s.phase() < Phase::Draining)
+        self.try_increment(|s| !s.reached(Phase::Draining))
     }
 
     /// Counts one more request in flight while draining, as long as the
@@ -161,13 +168,15 @@ impl State {
             if !admits(snapshot) {
                 return Err(snapshot.phase());
             }
-            assert!(snapshot.in_flight() < MAX_COUNT, "in-flight count overflow");
-            match self.0.compare_exchange_weak(
-                current,
-                current + ONE,
-                Ordering::Relaxed,
-                Ordering::Relaxed,
-            ) {
+            // The count is the word's top bits: adding one to the largest
+            // count would carry out of the word, which `checked_add` sees
+            // with the add itself (one branch more, not a shift and a
+            // compare).
+            let next = current.checked_add(ONE).expect("in-flight count overflow");
+            match self
+                .0
+                .compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed)
+            {
                 Ok(_) => return Ok(()),
                 Err(actual) => current = actual,
             }
@@ -182,7 +191,12 @@ impl State {
         // that sees the count reach zero (the drain waiter, then cleanup).
         let previous = Snapshot(self.0.fetch_sub(ONE, Ordering::Release));
         debug_assert!(previous.in_flight() > 0, "guard count underflow");
-        previous.in_flight() == 1 && previous.phase() >= Phase::Draining
+        // "The count was one and the phase at least `Draining`", as one
+        // range test on the word without its flags: it lies between
+        // `ONE | Draining` and `ONE | PHASE_MASK`. Every leave pays for
+        // this test, so it is three instructions, not two field reads.
+        let word = previous.0 & !(FORCED | ABANDONED);
+        word.wrapping_sub(ONE | Phase::Draining as usize) <= PHASE_MASK - Phase::Draining as usize
     }
 
     /// Moves the phase forward to `to`, setting `flags` with it. Returns the
@@ -269,6 +283,50 @@ mod tests {
         assert!(state.leave());
         assert_eq!(state.try_join(), Err(Phase::Draining), "it is over");
         assert_eq!(state.load().in_flight(), 0);
+    }
+
+    #[test]
+    fn only_the_last_leave_from_draining_on_notifies() {
+        for to in [
+            Phase::Running,
+            Phase::Unready,
+            Phase::Draining,
+            Phase::CleaningUp,
+            Phase::Finished,
+        ] {
+            for flags in [Flags::NONE, Flags::FORCED] {
+                let state = State::new();
+                state.try_enter().unwrap();
+                state.try_enter().unwrap();
+                state.advance(to, flags);
+                if state.load().phase() < to {
+                    continue; // Flags::FORCED only comes with Finished.
+                }
+                assert!(!state.leave(), "{to:?}: one still in flight");
+                assert_eq!(state.leave(), to >= Phase::Draining, "{to:?}, {flags:?}");
+            }
+        }
+    }
+
+    #[test]
+    fn reached_follows_the_phase_order() {
+        let phases = [
+            Phase::Running,
+            Phase::Unready,
+            Phase::Draining,
+            Phase::CleaningUp,
+            Phase::Finished,
+        ];
+        for (i, now) in phases.iter().enumerate() {
+            let snapshot = Snapshot(*now as usize | (7 << COUNT_SHIFT) | FORCED | ABANDONED);
+            for (j, phase) in phases.iter().enumerate() {
+                assert_eq!(
+                    snapshot.reached(*phase),
+                    i >= j,
+                    "{now:?} reached {phase:?}"
+                );
+            }
+        }
     }
 
     #[test]
