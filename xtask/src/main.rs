@@ -13,9 +13,11 @@
 //!   benchmarks; writes `BENCHMARKS.md` and `BENCHMARKS.svg`.
 //! - `cargo xtask mutants [--list] [--timeout SECS] [--jobs N] [--file GLOB]... [-- ARGS...]`:
 //!   mutation testing of graceful-core with cargo-mutants.
-//! - `cargo xtask rollout [--adapter NAME]... [--lb haproxy|nginx]... [--instances N] [--clients N]`:
+//! - `cargo xtask rollout [--adapter NAME]... [--lb haproxy|nginx]... [--instances N] [--clients N]
+//!   [--unready-delay-ms N] [--replace-delay-ms N] [--controls] [--peers]`:
 //!   a rolling restart of each target's instances behind a real load
-//!   balancer under steady load; prints what the clients saw.
+//!   balancer under steady load; prints what the clients saw (`--peers`:
+//!   the benchmark's peers too, side by side).
 
 mod bench;
 mod cargo;
@@ -41,9 +43,12 @@ tasks:
                                mutation testing of graceful-core with cargo-mutants (installed
                                when missing); results in target/mutants.out (not part of CI)
   rollout [--adapter NAME]... [--lb haproxy|nginx]... [--instances N] [--clients N] [--unready-delay-ms N]
+          [--replace-delay-ms N] [--controls] [--peers]
                                restart each target's instances one by one behind HAProxy and nginx
                                (installed when missing) under steady load; exit 1 on any failed
-                               request, lost order or job, or unclean exit";
+                               request, lost order or job, or unclean exit; --controls: its negative
+                               controls; --peers: the benchmark's peers after the targets, reported
+                               beside them";
 
 /// A task's failure: a message and the exit code it deserves.
 #[derive(Debug)]

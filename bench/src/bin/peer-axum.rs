@@ -3,12 +3,15 @@
 //! graceful-shutdown example teaches (Ctrl+C or SIGTERM ends the serve
 //! future once the connections are done).
 //!
-//! `GET /sleep?ms=N` answers `slept N` after N ms, `GET /health/live`
-//! answers `live`; `listening HOST:PORT` is printed once bound.
+//! `GET /sleep?ms=N` answers `slept N` after N ms, `POST /orders?ms=N`
+//! answers `201 stored ID` (ID: the body) after N ms, with no store behind
+//! it (the rollout's non-idempotent request), `GET /health/live` answers
+//! `live`; `listening HOST:PORT` is printed once bound.
 
 use axum::Router;
 use axum::extract::Query;
-use axum::routing::get;
+use axum::http::StatusCode;
+use axum::routing::{get, post};
 use serde::Deserialize;
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -24,11 +27,17 @@ async fn sleep(Query(Sleep { ms }): Query<Sleep>) -> String {
     format!("slept {ms}")
 }
 
+async fn order(Query(Sleep { ms }): Query<Sleep>, id: String) -> (StatusCode, String) {
+    tokio::time::sleep(Duration::from_millis(ms)).await;
+    (StatusCode::CREATED, format!("stored {id}"))
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = graceful_bench::ServerArgs::from_env();
     let app = Router::new()
         .route("/sleep", get(sleep))
+        .route("/orders", post(order))
         .route("/health/live", get(|| async { "live" }));
     let listener = TcpListener::bind(args.addr).await?;
     graceful_bench::announce(listener.local_addr()?);

@@ -5,11 +5,13 @@
 //! server subsystem waits for the tracker. `catch_signals` turns SIGTERM
 //! and Ctrl+C into a shutdown, bounded by `handle_shutdown_requests`.
 //!
-//! `GET /sleep?ms=N` answers `slept N` after N ms, `GET /health/live`
-//! answers `live`; `listening HOST:PORT` is printed once bound.
+//! `GET /sleep?ms=N` answers `slept N` after N ms, `POST /orders?ms=N`
+//! answers `201 stored ID` (ID: the body) after N ms, with no store behind
+//! it (the rollout's non-idempotent request), `GET /health/live` answers
+//! `live`; `listening HOST:PORT` is printed once bound.
 
 use bytes::Bytes;
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full};
 use hyper::server::conn::http1;
 use hyper::service::service_fn;
 use hyper::{Request, Response, StatusCode};
@@ -32,8 +34,20 @@ async fn route(
         *response.status_mut() = status;
         response
     };
+    let ms = graceful_bench::query_number(request.uri().query(), "ms");
     Ok(match request.uri().path() {
-        "/sleep" => match graceful_bench::query_number(request.uri().query(), "ms") {
+        "/orders" if request.method() == hyper::Method::POST => match ms {
+            Some(ms) => match request.into_body().collect().await {
+                Ok(body) => {
+                    tokio::time::sleep(Duration::from_millis(ms)).await;
+                    let id = String::from_utf8_lossy(&body.to_bytes()).into_owned();
+                    text(StatusCode::CREATED, format!("stored {id}"))
+                }
+                Err(_) => text(StatusCode::BAD_REQUEST, "unreadable body".to_owned()),
+            },
+            None => text(StatusCode::BAD_REQUEST, "ms must be a number".to_owned()),
+        },
+        "/sleep" => match ms {
             Some(ms) => {
                 tokio::time::sleep(Duration::from_millis(ms)).await;
                 text(StatusCode::OK, format!("slept {ms}"))

@@ -19,37 +19,59 @@ use crate::{Failure, cargo};
 pub(crate) enum Kind {
     Haproxy,
     Nginx,
+    /// HAProxy with `deploy/haproxy/haproxy.cfg` less its `retry-on` and
+    /// `option redispatch` lines: a balancer nobody told to retry elsewhere
+    /// (its own connect retries to the same server stay), to show what the
+    /// unready delay does where no retry helps. Run only when named.
+    HaproxyNoRetries,
 }
 
 impl Kind {
+    /// The balancers a rollout runs behind when none is named.
     pub(crate) const ALL: [Kind; 2] = [Kind::Haproxy, Kind::Nginx];
+    /// Every balancer `--lb` knows.
+    pub(crate) const KNOWN: [Kind; 3] = [Kind::Haproxy, Kind::Nginx, Kind::HaproxyNoRetries];
 
     pub(crate) fn name(self) -> &'static str {
         match self {
             Kind::Haproxy => "haproxy",
             Kind::Nginx => "nginx",
+            Kind::HaproxyNoRetries => "haproxy-no-retries",
         }
     }
 
     pub(crate) fn parse(name: &str) -> Option<Kind> {
-        Kind::ALL.into_iter().find(|k| k.name() == name)
+        Kind::KNOWN.into_iter().find(|k| k.name() == name)
+    }
+
+    fn is_haproxy(self) -> bool {
+        matches!(self, Kind::Haproxy | Kind::HaproxyNoRetries)
     }
 
     /// The executable, and the Debian package that ships it.
     fn program(self) -> (&'static str, &'static str) {
-        match self {
-            Kind::Haproxy => ("/usr/sbin/haproxy", "haproxy"),
-            Kind::Nginx => ("/usr/sbin/nginx", "nginx"),
+        if self.is_haproxy() {
+            ("/usr/sbin/haproxy", "haproxy")
+        } else {
+            ("/usr/sbin/nginx", "nginx")
         }
     }
 
     /// The configuration file of `deploy/` it runs.
     fn config(self) -> PathBuf {
-        let file = match self {
-            Kind::Haproxy => "deploy/haproxy/haproxy.cfg",
-            Kind::Nginx => "deploy/nginx/nginx.conf",
+        let file = if self.is_haproxy() {
+            "deploy/haproxy/haproxy.cfg"
+        } else {
+            "deploy/nginx/nginx.conf"
         };
         cargo::workspace_root().join(file)
+    }
+
+    /// Whether `line` of the configuration file is left out.
+    fn leaves_out(self, line: &str) -> bool {
+        let line = line.trim_start();
+        self == Kind::HaproxyNoRetries
+            && (line.starts_with("retry-on") || line.starts_with("option redispatch"))
     }
 }
 
@@ -95,11 +117,14 @@ pub(crate) struct Balancer {
 
 /// The configuration of `kind` for `backends`, listening on `listen`, with
 /// its files under `dir`: the `deploy/` file with one server line per
-/// backend (written from the line of the first one).
+/// backend (written from the line of the first one), its health checks
+/// asking for `health` instead of `/health/ready` (a peer has no readiness
+/// endpoint).
 fn render(
     kind: Kind,
     listen: SocketAddr,
     backends: &[SocketAddr],
+    health: &str,
     dir: &Path,
 ) -> Result<String, Failure> {
     let path = kind.config();
@@ -120,7 +145,14 @@ fn render(
             }
             continue;
         }
-        out.push_str(line);
+        if kind.leaves_out(line) {
+            continue;
+        }
+        if !line.trim_start().starts_with('#') && line.contains("httpchk") {
+            out.push_str(&line.replace("/health/ready", health));
+        } else {
+            out.push_str(line);
+        }
         out.push('\n');
     }
     if servers != 1 {
@@ -131,7 +163,7 @@ fn render(
     }
     Ok(match kind {
         // HAProxy expands the rest itself, from its environment.
-        Kind::Haproxy => out,
+        Kind::Haproxy | Kind::HaproxyNoRetries => out,
         Kind::Nginx => out
             .replace("${LISTEN}", &listen.to_string())
             .replace("${PREFIX}", &dir.display().to_string()),
@@ -146,15 +178,26 @@ impl Balancer {
         program: &Path,
         listen: SocketAddr,
         backends: &[SocketAddr],
+        health: &str,
         dir: &Path,
     ) -> Result<Balancer, Failure> {
         std::fs::create_dir_all(dir)
             .map_err(|e| Failure::failed(format!("cannot create {}: {e}", dir.display())))?;
-        let config = render(kind, listen, backends, dir)?;
+        let config = render(kind, listen, backends, health, dir)?;
         let config_path = dir.join(kind.config().file_name().unwrap_or_default());
         std::fs::write(&config_path, config)
             .map_err(|e| Failure::failed(format!("cannot write {}: {e}", config_path.display())))?;
-        let stats = dir.join("haproxy.sock");
+        // A Unix socket's path has at most 107 bytes, and HAProxy takes
+        // 97: a deep scratch directory gets its socket in the temporary
+        // directory instead.
+        let mut stats = dir.join("haproxy.sock");
+        if stats.as_os_str().len() > 97 {
+            stats = std::env::temp_dir().join(format!(
+                "graceful-rollout-{}-{}.sock",
+                std::process::id(),
+                listen.port()
+            ));
+        }
         let config_arg = config_path.display().to_string();
         // HAProxy expands LISTEN and STATS from its environment (nginx's
         // file is filled above); `env` sets them for the child alone.
@@ -207,7 +250,9 @@ impl Balancer {
     pub(crate) fn routes_to(&self, n: usize) -> Option<bool> {
         match self.kind {
             Kind::Nginx => None,
-            Kind::Haproxy => Some(haproxy_status(&self.stats, n).is_some_and(|s| s == "UP")),
+            Kind::Haproxy | Kind::HaproxyNoRetries => {
+                Some(haproxy_status(&self.stats, n).is_some_and(|s| s == "UP"))
+            }
         }
     }
 
@@ -237,11 +282,19 @@ impl Balancer {
     }
 }
 
+impl Drop for Balancer {
+    fn drop(&mut self) {
+        // Its admin socket may be in the temporary directory: leave nothing
+        // there (the process itself ends as its field drops).
+        let _ = std::fs::remove_file(&self.stats);
+    }
+}
+
 /// The command line of `kind` in the foreground with `config`: HAProxy's
 /// `-db` keeps it from forking, nginx's `daemon off` is in its file.
 fn config_args(kind: Kind, dir: &Path, config: &str) -> Vec<String> {
     match kind {
-        Kind::Haproxy => vec!["-db".into(), "-f".into(), config.into()],
+        Kind::Haproxy | Kind::HaproxyNoRetries => vec!["-db".into(), "-f".into(), config.into()],
         Kind::Nginx => vec![
             "-p".into(),
             dir.display().to_string(),
@@ -273,4 +326,78 @@ fn haproxy_status(socket: &Path, n: usize) -> Option<String> {
         }
     }
     None
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn addrs() -> (SocketAddr, Vec<SocketAddr>) {
+        let listen = "127.0.0.1:8000".parse().unwrap();
+        let backends = vec![
+            "127.0.0.1:8001".parse().unwrap(),
+            "127.0.0.1:8002".parse().unwrap(),
+        ];
+        (listen, backends)
+    }
+
+    #[test]
+    fn haproxy_gets_one_server_line_per_backend_and_the_health_path() {
+        let (listen, backends) = addrs();
+        let dir = Path::new("/tmp/rollout-render");
+        let ready = render(Kind::Haproxy, listen, &backends, "/health/ready", dir).unwrap();
+        assert!(ready.contains("server s1 \"127.0.0.1:8001\""), "{ready}");
+        assert!(ready.contains("server s2 \"127.0.0.1:8002\""), "{ready}");
+        assert!(
+            ready.contains("option httpchk GET /health/ready"),
+            "{ready}"
+        );
+
+        let live = render(Kind::Haproxy, listen, &backends, "/health/live", dir).unwrap();
+        assert!(live.contains("option httpchk GET /health/live"), "{live}");
+        assert!(!live.contains("httpchk GET /health/ready"), "{live}");
+        // Only the check changes: the rest of the file is the same.
+        assert_eq!(
+            ready
+                .replace("/health/ready", "/health/live")
+                .lines()
+                .count(),
+            live.lines().count()
+        );
+    }
+
+    #[test]
+    fn haproxy_no_retries_leaves_out_only_the_retries_elsewhere() {
+        let (listen, backends) = addrs();
+        let dir = Path::new("/tmp/rollout-render");
+        let with = render(Kind::Haproxy, listen, &backends, "/health/ready", dir).unwrap();
+        let without = render(
+            Kind::HaproxyNoRetries,
+            listen,
+            &backends,
+            "/health/ready",
+            dir,
+        )
+        .unwrap();
+        let directive =
+            |text: &str, name: &str| text.lines().any(|line| line.trim_start().starts_with(name));
+        assert!(directive(&with, "retry-on") && directive(&with, "option redispatch"));
+        assert!(!directive(&without, "retry-on") && !directive(&without, "option redispatch"));
+        assert_eq!(with.lines().count(), without.lines().count() + 2);
+    }
+
+    #[test]
+    fn nginx_gets_its_addresses_filled_in() {
+        let (listen, backends) = addrs();
+        let dir = Path::new("/tmp/rollout-render");
+        let conf = render(Kind::Nginx, listen, &backends, "/health/live", dir).unwrap();
+        assert!(
+            conf.contains("127.0.0.1:8001") && conf.contains("127.0.0.1:8002"),
+            "{conf}"
+        );
+        assert!(
+            !conf.contains("${LISTEN}") && !conf.contains("${PREFIX}"),
+            "{conf}"
+        );
+    }
 }

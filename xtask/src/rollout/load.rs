@@ -93,6 +93,9 @@ pub(crate) struct Mix {
     /// Only orders, no reads or jobs: the mix in which work cut off shows
     /// most surely (an order committed whose answer is lost).
     pub(crate) orders_only: bool,
+    /// No jobs, whatever `jobs` says: for a peer, which serves reads and
+    /// orders only.
+    pub(crate) no_jobs: bool,
 }
 
 /// The running clients.
@@ -148,7 +151,7 @@ fn client(addr: SocketAddr, c: usize, mix: Mix, stop: &AtomicBool) -> Tally {
         let (op, req, id) = match n % 4 {
             _ if mix.orders_only => order(c, n, ms),
             0 => order(c, n, ms),
-            2 if mix.jobs => {
+            2 if mix.jobs && !mix.no_jobs => {
                 let id = format!("c{c}-j{n}");
                 let req = Request::post(format!("/jobs?ms={ms}"), id.clone());
                 (Op::Job, req, id)

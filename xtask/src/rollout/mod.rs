@@ -15,6 +15,16 @@
 //!
 //! The goal is zero of every kind of failure; the exit status is 1 when any
 //! count is not zero or an instance did not exit with 0.
+//!
+//! `--peers` runs the same rollout, after the adapters' targets, with the
+//! benchmark's peers (axum's `with_graceful_shutdown`,
+//! tokio-graceful-shutdown, actix-web's built-in shutdown, each written the
+//! way its documentation teaches): the comparison a user makes. A peer has
+//! no readiness endpoint, no store and no unready delay, so the balancer
+//! checks `/health/live`, its clients send reads and orders (which a peer
+//! answers `201` with no store behind it: the failures count, lost work
+//! cannot be told), and its figures are reported, never making the exit
+//! status 1.
 
 mod balancer;
 mod load;
@@ -32,8 +42,9 @@ use crate::{Failure, cargo};
 use balancer::{Balancer, Kind};
 use load::{Load, Mix, Tally};
 
-const USAGE: &str = "usage: cargo xtask rollout [--adapter NAME]... [--lb haproxy|nginx]... \
-[--instances N] [--clients N] [--unready-delay-ms N] [--controls]";
+const USAGE: &str = "usage: cargo xtask rollout [--adapter NAME]... \
+[--lb haproxy|nginx|haproxy-no-retries]... \
+[--instances N] [--clients N] [--unready-delay-ms N] [--replace-delay-ms N] [--controls] [--peers]";
 
 /// The unready delay of the instances: longer than HAProxy's detection
 /// time with `deploy/haproxy/haproxy.cfg` (`inter 1s fall 2`: 2 s), with
@@ -55,7 +66,53 @@ struct Options {
     instances: usize,
     clients: usize,
     unready_delay_ms: u64,
+    /// How long after an instance's exit its replacement starts: 0 for a
+    /// process restarted in place, more for a replacement that takes time
+    /// to come (a pod scheduled elsewhere), while the balancer still has
+    /// the old address in its pool.
+    replace_delay_ms: u64,
     controls: bool,
+    peers: bool,
+}
+
+/// The benchmark's peers (`bench/src/bin/`), run by `--peers`.
+const PEERS: &[Known] = &[
+    Known {
+        name: "axum",
+        package: "graceful-bench",
+        bin: "peer-axum",
+    },
+    Known {
+        name: "tokio-graceful-shutdown",
+        package: "graceful-bench",
+        bin: "peer-tokio-graceful-shutdown",
+    },
+    Known {
+        name: "actix-web",
+        package: "graceful-bench",
+        bin: "peer-actix",
+    },
+];
+
+/// What a rollout runs: a target of the contract, or a peer.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Role {
+    /// A target of the contract (an adapter's, or the fake): readiness,
+    /// a store, the unready delay, the whole mix.
+    Target,
+    /// A peer: `--addr` only, checked on `/health/live`, reads and orders
+    /// with no store.
+    Peer,
+}
+
+impl Role {
+    /// The path the balancer's health checks ask for.
+    fn health(self) -> &'static str {
+        match self {
+            Role::Target => "/health/ready",
+            Role::Peer => "/health/live",
+        }
+    }
 }
 
 fn number(flag: &str, value: Option<&String>, min: usize) -> Result<usize, Failure> {
@@ -75,7 +132,9 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
         instances: 2,
         clients: 8,
         unready_delay_ms: UNREADY_DELAY_MS,
+        replace_delay_ms: 0,
         controls: false,
+        peers: false,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -97,7 +156,7 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
                 let name = args.next().ok_or_else(|| Failure::usage(USAGE))?;
                 let kind = Kind::parse(name).ok_or_else(|| {
                     Failure::usage(format!(
-                        "unknown load balancer {name:?}; known: haproxy, nginx"
+                        "unknown load balancer {name:?}; known: haproxy, nginx, haproxy-no-retries"
                     ))
                 })?;
                 if !options.balancers.contains(&kind) {
@@ -107,8 +166,12 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
             "--instances" => options.instances = number(arg, args.next(), 2)?,
             "--clients" => options.clients = number(arg, args.next(), 1)?,
             "--controls" => options.controls = true,
+            "--peers" => options.peers = true,
             "--unready-delay-ms" => {
                 options.unready_delay_ms = number(arg, args.next(), 0)? as u64;
+            }
+            "--replace-delay-ms" => {
+                options.replace_delay_ms = number(arg, args.next(), 0)? as u64;
             }
             other => {
                 return Err(Failure::usage(format!(
@@ -116,6 +179,11 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
                 )));
             }
         }
+    }
+    if options.controls && options.peers {
+        return Err(Failure::usage(format!(
+            "--controls and --peers do not go together\n{USAGE}"
+        )));
     }
     if options.adapters.is_empty() {
         options.adapters = KNOWN.to_vec();
@@ -143,6 +211,7 @@ struct Restart {
 #[derive(Debug)]
 struct Outcome {
     adapter: String,
+    role: Role,
     balancer: Kind,
     tally: Tally,
     jobs: bool,
@@ -188,23 +257,26 @@ fn free_addrs(n: usize) -> Result<Vec<SocketAddr>, Failure> {
         .map_err(|e| Failure::failed(format!("cannot read a port: {e}")))
 }
 
-/// An instance of the target, on `addr`, writing to `store`.
+/// An instance of the target, on `addr`, writing to `store` (a peer: on
+/// `addr`, with no other option).
 fn start_instance(
     target: &Target,
+    role: Role,
     addr: SocketAddr,
     store: &Path,
     unready_delay_ms: u64,
 ) -> Result<Process, Failure> {
-    let args = [
-        "--addr".to_owned(),
-        addr.to_string(),
-        "--unready-delay-ms".to_owned(),
-        unready_delay_ms.to_string(),
-        "--drain-timeout-ms".to_owned(),
-        "20000".to_owned(),
-        "--store".to_owned(),
-        store.display().to_string(),
-    ];
+    let mut args = vec!["--addr".to_owned(), addr.to_string()];
+    if role == Role::Target {
+        args.extend([
+            "--unready-delay-ms".to_owned(),
+            unready_delay_ms.to_string(),
+            "--drain-timeout-ms".to_owned(),
+            "20000".to_owned(),
+            "--store".to_owned(),
+            store.display().to_string(),
+        ]);
+    }
     let mut process = Process::spawn(target, &args)
         .map_err(|e| Failure::failed(format!("cannot start {}: {e}", target.name)))?;
     process
@@ -257,6 +329,7 @@ fn compare(answered: &[String], stored: &BTreeSet<String>) -> (usize, usize) {
 
 fn rollout(
     target: &Target,
+    role: Role,
     kind: Kind,
     lb: &Path,
     options: &Options,
@@ -282,13 +355,21 @@ fn rollout(
     for (addr, store) in backends.iter().zip(&stores) {
         instances.push(start_instance(
             target,
+            role,
             *addr,
             store,
             options.unready_delay_ms,
         )?);
     }
-    let jobs = serves_jobs(backends[0]);
-    let balancer = Balancer::start(kind, lb, listen, backends, &dir.join(kind.name()))?;
+    let jobs = role == Role::Target && serves_jobs(backends[0]);
+    let balancer = Balancer::start(
+        kind,
+        lb,
+        listen,
+        backends,
+        role.health(),
+        &dir.join(kind.name()),
+    )?;
     for n in 1..=options.instances {
         balancer.wait_routes_to(n, Duration::from_secs(15))?;
     }
@@ -297,7 +378,11 @@ fn rollout(
         options.instances,
         kind.name(),
         options.clients,
-        if jobs { "" } else { " (no /jobs: not served)" }
+        match (role, jobs) {
+            (Role::Peer, _) => " (a peer: reads and orders, no store)",
+            (Role::Target, true) => "",
+            (Role::Target, false) => " (no /jobs: not served)",
+        }
     );
     let mix = Mix {
         work_ms: if orders_only {
@@ -307,6 +392,7 @@ fn rollout(
         },
         jobs,
         orders_only,
+        no_jobs: role == Role::Peer,
     };
     let load = Load::start(listen, options.clients, mix);
     std::thread::sleep(Duration::from_secs(2));
@@ -320,8 +406,15 @@ fn rollout(
         let exit = instances[i].wait_exit(exit_within).ok_or_else(|| {
             Failure::failed(format!("instance {n} did not exit within {exit_within:?}"))
         })?;
+        std::thread::sleep(Duration::from_millis(options.replace_delay_ms));
         let replaced = Instant::now();
-        instances[i] = start_instance(target, backends[i], &stores[i], options.unready_delay_ms)?;
+        instances[i] = start_instance(
+            target,
+            role,
+            backends[i],
+            &stores[i],
+            options.unready_delay_ms,
+        )?;
         balancer.wait_routes_to(n, Duration::from_secs(15))?;
         let restart = Restart {
             exit: exit.describe(),
@@ -355,6 +448,24 @@ fn rollout(
             final_exits_clean = false;
         }
     }
+    if role == Role::Peer {
+        return Ok(Outcome {
+            adapter: name.to_owned(),
+            role,
+            balancer: kind,
+            tally,
+            jobs,
+            orders_lost: 0,
+            order_answers_lost: 0,
+            duplicated: 0,
+            jobs_lost: 0,
+            job_answers_lost: 0,
+            restarts,
+            final_exits_clean,
+            balancer_log,
+            took: started.elapsed(),
+        });
+    }
     let (orders, mut duplicated) = stored(&stores, "orders")?;
     let (orders_lost, order_answers_lost) = compare(&tally.orders_answered, &orders);
     let (jobs_lost, job_answers_lost) = if jobs {
@@ -366,6 +477,7 @@ fn rollout(
     };
     Ok(Outcome {
         adapter: name.to_owned(),
+        role,
         balancer: kind,
         tally,
         jobs,
@@ -405,17 +517,37 @@ fn print(outcomes: &[Outcome]) {
         } else {
             "-".to_owned()
         };
+        // A peer has no store: its lost work cannot be counted.
+        let (name, lost, unanswered, twice) = match o.role {
+            Role::Target => (
+                o.adapter.clone(),
+                (o.orders_lost + o.jobs_lost).to_string(),
+                (o.order_answers_lost + o.job_answers_lost).to_string(),
+                o.duplicated.to_string(),
+            ),
+            Role::Peer => (
+                format!("{} (peer)", o.adapter),
+                "-".to_owned(),
+                "-".to_owned(),
+                "-".to_owned(),
+            ),
+        };
+        let verdict = match (o.role, o.passed()) {
+            (Role::Peer, _) => "",
+            (Role::Target, true) => "PASS",
+            (Role::Target, false) => "FAIL",
+        };
         println!(
             "{:<12} {:<8} {:>8} {:>7} {:>7} {:>5} {:>6} {:>9} {:>5}  {}; {} ({:.0} s) {}",
-            o.adapter,
+            name,
             o.balancer.name(),
             o.tally.requests(),
             o.tally.failures(),
             orders,
             jobs,
-            o.orders_lost + o.jobs_lost,
-            o.order_answers_lost + o.job_answers_lost,
-            o.duplicated,
+            lost,
+            unanswered,
+            twice,
             if failures.is_empty() {
                 "none".to_owned()
             } else {
@@ -423,12 +555,12 @@ fn print(outcomes: &[Outcome]) {
             },
             restarts.join(", "),
             o.took.as_secs_f64(),
-            if o.passed() { "PASS" } else { "FAIL" }
+            verdict
         );
         for example in o.tally.examples.values() {
             println!("        e.g. {example}");
         }
-        if !o.passed() {
+        if o.role == Role::Target && !o.passed() {
             let log: Vec<&str> = o.balancer_log.lines().rev().take(10).collect();
             for line in log.into_iter().rev() {
                 println!("        {}: {line}", o.balancer.name());
@@ -477,7 +609,7 @@ pub(crate) fn run(args: &[String]) -> Result<(), Failure> {
     for kind in &options.balancers {
         programs.push((*kind, balancer::ensure_installed(*kind)?));
     }
-    let mut runs: Vec<(Target, Option<&Control>)> = Vec::new();
+    let mut runs: Vec<(Target, Role, Option<&Control>)> = Vec::new();
     if options.controls {
         let fake = targets::build(&[FAKE])?.remove(0);
         for control in CONTROLS {
@@ -485,21 +617,30 @@ pub(crate) fn run(args: &[String]) -> Result<(), Failure> {
             if let Some(fault) = control.fault {
                 target = Target::new(fault, &fake.path).arg("--fault").arg(fault);
             }
-            runs.push((target, Some(control)));
+            runs.push((target, Role::Target, Some(control)));
         }
     } else {
-        for built in targets::build(&options.adapters)? {
-            runs.push((Target::new(built.name, built.path), None));
+        let mut known = options.adapters.clone();
+        if options.peers {
+            known.extend_from_slice(PEERS);
+        }
+        for (built, k) in targets::build(&known)?.into_iter().zip(&known) {
+            let role = if PEERS.contains(k) {
+                Role::Peer
+            } else {
+                Role::Target
+            };
+            runs.push((Target::new(built.name, built.path), role, None));
         }
     }
     let mut outcomes = Vec::new();
     let mut broken = Vec::new();
-    for (target, control) in &runs {
+    for (target, role, control) in &runs {
         for (kind, program) in &programs {
             let orders_only = control.is_some_and(|c| c.orders_only);
-            let outcome = rollout(target, *kind, program, &options, orders_only)?;
+            let outcome = rollout(target, *role, *kind, program, &options, orders_only)?;
             match control {
-                None if !outcome.passed() => broken.push(format!(
+                None if *role == Role::Target && !outcome.passed() => broken.push(format!(
                     "{} behind {}: failed requests, lost work or an unclean exit",
                     outcome.adapter,
                     kind.name()
