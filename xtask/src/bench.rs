@@ -1,4 +1,4 @@
-//! `cargo xtask bench [--quick] [--figures 1,2,3,4,5] [--counts-only] [...]`:
+//! `cargo xtask bench [--quick] [--figures 1,2,3,4,5,6] [--counts-only] [...]`:
 //! the side-by-side benchmarks.
 //!
 //! Runs the `graceful-bench` runner in release mode, passing the arguments

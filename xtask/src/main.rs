@@ -14,7 +14,7 @@
 //! - `cargo xtask mutants [--list] [--timeout SECS] [--jobs N] [--file GLOB]... [-- ARGS...]`:
 //!   mutation testing of graceful-core with cargo-mutants.
 //! - `cargo xtask rollout [--adapter NAME]... [--lb haproxy|nginx]... [--instances N] [--clients N]
-//!   [--unready-delay-ms N] [--replace-delay-ms N] [--controls] [--peers]`:
+//!   [--unready-delay-ms N] [--replace-delay-ms N] [--controls] [--peers] [--json PATH]`:
 //!   a rolling restart of each target's instances behind a real load
 //!   balancer under steady load; prints what the clients saw (`--peers`:
 //!   the benchmark's peers too, side by side).
@@ -36,14 +36,14 @@ tasks:
   conformance [--adapter NAME]... [--scenario NAME]... [--json FILE]
                                build the targets and run the conformance kit against them;
                                adapters: tokio, smol, actix, and fake (the kit's own fake target)
-  bench [--quick] [--figures 1,2,3,4,5]
+  bench [--quick] [--figures 1,2,3,4,5,6]
                                the side-by-side benchmarks against the peers; writes
                                BENCHMARKS.md and BENCHMARKS.svg (not part of the tests)
   mutants [--list] [--timeout SECS] [--jobs N] [--file GLOB]... [-- ARGS...]
                                mutation testing of graceful-core with cargo-mutants (installed
                                when missing); results in target/mutants.out (not part of CI)
   rollout [--adapter NAME]... [--lb haproxy|nginx]... [--instances N] [--clients N] [--unready-delay-ms N]
-          [--replace-delay-ms N] [--controls] [--peers]
+          [--replace-delay-ms N] [--controls] [--peers] [--json PATH]
                                restart each target's instances one by one behind HAProxy and nginx
                                (installed when missing) under steady load; exit 1 on any failed
                                request, lost order or job, or unclean exit; --controls: its negative

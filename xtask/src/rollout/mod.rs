@@ -44,7 +44,8 @@ use load::{Load, Mix, Tally};
 
 const USAGE: &str = "usage: cargo xtask rollout [--adapter NAME]... \
 [--lb haproxy|nginx|haproxy-no-retries]... \
-[--instances N] [--clients N] [--unready-delay-ms N] [--replace-delay-ms N] [--controls] [--peers]";
+[--instances N] [--clients N] [--unready-delay-ms N] [--replace-delay-ms N] [--controls] [--peers] \
+[--json PATH]";
 
 /// The unready delay of the instances: longer than HAProxy's detection
 /// time with `deploy/haproxy/haproxy.cfg` (`inter 1s fall 2`: 2 s), with
@@ -73,6 +74,8 @@ struct Options {
     replace_delay_ms: u64,
     controls: bool,
     peers: bool,
+    /// Where to write the outcomes as JSON, besides the table.
+    json: Option<PathBuf>,
 }
 
 /// The benchmark's peers (`bench/src/bin/`), run by `--peers`.
@@ -135,6 +138,7 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
         replace_delay_ms: 0,
         controls: false,
         peers: false,
+        json: None,
     };
     let mut args = args.iter();
     while let Some(arg) = args.next() {
@@ -167,6 +171,12 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
             "--clients" => options.clients = number(arg, args.next(), 1)?,
             "--controls" => options.controls = true,
             "--peers" => options.peers = true,
+            "--json" => {
+                let path = args.next().ok_or_else(|| {
+                    Failure::usage(format!("--json needs a file path\n{USAGE}"))
+                })?;
+                options.json = Some(PathBuf::from(path));
+            }
             "--unready-delay-ms" => {
                 options.unready_delay_ms = number(arg, args.next(), 0)? as u64;
             }
@@ -569,6 +579,49 @@ fn print(outcomes: &[Outcome]) {
     }
 }
 
+/// The outcomes as JSON, for the benchmark's report: the settings, then one
+/// object per rollout (`null` where a peer's lost work cannot be counted).
+fn to_json(options: &Options, outcomes: &[Outcome]) -> serde_json::Value {
+    use serde_json::json;
+    let rows: Vec<serde_json::Value> = outcomes
+        .iter()
+        .map(|o| {
+            let counted = |n: usize| match o.role {
+                Role::Target => json!(n),
+                Role::Peer => serde_json::Value::Null,
+            };
+            json!({
+                "server": o.adapter,
+                "role": match o.role { Role::Target => "target", Role::Peer => "peer" },
+                "lb": o.balancer.name(),
+                "requests": o.tally.requests(),
+                "failed": o.tally.failures(),
+                "failures": o.tally.failed,
+                "orders": o.tally.orders_answered.len(),
+                "jobs": o.jobs.then_some(o.tally.jobs_answered.len()),
+                "lost": counted(o.orders_lost + o.jobs_lost),
+                "unanswered": counted(o.order_answers_lost + o.job_answers_lost),
+                "twice": counted(o.duplicated),
+                "restarts": o.restarts.iter().map(|r| json!({
+                    "exit": r.exit,
+                    "clean": r.clean,
+                    "drain_s": r.drain.as_secs_f64(),
+                })).collect::<Vec<_>>(),
+                "passed": o.role == Role::Target && o.passed(),
+                "took_s": o.took.as_secs_f64(),
+            })
+        })
+        .collect();
+    json!({
+        "instances": options.instances,
+        "clients": options.clients,
+        "unready_delay_ms": options.unready_delay_ms,
+        "replace_delay_ms": options.replace_delay_ms,
+        "work_ms": WORK_MS,
+        "rollouts": rows,
+    })
+}
+
 /// A control: the fake target with `fault` (none: it follows the rules),
 /// and what its rollout must show.
 struct Control {
@@ -657,6 +710,12 @@ pub(crate) fn run(args: &[String]) -> Result<(), Failure> {
         }
     }
     print(&outcomes);
+    if let Some(path) = &options.json {
+        let text = serde_json::to_string_pretty(&to_json(&options, &outcomes))
+            .map_err(|e| Failure::failed(format!("cannot encode the outcomes: {e}")))?;
+        std::fs::write(path, text + "\n")
+            .map_err(|e| Failure::failed(format!("cannot write {}: {e}", path.display())))?;
+    }
     if broken.is_empty() {
         Ok(())
     } else {

@@ -1,7 +1,7 @@
 //! `graceful-bench`: the benchmark runner behind `cargo xtask bench`.
 //!
 //! ```text
-//! graceful-bench [--quick] [--figures 1,2,3,4,5] [--counts-only]
+//! graceful-bench [--quick] [--figures 1,2,3,4,5,6] [--counts-only]
 //!                [--target NAME=PATH]... [--targets-from FILE]
 //!                [--markdown PATH] [--svg PATH]
 //! ```
@@ -9,7 +9,7 @@
 //! It builds the peers and baselines of this crate, finds graceful's
 //! conformance targets with `cargo xtask targets` (or takes them from
 //! `--target` / `--targets-from`, in the same `NAME PATH` form), measures
-//! the five figures side by side, prints the tables, and writes
+//! the six figures side by side, prints the tables, and writes
 //! `BENCHMARKS.md` and `BENCHMARKS.svg` at the workspace root.
 //!
 //! 1. Guard cost: instruction counts of `guard-ops` under callgrind, and
@@ -19,6 +19,8 @@
 //! 3. Exit latency after the last in-flight response.
 //! 4. Idle exit latency: SIGTERM to exit with nothing in flight.
 //! 5. Scale: 10 000 requests in flight at SIGTERM (1 000 with `--quick`).
+//! 6. Rolling restart: failed requests and lost work while every instance
+//!    is restarted behind HAProxy (`cargo xtask rollout --peers`).
 //!
 //! Every load goes to 127.0.0.1 and every step is bounded in count and
 //! time. Progress goes to standard error; the tables to standard output.
@@ -35,6 +37,7 @@ mod http;
 mod load;
 mod machine;
 mod report;
+mod rollout;
 mod scale;
 mod server;
 mod serving;
@@ -48,7 +51,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: graceful-bench [--quick] [--figures 1,2,3,4,5] [--counts-only] [--target NAME=PATH]...
+usage: graceful-bench [--quick] [--figures 1,2,3,4,5,6] [--counts-only] [--target NAME=PATH]...
                       [--targets-from FILE] [--markdown PATH] [--svg PATH]
 
   --quick              shorter rounds, fewer repetitions, 1 000 requests at scale (a few minutes)
@@ -142,7 +145,7 @@ struct Options {
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
-        figures: (1..=5).collect(),
+        figures: (1..=6).collect(),
         ..Options::default()
     };
     let mut args = args.iter();
@@ -165,8 +168,8 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 options.figures = list
                     .split(',')
                     .map(|f| match f.trim().parse::<u8>() {
-                        Ok(n @ 1..=5) => Ok(n),
-                        _ => Err(format!("--figures {list}: figures are 1 to 5")),
+                        Ok(n @ 1..=6) => Ok(n),
+                        _ => Err(format!("--figures {list}: figures are 1 to 6")),
                     })
                     .collect::<Result<_, _>>()?;
             }
@@ -337,6 +340,7 @@ fn run(options: &Options) -> Result<(), String> {
         idle: None,
         idle_keep_alive: None,
         scale: None,
+        rollout: None,
         notes: None,
     };
     let by_kind = |kinds: &[Kind]| -> Vec<&Spec> {
@@ -457,6 +461,15 @@ fn run(options: &Options) -> Result<(), String> {
                 .collect(),
         );
     }
+    if options.figures.contains(&6) {
+        eprintln!(
+            "graceful-bench: figure 6, a rolling restart behind HAProxy (cargo xtask rollout --peers)"
+        );
+        results.rollout = Some(rollout::measure(options.quick));
+        if let Some(Err(error)) = &results.rollout {
+            eprintln!("graceful-bench: {error}");
+        }
+    }
 
     results.took = started.elapsed();
     results.load_after = machine::load_average();
@@ -505,13 +518,13 @@ mod tests {
     fn parses_the_command_line() {
         let o = parse(&[]).unwrap();
         assert!(!o.quick && !o.targets_given);
-        assert_eq!(o.figures.len(), 5);
+        assert_eq!(o.figures.len(), 6);
         let o = parse(&["--quick", "--figures", "1,3", "--target=tokio=/x/t"]).unwrap();
         assert!(o.quick && o.targets_given && !o.counts_only);
         assert!(parse(&["--counts-only"]).unwrap().counts_only);
         assert_eq!(o.figures.into_iter().collect::<Vec<_>>(), [1, 3]);
         assert_eq!(o.targets, [("tokio".to_owned(), PathBuf::from("/x/t"))]);
-        assert!(parse(&["--figures", "6"]).is_err());
+        assert!(parse(&["--figures", "7"]).is_err());
         assert!(parse(&["--target", "tokio"]).is_err());
         assert!(parse(&["--fast"]).is_err());
     }

@@ -4,7 +4,7 @@
 use crate::machine::Machine;
 use crate::server::{Kind, Spec};
 use crate::stats::Summary;
-use crate::{callgrind, exit, guards, load, scale, serving};
+use crate::{callgrind, exit, guards, load, rollout, scale, serving};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -87,6 +87,7 @@ pub(crate) struct Results {
     pub(crate) idle: Option<Vec<exit::Row>>,
     pub(crate) idle_keep_alive: Option<Vec<exit::Row>>,
     pub(crate) scale: Option<Vec<scale::Row>>,
+    pub(crate) rollout: Option<Result<rollout::Figure, String>>,
     /// `bench/NOTES.md`: the profiles' diagnoses, written by hand, copied
     /// at the end of the report.
     pub(crate) notes: Option<String>,
@@ -192,7 +193,7 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
     );
     let _ = writeln!(
         md,
-        "cargo run --release -p graceful-bench --bin graceful-bench -- [--quick] [--figures 1,2,3,4,5]"
+        "cargo run --release -p graceful-bench --bin graceful-bench -- [--quick] [--figures 1,2,3,4,5,6]"
     );
     let _ = writeln!(md, "{}   # figure 1 alone", guards::command(s.quick));
     let _ = writeln!(md, "```\n");
@@ -204,6 +205,7 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
     figure_exit(&mut md, results);
     figure_idle(&mut md, results);
     figure_scale(&mut md, results);
+    figure_rollout(&mut md, results);
     if let Some(notes) = &results.notes {
         let _ = writeln!(md, "{}", notes.trim_end());
     }
@@ -275,7 +277,47 @@ fn goals(md: &mut String, r: &Results) {
             measured,
         );
     }
+    rollout_goals(md, r);
     let _ = writeln!(md);
+}
+
+/// Figure 6's goal for each of our targets behind each balancer: no failed
+/// request and no lost work.
+fn rollout_goals(md: &mut String, r: &Results) {
+    let Some(figure) = &r.rollout else { return };
+    let rows = match figure {
+        Ok(figure) => figure.rows.iter().filter(|row| row.ours).collect(),
+        Err(_) => Vec::new(),
+    };
+    if rows.is_empty() {
+        goal_line(
+            md,
+            "6. rolling restart",
+            "every target: 0 failed, 0 lost",
+            None,
+        );
+    }
+    for row in rows {
+        let clean = row.exits.iter().all(|e| e == "code 0");
+        let lost = row.lost.unwrap_or(0) + row.unanswered.unwrap_or(0);
+        goal_line(
+            md,
+            "6. rolling restart",
+            &format!(
+                "{} behind {}: 0 failed requests, 0 lost work, exits 0",
+                row.server, row.balancer
+            ),
+            Some((
+                format!(
+                    "{} failed of {}, {lost} lost, {}",
+                    row.failed(),
+                    count(row.requests as usize),
+                    if clean { "exits 0" } else { "an unclean exit" }
+                ),
+                row.failed() == 0 && lost == 0 && clean,
+            )),
+        );
+    }
 }
 
 /// `variant`'s ratios to bare and to `TaskTracker::token` in `of`.
@@ -974,9 +1016,83 @@ fn figure_scale(md: &mut String, r: &Results) {
     failures(md, rows.iter().map(|row| (&row.server, &row.failures)));
 }
 
+fn figure_rollout(md: &mut String, r: &Results) {
+    let Some(figure) = &r.rollout else { return };
+    let _ = writeln!(
+        md,
+        "## 6. Rolling restart
+"
+    );
+    let figure = match figure {
+        Ok(figure) => figure,
+        Err(error) => {
+            let _ = writeln!(md, "Not measured: {error}.\n");
+            return;
+        }
+    };
+    let _ = writeln!(
+        md,
+        "`cargo xtask rollout --peers --lb haproxy --lb haproxy-no-retries --replace-delay-ms {}`: \
+         {} instances of each server behind HAProxy, {} keep-alive clients sending reads and \
+         `POST /orders` of {} ms (and `POST /jobs` to a target that serves them), every instance \
+         restarted in turn: `SIGTERM`, its exit, its replacement on the same address {} s later \
+         (a pod scheduled elsewhere takes a while, and the balancer keeps the old address \
+         meanwhile). `haproxy` is `deploy/haproxy/haproxy.cfg`, health checks on \
+         `/health/ready` every second, down after 2, with `retry-on` and `option redispatch`; \
+         `haproxy-no-retries` is the same file without those two lines. Our targets run with a \
+         {} ms unready delay; a peer has no readiness endpoint, so it is checked on \
+         `/health/live`, and no store, so its lost work cannot be counted (`-`). *Failed* is \
+         every request that did not get its expected answer, by what the client saw; *lost* \
+         counts orders and jobs answered but not stored, and stored but never answered. Goal \
+         for ours: 0 of both behind either balancer.\n",
+        rollout::REPLACE_DELAY_MS,
+        figure.instances,
+        figure.clients,
+        figure.work_ms,
+        rollout::REPLACE_DELAY_MS / 1000,
+        figure.unready_delay_ms
+    );
+    let _ = writeln!(
+        md,
+        "| server | balancer | requests | failed | by kind | lost | drain, s | exits |"
+    );
+    let _ = writeln!(md, "| --- | --- | ---: | ---: | --- | ---: | --- | --- |");
+    for row in &figure.rows {
+        let kinds: Vec<String> = row
+            .failures
+            .iter()
+            .map(|(k, v)| format!("{k}: {v}"))
+            .collect();
+        let lost = match (row.lost, row.unanswered) {
+            (Some(lost), Some(unanswered)) => (lost + unanswered).to_string(),
+            _ => "-".to_owned(),
+        };
+        let drains: Vec<String> = row.drains.iter().map(|d| format!("{d:.2}")).collect();
+        let mut exits = row.exits.clone();
+        exits.dedup();
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} | {lost} | {} | {} |",
+            row.server,
+            row.balancer,
+            count(row.requests as usize),
+            row.failed(),
+            if kinds.is_empty() {
+                "-".to_owned()
+            } else {
+                kinds.join(", ")
+            },
+            drains.join(", "),
+            exits.join(", ")
+        );
+    }
+    let _ = writeln!(md);
+}
+
 /// Results of every kind, for the tests of the report and the chart.
 #[cfg(test)]
 pub(crate) fn example() -> Results {
+    use std::collections::BTreeMap;
     use std::path::PathBuf;
     let spec = |name: &str, kind| Spec {
         name: name.to_owned(),
@@ -1072,6 +1188,36 @@ pub(crate) fn example() -> Results {
             samples: Vec::new(),
             failures: vec!["graceful-tokio: it broke".to_owned()],
         }]),
+        rollout: Some(Ok(rollout::Figure {
+            instances: 2,
+            clients: 8,
+            unready_delay_ms: 3000,
+            work_ms: 20,
+            rows: vec![
+                rollout::Row {
+                    server: "graceful-tokio".to_owned(),
+                    ours: true,
+                    balancer: "haproxy-no-retries".to_owned(),
+                    requests: 7475,
+                    failures: BTreeMap::new(),
+                    lost: Some(0),
+                    unanswered: Some(0),
+                    drains: vec![3.0, 3.01],
+                    exits: vec!["code 0".to_owned(), "code 0".to_owned()],
+                },
+                rollout::Row {
+                    server: "axum".to_owned(),
+                    ours: false,
+                    balancer: "haproxy-no-retries".to_owned(),
+                    requests: 3796,
+                    failures: [("503".to_owned(), 16)].into(),
+                    lost: None,
+                    unanswered: None,
+                    drains: vec![0.01, 0.01],
+                    exits: vec!["code 0".to_owned(), "code 0".to_owned()],
+                },
+            ],
+        })),
         notes: Some("## Notes\n\nWhere the instructions go.\n".to_owned()),
     }
 }
@@ -1115,6 +1261,10 @@ mod tests {
         assert!(md.contains("5. scale | graceful-tokio: every one of 1\u{202f}000 requests in flight completes | 0 of 1 runs"));
         assert!(md.contains("Not measured: the guards bench failed"));
         assert!(md.contains("| axum | - | - | - | 0 | 0 | exit 0 |"));
+        assert!(md.contains("| 6. rolling restart | graceful-tokio behind haproxy-no-retries: 0 failed requests, 0 lost work, exits 0 | 0 failed of 7\u{202f}475, 0 lost, exits 0 | met |"));
+        assert!(md.contains(
+            "| axum | haproxy-no-retries | 3\u{202f}796 | 16 | 503: 16 | - | 0.01, 0.01 | code 0 |"
+        ));
         assert!(md.contains("cargo xtask bench --quick"));
         assert!(md.ends_with("## Notes\n\nWhere the instructions go.\n"));
     }
