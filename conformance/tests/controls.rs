@@ -159,6 +159,10 @@ negative! {
     catches_jobs_after_close: "jobs-after-close" => "jobs-under-sigterm", "expected 503";
     catches_jobs_without_store: "jobs-without-store" => "jobs-no-store", "expected 404";
     catches_jobs_duplicate_queued: "jobs-duplicate-queued" => "jobs-duplicate", "while it is queued";
+    catches_events_ignore_ms: "events-ignore-ms" => "events-end-with-retry", "the stream at ?ms=400: 7 events in 1 s";
+    catches_ws_close_early: "ws-close-early" => "ws-close-bound", "before the 1000 ms the client has to answer";
+    catches_ws_close_early_before_answer: "ws-close-early" => "ws-close-1001", "before our answer";
+    catches_jobs_sync_202: "jobs-sync-202" => "jobs-complete", "the 202 came";
 }
 
 #[test]

@@ -108,7 +108,10 @@ impl Events {
                     while let Some(end) = self.partial.find("\n\n") {
                         let event = self.partial[..end].to_owned();
                         self.partial.drain(..end + 2);
-                        self.events.push((event, at));
+                        // A comment (a keep-alive `:` line) is no event.
+                        if !event.lines().all(|l| l.starts_with(':')) {
+                            self.events.push((event, at));
+                        }
                     }
                 }
                 Chunk::End => self.ended = Some(Instant::now()),
@@ -360,6 +363,18 @@ fn answer_close(ws: &mut Ws, timeout: Duration, what: &str) -> Result<Instant, S
     }
 }
 
+/// Whether the server has already closed the connection (an end of file
+/// waits to be read), looked at without waiting.
+fn closed_by_peer(ws: &Ws) -> bool {
+    let stream = ws.get_ref();
+    if stream.set_nonblocking(true).is_err() {
+        return false;
+    }
+    let eof = matches!(stream.peek(&mut [0u8; 1]), Ok(0));
+    let _ = stream.set_nonblocking(false);
+    eof
+}
+
 /// Writes a text message beside tungstenite, which refuses to send after
 /// the server's Close: a client whose message crossed that Close.
 fn send_raw_text(ws: &mut Ws, text: &str) -> io::Result<()> {
@@ -585,6 +600,14 @@ pub(super) fn ws_close_1001(ctx: &mut Ctx<'_>) -> Result<(), String> {
         ));
     }
     thread::sleep(Duration::from_millis(100));
+    if closed_by_peer(&ws) {
+        ctx.fail(format!(
+            "{what}: the TCP connection was closed {:.0} ms after the server's Close frame, before our answer (it waits up to 1 s for it)",
+            ms_between(close_at, Instant::now())
+        ));
+        finish(ctx, &mut run, PATIENCE, &Expect::clean());
+        return Ok(());
+    }
     let answered = Instant::now();
     let mut tcp_closed = None;
     match answer_close(&mut ws, Duration::from_millis(1500), what) {

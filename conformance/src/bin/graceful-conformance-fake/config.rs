@@ -76,6 +76,9 @@ faults! {
     JobsAfterClose = "jobs-after-close": "accepts new jobs after `closed` instead of 503";
     JobsWithoutStore = "jobs-without-store": "answers 202 to jobs without a --store, and loses them";
     JobsDuplicateQueued = "jobs-duplicate-queued": "accepts an id that is queued but not yet stored";
+    EventsIgnoreMs = "events-ignore-ms": "ticks every /events stream at --events-ms, whatever its ?ms=";
+    WsCloseEarly = "ws-close-early": "closes a /ws connection's TCP right after its Close frame, without waiting for the answer";
+    JobsSync202 = "jobs-sync-202": "runs the job before answering, so the 202 comes only once it is committed";
 }
 
 /// The parsed command line.

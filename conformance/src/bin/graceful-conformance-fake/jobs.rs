@@ -44,6 +44,10 @@ pub(crate) fn post(shared: &Arc<Shared>, conn: &mut Conn, head: &Head, body: &[u
         st.queued.insert(id.clone());
         st.jobs += 1;
     }
+    if config.has(Fault::JobsSync202) {
+        run(shared, &id, Duration::from_millis(ms));
+        return respond(shared, conn, head, 202, &format!("queued {id}"));
+    }
     let job_id = id.clone();
     let job_shared = Arc::clone(shared);
     let spawned = thread::Builder::new()

@@ -396,7 +396,9 @@ fn handle(shared: &Arc<Shared>, conn: &mut Conn, head: &Head) -> bool {
         }
         ("POST", "/orders") => order(shared, conn, head, &body),
         ("GET", "/events") if !config.has(Fault::V1Only) => {
-            let interval = number(head, "ms").map_or(config.events_interval, Duration::from_millis);
+            let interval = number(head, "ms")
+                .filter(|_| !config.has(Fault::EventsIgnoreMs))
+                .map_or(config.events_interval, Duration::from_millis);
             streams::events(shared, conn, head, interval)
         }
         ("GET", "/ws") if !config.has(Fault::V1Only) => streams::websocket(shared, conn, head),

@@ -136,7 +136,7 @@ pub(crate) fn websocket(shared: &Shared, conn: &mut Conn, head: &Head) -> bool {
             close_sent = Some(Instant::now());
         }
         if let Some(at) = close_sent
-            && at.elapsed() >= WS_CLOSE_BOUND
+            && (at.elapsed() >= WS_CLOSE_BOUND || config.has(Fault::WsCloseEarly))
             && !config.has(Fault::WsHang)
         {
             return false;
