@@ -1,4 +1,5 @@
-//! The conformance target contract (version 1), and its event grammar.
+//! The conformance target contract (version 1, and the parts of version 2
+//! below), and its event grammar.
 //!
 //! A *conformance target* is an HTTP/1.1 server process. The kit drives it
 //! through five things only: its command line, its standard output, HTTP on
