@@ -243,3 +243,41 @@ fn missing_program_fails_without_panicking() {
         assert!(report.failures[0].contains("could not start"), "{report:?}");
     }
 }
+
+/// A version 1 target: it refuses `--events-ms` (a usage error, exit 2)
+/// and answers 404 to the routes of version 2. The fake plays it behind a
+/// shell that refuses the option; every scenario of rules 17 to 22 says
+/// what the target lacks.
+#[test]
+fn a_version_1_target_is_told_what_it_lacks() {
+    let script = r#"for a in "$@"; do
+        if [ "$a" = --events-ms ]; then echo "error: unexpected argument '--events-ms' found" >&2; exit 2; fi
+    done
+    exec "$0" "$@""#;
+    let v1 = Target::new("v1", "/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .arg(FAKE)
+        .arg("--fault")
+        .arg("v1-only");
+    for (name, needle) in [
+        ("streams-served-during-unready-delay", "refuses --events-ms"),
+        ("events-end-with-retry", "refuses --events-ms"),
+        ("streams-exit-clean", "refuses --events-ms"),
+        ("ws-close-1001", "GET /ws answered 404"),
+        ("ws-close-bound", "GET /ws answered 404"),
+        ("jobs-complete", "POST /jobs answered 404"),
+        ("jobs-deadline-abandons", "POST /jobs answered 404"),
+        ("jobs-under-sigterm", "POST /jobs answered 404"),
+        ("jobs-no-store", "POST /jobs answered 404"),
+        ("jobs-duplicate", "POST /jobs answered 404"),
+    ] {
+        let report = run_scenario(&v1, scenario(name));
+        assert!(!report.passed, "{}", describe(&report));
+        assert!(
+            report.failures.iter().any(|f| f.contains(needle)),
+            "{name} failed, but not with {needle:?}\n{}",
+            describe(&report)
+        );
+    }
+}

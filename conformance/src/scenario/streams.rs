@@ -23,7 +23,8 @@ use tungstenite::protocol::frame::coding::{CloseCode, Data, OpCode};
 use tungstenite::{Message, WebSocket};
 
 use super::{
-    BOUND_MS, Ctx, Expect, PATIENCE, REQUEST_TIMEOUT, SLACK_MS, drained_after, finish, ms_between,
+    BOUND_MS, Ctx, Expect, PATIENCE, REQUEST_TIMEOUT, Running, SLACK_MS, drained_after, finish,
+    ms_between,
 };
 use crate::contract::Event;
 use crate::http::{self, Chunk, Conn, Request};
@@ -39,6 +40,18 @@ pub(crate) const WS_404: &str =
 const RETRY: &str = "retry: 1000";
 /// How long a WebSocket waits for its client's Close answer (rule 19).
 const WS_CLOSE_MS: f64 = 1000.0;
+
+/// Starts the target with `args`, which include `--events-ms`: a target
+/// that refuses that option (a usage error) is told it is version 2's.
+fn start_with_events_ms(ctx: &mut Ctx<'_>, args: &[&str]) -> Result<Running, String> {
+    ctx.start(args).map_err(|why| {
+        if why.contains("exited with code 2") {
+            format!("{why}: the target refuses --events-ms, an option of contract v2 (rule 17)")
+        } else {
+            why
+        }
+    })
+}
 
 /// One `/events` stream, read as it arrives.
 struct Events {
@@ -415,14 +428,17 @@ fn close_politely(ws: &mut Ws, what: &str) -> (Option<Instant>, Vec<String>) {
 }
 
 pub(super) fn streams_served_during_unready_delay(ctx: &mut Ctx<'_>) -> Result<(), String> {
-    let mut run = ctx.start(&[
-        "--unready-delay-ms",
-        "1500",
-        "--events-ms",
-        "100",
-        "--drain-timeout-ms",
-        "10000",
-    ])?;
+    let mut run = start_with_events_ms(
+        ctx,
+        &[
+            "--unready-delay-ms",
+            "1500",
+            "--events-ms",
+            "100",
+            "--drain-timeout-ms",
+            "10000",
+        ],
+    )?;
     let mut streams = vec![Events::open(
         run.addr,
         "/events",
@@ -513,7 +529,7 @@ pub(super) fn streams_served_during_unready_delay(ctx: &mut Ctx<'_>) -> Result<(
 }
 
 pub(super) fn events_end_with_retry(ctx: &mut Ctx<'_>) -> Result<(), String> {
-    let mut run = ctx.start(&["--events-ms", "150", "--drain-timeout-ms", "3000"])?;
+    let mut run = start_with_events_ms(ctx, &["--events-ms", "150", "--drain-timeout-ms", "3000"])?;
     let opened = Instant::now();
     let mut streams = vec![
         Events::open(run.addr, "/events", "the stream at --events-ms 150")?,
@@ -703,7 +719,7 @@ pub(super) fn ws_close_bound(ctx: &mut Ctx<'_>) -> Result<(), String> {
 }
 
 pub(super) fn streams_exit_clean(ctx: &mut Ctx<'_>) -> Result<(), String> {
-    let mut run = ctx.start(&["--events-ms", "100", "--drain-timeout-ms", "3000"])?;
+    let mut run = start_with_events_ms(ctx, &["--events-ms", "100", "--drain-timeout-ms", "3000"])?;
     let mut streams = vec![
         Events::open(run.addr, "/events", "the first stream")?,
         Events::open(run.addr, "/events?ms=250", "the second stream")?,
