@@ -432,7 +432,7 @@ pub(super) fn streams_served_during_unready_delay(ctx: &mut Ctx<'_>) -> Result<(
         ctx,
         &[
             "--unready-delay-ms",
-            "1500",
+            "2000",
             "--events-ms",
             "100",
             "--drain-timeout-ms",
