@@ -399,6 +399,15 @@ fn handle(shared: &Arc<Shared>, conn: &mut Conn, head: &Head) -> bool {
             let interval = number(head, "ms")
                 .filter(|_| !config.has(Fault::EventsIgnoreMs))
                 .map_or(config.events_interval, Duration::from_millis);
+            if interval.is_zero() {
+                return respond(
+                    shared,
+                    conn,
+                    head,
+                    400,
+                    "an interval of at least 1 ms expected",
+                );
+            }
             streams::events(shared, conn, head, interval)
         }
         ("GET", "/ws") if !config.has(Fault::V1Only) => streams::websocket(shared, conn, head),
