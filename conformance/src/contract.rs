@@ -1,4 +1,5 @@
-//! The conformance target contract (version 1), and its event grammar.
+//! The conformance target contract (version 1, and the parts of version 2
+//! below), and its event grammar.
 //!
 //! A *conformance target* is an HTTP/1.1 server process. The kit drives it
 //! through five things only: its command line, its standard output, HTTP on
@@ -101,6 +102,54 @@
 //! row there means its `201` was delivered. Under `SIGTERM` no order is ever
 //! processed with its answer lost; under `SIGKILL` that is exactly what can
 //! happen, and the `orders-under-sigkill` scenario shows it.
+//!
+//! # Version 2: long-lived streams
+//!
+//! A version 2 target also takes `--events-ms N` (the default interval of
+//! `/events`, 1000 ms) and serves two requests that stay open:
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `GET /events?ms=N` | `200`, `Content-Type: text/event-stream`, chunked: the event `data: tick I` (I from 0) at once, then one every N ms (`--events-ms` without `ms`), with no end of its own |
+//! | `GET /ws` | a WebSocket (RFC 6455) that sends every text message back |
+//!
+//! 17. Both are requests in progress for as long as they are open, and the
+//!     unready delay serves them as before: streams open at the signal keep
+//!     going, and new ones are opened and served.
+//! 18. At `closed` every event stream sends one last event, `retry: 1000`,
+//!     and then ends its body cleanly (the chunked terminator): the client
+//!     knows to reconnect elsewhere, and the stream is no longer in
+//!     progress.
+//! 19. At `closed` every WebSocket is sent a Close frame with code 1001
+//!     (going away). Nothing that arrives after it is echoed. The server
+//!     closes the TCP connection when the client's Close answer comes, or
+//!     1 s after its own Close frame if the client never answers; until
+//!     then the connection is in progress.
+//! 20. Streams that end this way never cost the exit code: with nothing
+//!     else in progress, `drained` follows the last stream's end within
+//!     500 ms, and the exit code is 0.
+//!
+//! The kit holds a target to 500 ms for the last event and the Close frame
+//! after `closed`, and for the TCP close after the client's answer; to
+//! 1 s, and 500 ms on top, for a client that never answers.
+//!
+//! # Version 2: background jobs
+//!
+//! | request | answer |
+//! | --- | --- |
+//! | `POST /jobs?ms=N`, body = job id | `202` with the body `queued ID` at once; the job then works N ms in the background and commits the row ID to the table `jobs` (at least `id TEXT PRIMARY KEY`) of the `--store`. An id already queued or already stored: `409`; without `--store`: `404` |
+//!
+//! 21. A job is in progress from its `202` until its row is committed:
+//!     `drained` waits for it as for a request, and at the drain deadline
+//!     the jobs not finished are abandoned and counted in `abandoned N`.
+//! 22. Under `SIGTERM` no job whose `202` was delivered is lost: after an
+//!     exit with code 0 every `202` a client received has its row. After
+//!     `closed` a new job is refused as any new work is (rule 4: `503`
+//!     with `Connection: close` and `Retry-After` on HTTP/1.1).
+//!
+//! A target that answers `404` to `/events`, `/ws` or `/jobs` (with a
+//! store) does not speak version 2: every scenario of these rules fails on
+//! it, and says so.
 //!
 //! # How the kit reads the open points
 //!

@@ -8,7 +8,9 @@
 //! ([`Outcome::Truncated`]), no answer in time ([`Outcome::TimedOut`]), and
 //! an answer that is not HTTP/1.1 ([`Outcome::Malformed`]). A [`Conn`] keeps
 //! its connection open across requests (keep-alive) and can send raw bytes,
-//! such as half a request head.
+//! such as half a request head. A body that does not end by itself (a
+//! server-sent event stream) is read chunk by chunk, as it arrives, with
+//! [`Conn::read_head`] and [`Conn::read_chunk`].
 //!
 //! The transport and that classification are written here, because they
 //! are the kit's purpose; the syntax is not. Status lines, headers, chunk
@@ -122,7 +124,8 @@ impl Head {
         })
     }
 
-    fn chunked(&self) -> bool {
+    /// Whether the body is chunked (`Transfer-Encoding: chunked`).
+    pub fn chunked(&self) -> bool {
         self.headers.iter().any(|(n, v)| {
             n.eq_ignore_ascii_case("transfer-encoding")
                 && v.split(',')
@@ -346,37 +349,73 @@ impl Conn {
         }
     }
 
-    /// Reads one response within `timeout`.
-    pub fn read_response(&mut self, timeout: Duration) -> Outcome {
-        let deadline = Instant::now() + timeout;
-        let mut received = self.buf.len();
-        // The head.
+    /// Reads one response head and takes it from the buffer; the error is
+    /// the outcome of a response that has no whole head.
+    fn head(&mut self, deadline: Instant, received: &mut usize) -> Result<Head, Outcome> {
         let (head, head_end) = loop {
             match parse_head(&self.buf) {
                 Ok(Some(parsed)) => break parsed,
                 Ok(None) => {}
-                Err(why) => return Outcome::Malformed(why),
+                Err(why) => return Err(Outcome::Malformed(why)),
             }
             if self.buf.len() > MAX_HEAD {
-                return Outcome::Failed("response head too large".into());
+                return Err(Outcome::Failed("response head too large".into()));
             }
             let before = self.buf.len();
             match self.fill(deadline) {
-                Fill::Data => received += self.buf.len() - before,
-                Fill::Eof if received == 0 => return Outcome::Closed { reset: false },
-                Fill::Reset if received == 0 => return Outcome::Closed { reset: true },
+                Fill::Data => *received += self.buf.len() - before,
+                Fill::Eof if *received == 0 => return Err(Outcome::Closed { reset: false }),
+                Fill::Reset if *received == 0 => return Err(Outcome::Closed { reset: true }),
                 Fill::Eof | Fill::Reset => {
-                    return Outcome::Truncated {
+                    return Err(Outcome::Truncated {
                         head: None,
-                        received,
-                    };
+                        received: *received,
+                    });
                 }
-                Fill::TimedOut => return Outcome::TimedOut { received },
-                Fill::Error(e) => return Outcome::Failed(format!("read: {e}")),
+                Fill::TimedOut => {
+                    return Err(Outcome::TimedOut {
+                        received: *received,
+                    });
+                }
+                Fill::Error(e) => return Err(Outcome::Failed(format!("read: {e}"))),
             }
         };
-        let head_at = Instant::now();
         self.buf.drain(..head_end);
+        Ok(head)
+    }
+
+    /// Reads one response head within `timeout` and leaves the body to be
+    /// read, e.g. by [`Conn::read_chunk`] for a stream that does not end by
+    /// itself. The error is what became of a response with no whole head.
+    pub fn read_head(&mut self, timeout: Duration) -> Result<Head, Outcome> {
+        let mut received = self.buf.len();
+        self.head(Instant::now() + timeout, &mut received)
+    }
+
+    /// Reads the next chunk of a chunked body whose head
+    /// [`Conn::read_head`] has read, waiting at most `timeout` for it. A
+    /// time-out loses nothing: the next call goes on where this one stopped.
+    pub fn read_chunk(&mut self, timeout: Duration) -> Chunk {
+        let mut received = 0;
+        match self.next_chunk(Instant::now() + timeout, &mut received) {
+            Ok(Some(data)) => Chunk::Data(data),
+            Ok(None) => Chunk::End,
+            Err(BodyEnd::Cut) => Chunk::Cut,
+            Err(BodyEnd::TimedOut) => Chunk::TimedOut,
+            Err(BodyEnd::Malformed(why)) => Chunk::Malformed(why),
+            Err(BodyEnd::Failed(why)) => Chunk::Failed(why),
+        }
+    }
+
+    /// Reads one response within `timeout`.
+    pub fn read_response(&mut self, timeout: Duration) -> Outcome {
+        let deadline = Instant::now() + timeout;
+        let mut received = self.buf.len();
+        let head = match self.head(deadline, &mut received) {
+            Ok(head) => head,
+            Err(outcome) => return outcome,
+        };
+        let head_at = Instant::now();
         let no_body = head.status < 200 || head.status == 204 || head.status == 304;
         let body = if no_body {
             Ok(Vec::new())
@@ -448,31 +487,21 @@ impl Conn {
         }
     }
 
-    /// Reads until `parse` makes something of the front of the buffer, and
-    /// takes what it used: a chunk-size line, the trailers. `what` names it
-    /// in the errors.
-    fn read_parsed<T, E: fmt::Display>(
+    /// The next chunk of a chunked body: its data, or `None` for the last
+    /// chunk (its trailers read). Nothing is taken from the buffer before
+    /// the whole chunk is there, so that a time-out can be resumed.
+    fn next_chunk(
         &mut self,
-        what: &str,
         deadline: Instant,
         received: &mut usize,
-        parse: impl Fn(&[u8]) -> Result<httparse::Status<(usize, T)>, E>,
-    ) -> Result<T, BodyEnd> {
+    ) -> Result<Option<Vec<u8>>, BodyEnd> {
         loop {
-            match parse(&self.buf) {
-                Ok(httparse::Status::Complete((used, parsed))) => {
+            match peek_chunk(&self.buf)? {
+                Some((used, data)) => {
                     self.buf.drain(..used);
-                    return Ok(parsed);
+                    return Ok(data);
                 }
-                Ok(httparse::Status::Partial) if self.buf.len() > MAX_HEAD => {
-                    return Err(BodyEnd::Malformed(format!("{what} over {MAX_HEAD} bytes")));
-                }
-                Ok(httparse::Status::Partial) => self.more(deadline, received)?,
-                Err(error) => {
-                    let line = self.buf.split(|&b| b == b'\n').next().unwrap_or_default();
-                    let line = String::from_utf8_lossy(&line[..line.len().min(64)]);
-                    return Err(BodyEnd::Malformed(format!("bad {what} {line:?}: {error}")));
-                }
+                None => self.more(deadline, received)?,
             }
         }
     }
@@ -483,39 +512,10 @@ impl Conn {
         received: &mut usize,
     ) -> Result<Vec<u8>, BodyEnd> {
         let mut body = Vec::new();
-        loop {
-            let size = self.read_parsed("chunk size", deadline, received, |buf| {
-                // httparse reads a line with no digit at all as size 0.
-                match buf.first() {
-                    Some(b) if !b.is_ascii_hexdigit() => Err(httparse::InvalidChunkSize),
-                    _ => httparse::parse_chunk_size(buf),
-                }
-            })?;
-            let size = usize::try_from(size)
-                .ok()
-                .filter(|size| size.checked_add(2).is_some())
-                .ok_or_else(|| BodyEnd::Malformed(format!("chunk size {size} too large")))?;
-            if size == 0 {
-                // Trailers, up to the blank line.
-                self.read_parsed("trailer", deadline, received, |buf| {
-                    let mut trailers = [httparse::EMPTY_HEADER; MAX_HEADERS];
-                    Ok::<_, httparse::Error>(match httparse::parse_headers(buf, &mut trailers)? {
-                        httparse::Status::Complete((used, _)) => {
-                            httparse::Status::Complete((used, ()))
-                        }
-                        httparse::Status::Partial => httparse::Status::Partial,
-                    })
-                })?;
-                return Ok(body);
-            }
-            while self.buf.len() < size + 2 {
-                self.more(deadline, received)?;
-            }
-            body.extend(self.buf.drain(..size));
-            if self.buf.drain(..2).as_slice() != b"\r\n" {
-                return Err(BodyEnd::Malformed("chunk not followed by CRLF".into()));
-            }
+        while let Some(data) = self.next_chunk(deadline, received)? {
+            body.extend(data);
         }
+        Ok(body)
     }
 
     /// Listens without sending for at most `timeout`: has the server closed
@@ -538,6 +538,87 @@ enum BodyEnd {
     TimedOut,
     Malformed(String),
     Failed(String),
+}
+
+/// One step of a chunked body read as it arrives ([`Conn::read_chunk`]).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Chunk {
+    /// One chunk's data.
+    Data(Vec<u8>),
+    /// The last chunk and its trailers: the body ended cleanly.
+    End,
+    /// No whole chunk within the time allowed (nothing is lost).
+    TimedOut,
+    /// The connection ended inside the body.
+    Cut,
+    /// A bad chunk size, chunk end or trailer.
+    Malformed(String),
+    /// Any other failure.
+    Failed(String),
+}
+
+/// The first line of `bytes`, at most 64 bytes of it, for an error.
+fn first_line(bytes: &[u8]) -> String {
+    let line = bytes.split(|&b| b == b'\n').next().unwrap_or_default();
+    String::from_utf8_lossy(&line[..line.len().min(64)]).into_owned()
+}
+
+/// The chunk at the front of `buf`: how many bytes it takes, and its data
+/// (`None` for the last chunk, trailers included); `None` while it is
+/// incomplete.
+type Peeked = Option<(usize, Option<Vec<u8>>)>;
+
+fn peek_chunk(buf: &[u8]) -> Result<Peeked, BodyEnd> {
+    // httparse reads a line with no digit at all as size 0.
+    let parsed = match buf.first() {
+        Some(b) if !b.is_ascii_hexdigit() => Err(httparse::InvalidChunkSize),
+        _ => httparse::parse_chunk_size(buf),
+    };
+    let (line, size) = match parsed {
+        Ok(httparse::Status::Complete(parsed)) => parsed,
+        Ok(httparse::Status::Partial) if buf.len() > MAX_HEAD => {
+            return Err(BodyEnd::Malformed(format!(
+                "chunk size over {MAX_HEAD} bytes"
+            )));
+        }
+        Ok(httparse::Status::Partial) => return Ok(None),
+        Err(error) => {
+            return Err(BodyEnd::Malformed(format!(
+                "bad chunk size {:?}: {error}",
+                first_line(buf)
+            )));
+        }
+    };
+    let size = usize::try_from(size)
+        .ok()
+        .filter(|size| size.checked_add(line + 2).is_some())
+        .ok_or_else(|| BodyEnd::Malformed(format!("chunk size {size} too large")))?;
+    if size == 0 {
+        // Trailers, up to the blank line.
+        let rest = &buf[line..];
+        let mut trailers = [httparse::EMPTY_HEADER; MAX_HEADERS];
+        return match httparse::parse_headers(rest, &mut trailers) {
+            Ok(httparse::Status::Complete((used, _))) => Ok(Some((line + used, None))),
+            Ok(httparse::Status::Partial) if rest.len() > MAX_HEAD => {
+                Err(BodyEnd::Malformed(format!("trailer over {MAX_HEAD} bytes")))
+            }
+            Ok(httparse::Status::Partial) => Ok(None),
+            Err(error) => Err(BodyEnd::Malformed(format!(
+                "bad trailer {:?}: {error}",
+                first_line(rest)
+            ))),
+        };
+    }
+    if buf.len() < line + size + 2 {
+        return Ok(None);
+    }
+    if &buf[line + size..line + size + 2] != b"\r\n" {
+        return Err(BodyEnd::Malformed("chunk not followed by CRLF".into()));
+    }
+    Ok(Some((
+        line + size + 2,
+        Some(buf[line..line + size].to_vec()),
+    )))
 }
 
 /// The response head at the front of `bytes`, and its length in bytes;
@@ -845,6 +926,57 @@ mod tests {
                 String::from_utf8_lossy(answer)
             );
         }
+    }
+
+    #[test]
+    fn chunks_read_one_by_one_resume_after_a_time_out() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        thread::spawn(move || {
+            let (mut s, _) = listener.accept().unwrap();
+            let mut b = [0u8; 1024];
+            let _ = s.read(&mut b).unwrap();
+            s.write_all(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\none\r\n")
+                .unwrap();
+            // Half a chunk, a pause, then the rest and the terminator.
+            thread::sleep(Duration::from_millis(150));
+            s.write_all(b"3\r\ntw").unwrap();
+            thread::sleep(Duration::from_millis(150));
+            s.write_all(b"o\r\n0\r\n\r\n").unwrap();
+            thread::sleep(Duration::from_millis(100));
+        });
+        let mut conn = connect(addr, T).unwrap();
+        conn.send(&Request::get("/events")).unwrap();
+        let head = conn.read_head(T).unwrap();
+        assert_eq!(head.status, 200);
+        assert!(head.chunked());
+        assert_eq!(conn.read_chunk(T), Chunk::Data(b"one".to_vec()));
+        let mut timed_out = 0;
+        let two = loop {
+            match conn.read_chunk(Duration::from_millis(40)) {
+                Chunk::TimedOut => timed_out += 1,
+                other => break other,
+            }
+        };
+        assert_eq!(two, Chunk::Data(b"two".to_vec()));
+        assert!(timed_out >= 2, "{timed_out}");
+        assert_eq!(conn.read_chunk(T), Chunk::End);
+    }
+
+    #[test]
+    fn a_stream_cut_short_is_cut() {
+        let addr =
+            serve_once(b"HTTP/1.1 200 OK\r\nTransfer-Encoding: chunked\r\n\r\n3\r\none\r\n3\r\nt");
+        let mut conn = connect(addr, T).unwrap();
+        conn.send(&Request::get("/events")).unwrap();
+        assert!(conn.read_head(T).is_ok());
+        assert_eq!(conn.read_chunk(T), Chunk::Data(b"one".to_vec()));
+        assert_eq!(conn.read_chunk(T), Chunk::Cut);
+        // A head that never comes is what a whole response would have been.
+        let addr = serve_once(b"");
+        let mut conn = connect(addr, T).unwrap();
+        conn.send(&Request::get("/events")).unwrap();
+        assert_eq!(conn.read_head(T), Err(Outcome::Closed { reset: false }));
     }
 
     #[test]

@@ -21,6 +21,12 @@
 //! module states it in full, with the bounds the kit holds a target to and
 //! how the kit reads the points the contract leaves open.
 //!
+//! Version 2 of the contract adds, among others, long-lived streams
+//! (`GET /events`, server-sent events, and `GET /ws`, a WebSocket echo,
+//! which end at `closed` with `retry: 1000` and a Close frame 1001) and
+//! background jobs (`POST /jobs`, in progress from their `202` until their
+//! row is committed): rules 17 to 22, each with its scenarios.
+//!
 //! # Scenarios
 //!
 //! Every rule of the contract has at least one named [`Scenario`]. Running a

@@ -272,7 +272,11 @@ impl Process {
     /// which must be on loopback.
     pub fn wait_listening(&mut self, timeout: Duration) -> Result<SocketAddr, String> {
         let Some(line) = self.wait_line(timeout, |l| l.starts_with("listening ")) else {
-            let how = match self.try_exit() {
+            // Standard output may end a moment before the exit is reaped.
+            let how = match self
+                .try_exit()
+                .or_else(|| self.wait_exit(Duration::from_secs(1)))
+            {
                 Some(exit) => format!("it exited with {}", exit.describe()),
                 None => format!("nothing within {} ms", timeout.as_millis()),
             };

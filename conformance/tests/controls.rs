@@ -87,6 +87,17 @@ positive! {
     passes_signal_before_listening: "signal-before-listening";
     passes_stdout_events_only_and_ordered: "stdout-events-only-and-ordered";
     passes_orders_under_load: "orders-under-load";
+    // Contract v2: long-lived streams and background jobs (rules 17-22).
+    passes_streams_served_during_unready_delay: "streams-served-during-unready-delay";
+    passes_events_end_with_retry: "events-end-with-retry";
+    passes_ws_close_1001: "ws-close-1001";
+    passes_ws_close_bound: "ws-close-bound";
+    passes_streams_exit_clean: "streams-exit-clean";
+    passes_jobs_complete: "jobs-complete";
+    passes_jobs_deadline_abandons: "jobs-deadline-abandons";
+    passes_jobs_under_sigterm: "jobs-under-sigterm";
+    passes_jobs_no_store: "jobs-no-store";
+    passes_jobs_duplicate: "jobs-duplicate";
 }
 
 macro_rules! negative {
@@ -127,6 +138,31 @@ negative! {
     catches_serve_pipelined: "serve-pipelined" => "pipelined-after-close-not-begun", "pipelined behind `Connection: close` was answered";
     catches_skip_commit: "skip-commit" => "orders-under-load", "got a 201 but have no row";
     catches_no_live: "no-live" => "health-live", "GET /health/live";
+    // Contract v2: long-lived streams and background jobs (rules 17-22).
+    catches_v1_only_events: "v1-only" => "events-end-with-retry", "GET /events answered 404: the target does not serve long-lived streams";
+    catches_v1_only_ws: "v1-only" => "ws-close-1001", "GET /ws answered 404: the target does not serve WebSockets";
+    catches_v1_only_jobs: "v1-only" => "jobs-complete", "POST /jobs answered 404: the target does not serve background jobs";
+    catches_v1_only_jobs_no_store: "v1-only" => "jobs-no-store", "POST /jobs answered 404";
+    catches_streams_end_at_signal: "streams-end-at-signal" => "streams-served-during-unready-delay", "during the unready delay";
+    catches_events_no_retry: "events-no-retry" => "events-end-with-retry", "expected `retry: 1000`";
+    catches_events_hold: "events-hold" => "events-end-with-retry", "still open";
+    catches_events_hold_exit: "events-hold" => "streams-exit-clean", "no `drained` line";
+    catches_ws_no_close: "ws-no-close" => "ws-close-1001", "no Close frame";
+    catches_ws_close_1000: "ws-close-1000" => "ws-close-1001", "expected code 1001";
+    catches_ws_echo_after_close: "ws-echo-after-close" => "ws-close-1001", "after its Close frame";
+    catches_ws_hang: "ws-hang" => "ws-close-bound", "still open";
+    catches_ws_hang_after_answer: "ws-hang" => "ws-close-1001", "not closed";
+    catches_jobs_not_awaited: "jobs-not-awaited" => "jobs-complete", "have no row";
+    catches_jobs_not_awaited_under_load: "jobs-not-awaited" => "jobs-under-sigterm", "have no row";
+    catches_jobs_not_awaited_at_deadline: "jobs-not-awaited" => "jobs-deadline-abandons", "no `abandoned 1` line";
+    catches_jobs_deadline_uncounted: "jobs-deadline-uncounted" => "jobs-deadline-abandons", "expected `abandoned 1`";
+    catches_jobs_after_close: "jobs-after-close" => "jobs-under-sigterm", "expected 503";
+    catches_jobs_without_store: "jobs-without-store" => "jobs-no-store", "expected 404";
+    catches_jobs_duplicate_queued: "jobs-duplicate-queued" => "jobs-duplicate", "while it is queued";
+    catches_events_ignore_ms: "events-ignore-ms" => "events-end-with-retry", "the stream at ?ms=400: 7 events in 1 s";
+    catches_ws_close_early: "ws-close-early" => "ws-close-bound", "before the 1000 ms the client has to answer";
+    catches_ws_close_early_before_answer: "ws-close-early" => "ws-close-1001", "before our answer";
+    catches_jobs_sync_202: "jobs-sync-202" => "jobs-complete", "the 202 came";
 }
 
 #[test]
@@ -205,5 +241,43 @@ fn missing_program_fails_without_panicking() {
         let report = run_scenario(&target, s);
         assert!(!report.passed);
         assert!(report.failures[0].contains("could not start"), "{report:?}");
+    }
+}
+
+/// A version 1 target: it refuses `--events-ms` (a usage error, exit 2)
+/// and answers 404 to the routes of version 2. The fake plays it behind a
+/// shell that refuses the option; every scenario of rules 17 to 22 says
+/// what the target lacks.
+#[test]
+fn a_version_1_target_is_told_what_it_lacks() {
+    let script = r#"for a in "$@"; do
+        if [ "$a" = --events-ms ]; then echo "error: unexpected argument '--events-ms' found" >&2; exit 2; fi
+    done
+    exec "$0" "$@""#;
+    let v1 = Target::new("v1", "/bin/sh")
+        .arg("-c")
+        .arg(script)
+        .arg(FAKE)
+        .arg("--fault")
+        .arg("v1-only");
+    for (name, needle) in [
+        ("streams-served-during-unready-delay", "refuses --events-ms"),
+        ("events-end-with-retry", "refuses --events-ms"),
+        ("streams-exit-clean", "refuses --events-ms"),
+        ("ws-close-1001", "GET /ws answered 404"),
+        ("ws-close-bound", "GET /ws answered 404"),
+        ("jobs-complete", "POST /jobs answered 404"),
+        ("jobs-deadline-abandons", "POST /jobs answered 404"),
+        ("jobs-under-sigterm", "POST /jobs answered 404"),
+        ("jobs-no-store", "POST /jobs answered 404"),
+        ("jobs-duplicate", "POST /jobs answered 404"),
+    ] {
+        let report = run_scenario(&v1, scenario(name));
+        assert!(!report.passed, "{}", describe(&report));
+        assert!(
+            report.failures.iter().any(|f| f.contains(needle)),
+            "{name} failed, but not with {needle:?}\n{}",
+            describe(&report)
+        );
     }
 }

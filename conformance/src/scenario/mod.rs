@@ -5,6 +5,9 @@ mod cleanup;
 mod drain;
 mod orders;
 mod signals;
+// Contract v2: long-lived streams and background jobs (rules 17-22).
+mod jobs;
+mod streams;
 
 use std::fmt::{self, Display};
 use std::net::SocketAddr;
@@ -138,6 +141,28 @@ scenarios! {
         "SIGTERM under concurrent POST /orders load: every 201 has its row, every row had its 201, resets <= 0.5 %.";
     OrdersUnderSigkill = "orders-under-sigkill", Demonstration, orders::orders_under_sigkill,
         "Expected violation: SIGKILL under the same load loses answers of stored orders, and the store check sees it.";
+    // Contract v2: long-lived streams (rules 17-20).
+    StreamsServedDuringUnreadyDelay = "streams-served-during-unready-delay", Check, streams::streams_served_during_unready_delay,
+        "During --unready-delay-ms /events streams keep ticking and /ws keeps echoing, new ones included; they end only at `closed`.";
+    EventsEndWithRetry = "events-end-with-retry", Check, streams::events_end_with_retry,
+        "/events ticks at once then every N ms; at `closed` (500 ms) its last event is `retry: 1000` and the chunked body ends cleanly.";
+    WsClose1001 = "ws-close-1001", Check, streams::ws_close_1001,
+        "At `closed` (500 ms) /ws gets a Close frame with code 1001; a message sent after it is not echoed; TCP closes after our answer (500 ms).";
+    WsCloseBound = "ws-close-bound", Check, streams::ws_close_bound,
+        "A /ws client that never answers the Close is cut 1 s after it (500 ms), and the drain and the exit wait for nothing more.";
+    StreamsExitClean = "streams-exit-clean", Check, streams::streams_exit_clean,
+        "With only streams in progress, `drained` follows the last stream's end within 500 ms and the exit code is 0.";
+    // Contract v2: background jobs (rules 21-22).
+    JobsComplete = "jobs-complete", Check, jobs::jobs_complete,
+        "Jobs queued (202 at once) before the signal commit their rows before `drained` (500 ms after the last one); exit 0.";
+    JobsDeadlineAbandons = "jobs-deadline-abandons", Check, jobs::jobs_deadline_abandons,
+        "A job longer than the drain deadline is counted in `abandoned N` at the deadline (500 ms); exit 1; the short job is stored.";
+    JobsUnderSigterm = "jobs-under-sigterm", Check, jobs::jobs_under_sigterm,
+        "SIGTERM under POST /jobs load: every 202 has its row after exit 0; a new job after `closed` gets 503 + Connection: close + Retry-After.";
+    JobsNoStore = "jobs-no-store", Check, jobs::jobs_no_store,
+        "POST /jobs answers 202 with a --store and 404 without one.";
+    JobsDuplicate = "jobs-duplicate", Check, jobs::jobs_duplicate,
+        "POST /jobs with an id already queued, or already stored, answers 409.";
 }
 
 impl Scenario {

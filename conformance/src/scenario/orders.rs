@@ -29,13 +29,18 @@ const ANSWER_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Every id in the `orders` table of the SQLite file at `path`.
 pub(crate) fn stored_ids(path: &Path) -> Result<HashSet<String>, String> {
+    ids_in(path, "orders")
+}
+
+/// Every id in `table` (`orders` or `jobs`) of the SQLite file at `path`.
+pub(crate) fn ids_in(path: &Path, table: &str) -> Result<HashSet<String>, String> {
     if !path.exists() {
         return Err(format!("the store file {} does not exist", path.display()));
     }
     let db = rusqlite::Connection::open(path)
         .map_err(|e| format!("opening the store {}: {e}", path.display()))?;
     let mut stmt = db
-        .prepare("SELECT id FROM orders")
+        .prepare(&format!("SELECT id FROM {table}"))
         .map_err(|e| format!("reading the store: {e}"))?;
     let ids = stmt
         .query_map([], |row| row.get::<_, String>(0))

@@ -8,7 +8,8 @@ use std::time::Duration;
 pub(crate) const USAGE: &str = "\
 usage: graceful-conformance-fake [--addr HOST:PORT] [--drain-timeout-ms N] [--unready-delay-ms N]
        [--cleanup A,B,C] [--cleanup-ms N] [--cleanup-timeout-ms N] [--cleanup-fail NAME]
-       [--cleanup-panic NAME] [--cleanup-hang NAME] [--store PATH] [--fault NAME]
+       [--cleanup-panic NAME] [--cleanup-hang NAME] [--store PATH] [--events-ms N]
+       [--fault NAME]
        graceful-conformance-fake --list-faults";
 
 macro_rules! faults {
@@ -61,6 +62,23 @@ faults! {
     ServePipelined = "serve-pipelined": "answers requests pipelined behind a `Connection: close` response";
     SkipCommit = "skip-commit": "answers 201 to orders without storing them";
     NoLive = "no-live": "answers 404 to /health/live";
+    // Long-lived streams and background jobs (contract v2, rules 17-22).
+    V1Only = "v1-only": "answers 404 to /events, /ws and /jobs, as a version 1 target does";
+    StreamsEndAtSignal = "streams-end-at-signal": "tells /events and /ws to go away at the signal instead of at `closed`";
+    EventsNoRetry = "events-no-retry": "ends /events streams at `closed` without the `retry: 1000` event";
+    EventsHold = "events-hold": "keeps /events streams going after `closed`, so they hold the drain to the deadline";
+    WsNoClose = "ws-no-close": "drops /ws connections at `closed` without a Close frame";
+    WsClose1000 = "ws-close-1000": "closes /ws connections at `closed` with code 1000 instead of 1001";
+    WsEchoAfterClose = "ws-echo-after-close": "still echoes messages that arrive after its Close frame";
+    WsHang = "ws-hang": "never closes a /ws connection's TCP after its Close frame";
+    JobsNotAwaited = "jobs-not-awaited": "does not wait for background jobs before `drained`";
+    JobsDeadlineUncounted = "jobs-deadline-uncounted": "leaves unfinished jobs out of `abandoned N`";
+    JobsAfterClose = "jobs-after-close": "accepts new jobs after `closed` instead of 503";
+    JobsWithoutStore = "jobs-without-store": "answers 202 to jobs without a --store, and loses them";
+    JobsDuplicateQueued = "jobs-duplicate-queued": "accepts an id that is queued but not yet stored";
+    EventsIgnoreMs = "events-ignore-ms": "ticks every /events stream at --events-ms, whatever its ?ms=";
+    WsCloseEarly = "ws-close-early": "closes a /ws connection's TCP right after its Close frame, without waiting for the answer";
+    JobsSync202 = "jobs-sync-202": "runs the job before answering, so the 202 comes only once it is committed";
 }
 
 /// The parsed command line.
@@ -76,6 +94,8 @@ pub(crate) struct Config {
     pub(crate) cleanup_panic: Vec<String>,
     pub(crate) cleanup_hang: Vec<String>,
     pub(crate) store: Option<PathBuf>,
+    /// The default interval of `/events`.
+    pub(crate) events_interval: Duration,
     pub(crate) fault: Option<Fault>,
 }
 
@@ -98,6 +118,7 @@ impl Default for Config {
             cleanup_panic: Vec::new(),
             cleanup_hang: Vec::new(),
             store: None,
+            events_interval: Duration::from_millis(1_000),
             fault: None,
         }
     }
@@ -161,6 +182,7 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, 
                 | "--cleanup-panic"
                 | "--cleanup-hang"
                 | "--store"
+                | "--events-ms"
                 | "--fault"
         );
         if !takes_value {
@@ -215,6 +237,7 @@ fn apply(config: &mut Config, option: &str, value: &str) -> Result<(), String> {
         "--cleanup-panic" => config.cleanup_panic.push(value.to_owned()),
         "--cleanup-hang" => config.cleanup_hang.push(value.to_owned()),
         "--store" => config.store = Some(PathBuf::from(value)),
+        "--events-ms" => config.events_interval = millis(option, value)?,
         "--fault" => {
             config.fault = Some(
                 Fault::ALL
@@ -264,6 +287,8 @@ mod tests {
             "c",
             "--store",
             "x.sqlite",
+            "--events-ms",
+            "250",
             "--fault",
             "late-close",
         ])
@@ -283,6 +308,7 @@ mod tests {
             (1, 1, 1)
         );
         assert_eq!(c.store, Some(PathBuf::from("x.sqlite")));
+        assert_eq!(c.events_interval, Duration::from_millis(250));
         assert_eq!(c.fault, Some(Fault::LateClose));
     }
 
@@ -294,6 +320,7 @@ mod tests {
             (&["--drain-timeout-ms"][..], "--drain-timeout-ms"),
             (&["--cleanup-ms", "1.5"][..], "--cleanup-ms"),
             (&["--addr", "nowhere"][..], "--addr"),
+            (&["--events-ms", "soon"][..], "--events-ms"),
             (&["--fault", "nope"][..], "--fault"),
         ] {
             let err = run(args).unwrap_err();

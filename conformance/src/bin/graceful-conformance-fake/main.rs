@@ -3,7 +3,8 @@
 //! try the kit.
 //!
 //! It uses plain threads (one per connection), `signal-hook` for signals and
-//! SQLite for the order store; no async runtime. By default it follows every
+//! SQLite for the order and job store, `tungstenite` for `/ws`; no async
+//! runtime. By default it follows every
 //! rule of the contract, so it passes every scenario of the kit. With
 //! `--fault NAME` it breaks exactly one rule, so that the scenario meant to
 //! catch that fault can be seen failing; `--list-faults` lists them.
@@ -11,12 +12,18 @@
 //! ```text
 //! graceful-conformance-fake --addr 127.0.0.1:0 --cleanup db,cache
 //! graceful-conformance-fake --fault late-close
+//! graceful-conformance-fake --store /tmp/jobs.sqlite --events-ms 100
 //! ```
+//!
+//! Of version 2 it serves the long-lived streams (`/events`, `/ws`,
+//! `streams.rs`) and the background jobs (`POST /jobs`, `jobs.rs`).
 
 mod config;
+mod jobs;
 mod server;
+mod streams;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
 use std::net::{Shutdown, TcpListener, TcpStream};
 use std::path::Path;
@@ -67,6 +74,10 @@ struct State {
     signal: Option<&'static str>,
     conns: HashMap<u64, ConnEntry>,
     next_conn: u64,
+    /// Background jobs in progress: from their `202` until their commit.
+    jobs: usize,
+    /// The ids of those jobs.
+    queued: HashSet<String>,
 }
 
 impl State {
@@ -82,7 +93,19 @@ impl State {
         if config.has(Fault::WaitPartialHead) && self.count(ConnState::Partial) > 0 {
             return false;
         }
+        if self.jobs > 0 && !config.has(Fault::JobsNotAwaited) {
+            return false;
+        }
         self.count(ConnState::Busy) == 0
+    }
+
+    /// Whether long-lived streams must go away now (at `closed`, rules 18
+    /// and 19).
+    fn going_away(&self, config: &Config) -> bool {
+        if config.has(Fault::StreamsEndAtSignal) {
+            return self.phase >= Phase::Draining;
+        }
+        self.phase >= Phase::Closed
     }
 }
 
@@ -190,6 +213,8 @@ fn main() {
             signal: None,
             conns: HashMap::new(),
             next_conn: 0,
+            jobs: 0,
+            queued: HashSet::new(),
         }),
         changed: Condvar::new(),
         out: Mutex::new(()),
@@ -267,7 +292,8 @@ fn open_store(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     db.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = OFF;
-         CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY);",
+         CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY);
+         CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY);",
     )?;
     Ok(db)
 }
@@ -290,6 +316,7 @@ fn on_signals(shared: &Shared, mut signals: Signals, first: &Sender<&'static str
                     st.phase = Phase::Draining;
                 }
                 shared.event(&format!("draining {name}"));
+                shared.changed.notify_all();
             }
             if (sig == SIGTERM && config.has(Fault::ExitAtOnce))
                 || (sig == SIGINT && config.has(Fault::SigintImmediate))
@@ -338,6 +365,8 @@ fn shut_down(shared: &Shared, steps: &[Step], close: &Sender<()>, closed: &Recei
         let mut st = lock(&shared.state);
         st.phase = Phase::Closed;
         shared.event("closed");
+        // Long-lived streams wait for this moment.
+        shared.changed.notify_all();
     }
     if config.has(Fault::EarlyDrained) {
         shared.event("drained");
@@ -357,6 +386,9 @@ fn shut_down(shared: &Shared, steps: &[Step], close: &Sender<()>, closed: &Recei
                 for c in st.conns.values().filter(|c| c.state == ConnState::Busy) {
                     let _ = c.stream.shutdown(Shutdown::Both);
                     n += 1;
+                }
+                if !config.has(Fault::JobsDeadlineUncounted) {
+                    n += st.jobs;
                 }
                 break Some(n);
             }

@@ -9,7 +9,7 @@ use std::thread;
 use std::time::{Duration, Instant};
 
 use crate::config::Fault;
-use crate::{ConnEntry, ConnState, Phase, Shared, lock};
+use crate::{ConnEntry, ConnState, Phase, Shared, jobs, lock, streams};
 
 const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: usize = 1024 * 1024;
@@ -71,18 +71,31 @@ pub(crate) fn accept_loop(
 
 /// A parsed request head.
 #[derive(Debug)]
-struct Head {
+pub(crate) struct Head {
     method: String,
     path: String,
     query: HashMap<String, String>,
     content_length: usize,
     client_close: bool,
+    /// Every header, in order.
+    headers: Vec<(String, String)>,
 }
 
-struct Conn {
-    id: u64,
-    stream: TcpStream,
-    buf: Vec<u8>,
+impl Head {
+    /// The first header named `name` (case-insensitive).
+    pub(crate) fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+pub(crate) struct Conn {
+    pub(crate) id: u64,
+    pub(crate) stream: TcpStream,
+    /// What has been read but not used yet.
+    pub(crate) buf: Vec<u8>,
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
@@ -186,9 +199,11 @@ fn parse_head(bytes: &[u8]) -> Option<Head> {
         .collect();
     let mut content_length = 0;
     let mut client_close = false;
+    let mut headers = Vec::new();
     for line in lines.filter(|l| !l.is_empty()) {
         let (name, value) = line.split_once(':')?;
         let value = value.trim();
+        headers.push((name.to_owned(), value.to_owned()));
         if name.eq_ignore_ascii_case("content-length") {
             content_length = value.parse().ok()?;
         } else if name.eq_ignore_ascii_case("connection") {
@@ -203,6 +218,7 @@ fn parse_head(bytes: &[u8]) -> Option<Head> {
         query,
         content_length,
         client_close,
+        headers,
     })
 }
 
@@ -240,6 +256,7 @@ fn reason(status: u16) -> &'static str {
     match status {
         200 => "OK",
         201 => "Created",
+        202 => "Accepted",
         400 => "Bad Request",
         404 => "Not Found",
         409 => "Conflict",
@@ -259,6 +276,27 @@ fn write_head(
     body: Option<&str>,
     force_close: bool,
 ) -> bool {
+    write_head_as(
+        shared,
+        conn,
+        head,
+        (status, "text/plain"),
+        extra,
+        body,
+        force_close,
+    )
+}
+
+/// [`write_head`] with a content type of its own.
+pub(crate) fn write_head_as(
+    shared: &Shared,
+    conn: &mut Conn,
+    head: &Head,
+    (status, content_type): (u16, &str),
+    extra: &str,
+    body: Option<&str>,
+    force_close: bool,
+) -> bool {
     let _gate = shared
         .head_gate
         .read()
@@ -273,25 +311,33 @@ fn write_head(
     match body {
         Some(body) => {
             out.push_str(&format!(
-                "Content-Type: text/plain\r\nContent-Length: {}\r\n\r\n{body}",
+                "Content-Type: {content_type}\r\nContent-Length: {}\r\n\r\n{body}",
                 body.len()
             ));
         }
-        None => out.push_str("Content-Type: text/plain\r\nTransfer-Encoding: chunked\r\n\r\n"),
+        None => out.push_str(&format!(
+            "Content-Type: {content_type}\r\nTransfer-Encoding: chunked\r\n\r\n"
+        )),
     }
     conn.stream.write_all(out.as_bytes()).is_ok() && !closing
 }
 
-fn respond(shared: &Shared, conn: &mut Conn, head: &Head, status: u16, body: &str) -> bool {
+pub(crate) fn respond(
+    shared: &Shared,
+    conn: &mut Conn,
+    head: &Head,
+    status: u16,
+    body: &str,
+) -> bool {
     write_head(shared, conn, head, status, "", Some(body), false)
 }
 
-fn number(head: &Head, key: &str) -> Option<u64> {
+pub(crate) fn number(head: &Head, key: &str) -> Option<u64> {
     head.query.get(key).and_then(|v| v.parse().ok())
 }
 
 /// Answers one request; returns whether the connection stays open.
-fn handle(shared: &Shared, conn: &mut Conn, head: &Head) -> bool {
+fn handle(shared: &Arc<Shared>, conn: &mut Conn, head: &Head) -> bool {
     let config = &shared.config;
     let early_body = if config.has(Fault::IgnoreSlowBody) {
         match read_body(conn, head.content_length) {
@@ -309,7 +355,10 @@ fn handle(shared: &Shared, conn: &mut Conn, head: &Head) -> bool {
             None => return false,
         },
     };
-    if phase == Phase::Finished || (phase == Phase::Closed && !config.has(Fault::No503)) {
+    let late_job = config.has(Fault::JobsAfterClose) && head.path == "/jobs";
+    if phase == Phase::Finished
+        || (phase == Phase::Closed && !config.has(Fault::No503) && !late_job)
+    {
         write_head(
             shared,
             conn,
@@ -346,6 +395,23 @@ fn handle(shared: &Shared, conn: &mut Conn, head: &Head) -> bool {
             respond(shared, conn, head, 200, "live")
         }
         ("POST", "/orders") => order(shared, conn, head, &body),
+        ("GET", "/events") if !config.has(Fault::V1Only) => {
+            let interval = number(head, "ms")
+                .filter(|_| !config.has(Fault::EventsIgnoreMs))
+                .map_or(config.events_interval, Duration::from_millis);
+            if interval.is_zero() {
+                return respond(
+                    shared,
+                    conn,
+                    head,
+                    400,
+                    "an interval of at least 1 ms expected",
+                );
+            }
+            streams::events(shared, conn, head, interval)
+        }
+        ("GET", "/ws") if !config.has(Fault::V1Only) => streams::websocket(shared, conn, head),
+        ("POST", "/jobs") if !config.has(Fault::V1Only) => jobs::post(shared, conn, head, &body),
         _ => respond(shared, conn, head, 404, "not found"),
     }
 }
