@@ -124,6 +124,8 @@
 
 pub mod app;
 pub mod contract;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod http;
 pub mod process;
 pub mod report;
@@ -132,4 +134,6 @@ mod tmp;
 
 pub use process::{Signal, Target};
 pub use report::ScenarioReport;
+#[cfg(feature = "grpc")]
+pub use scenario::{GrpcScenario, run_grpc_scenario};
 pub use scenario::{Kind, Scenario, run_scenario, run_scenarios};
