@@ -38,7 +38,8 @@ const NEGATIVE: &[(GrpcScenario, &str, &str)] = &[
         "Sleep call 0",
     ),
     (GrpcScenario::TicksUnavailable, "naive", "Ticks did not end"),
-    (GrpcScenario::SilentClients, "naive", "exit"),
+    (GrpcScenario::PingLess, "naive", "did not exit"),
+    (GrpcScenario::PrefaceLess, "naive", "did not exit"),
 ];
 
 fn main() -> ExitCode {

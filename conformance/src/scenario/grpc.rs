@@ -7,7 +7,8 @@
 //! [`GrpcScenario::all`] and run by [`run_grpc_scenario`].
 
 use std::future::Future;
-use std::net::SocketAddr;
+use std::io;
+use std::net::{SocketAddr, TcpStream};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -19,7 +20,7 @@ use super::{
     BOUND_MS, Ctx, Expect, PATIENCE, REQUEST_TIMEOUT, Running, SLACK_MS, drained_after, finish,
     ms_between,
 };
-use crate::grpc::{CONTRACT, Client, ping_less, preface_less};
+use crate::grpc::{self, CONTRACT, Client};
 use crate::process::Signal;
 
 /// Every `Health/Check` name the contract lists.
@@ -352,10 +353,26 @@ pub(super) fn ticks_unavailable(ctx: &mut Ctx<'_>) -> Result<(), String> {
     Ok(())
 }
 
-/// Rule 15 for gRPC: an idle gRPC client, a client that sent its preface
-/// and never answers (SETTINGS, PING), and one that never sent its preface
-/// do not delay the exit.
-pub(super) fn silent_clients(ctx: &mut Ctx<'_>) -> Result<(), String> {
+/// Rule 15 for gRPC: clients that sent their preface and never answer
+/// (SETTINGS, the shutdown PING), beside an idle gRPC client, do not delay
+/// the exit.
+pub(super) fn ping_less(ctx: &mut Ctx<'_>) -> Result<(), String> {
+    silent_clients(ctx, grpc::ping_less, "PING-less")
+}
+
+/// Rule 15 for gRPC: connections that never sent their preface, beside an
+/// idle gRPC client, do not delay the exit.
+pub(super) fn preface_less(ctx: &mut Ctx<'_>) -> Result<(), String> {
+    silent_clients(ctx, grpc::preface_less, "preface-less")
+}
+
+/// Two connections `open` makes, and a gRPC client that made a call and is
+/// idle, open at the signal: the exit follows within the bound.
+fn silent_clients(
+    ctx: &mut Ctx<'_>,
+    open: fn(SocketAddr, Duration) -> io::Result<TcpStream>,
+    what: &str,
+) -> Result<(), String> {
     let mut run: Running = ctx.start(&[])?;
     let rt = runtime()?;
     let idle = connect(&rt, run.addr)?;
@@ -363,15 +380,14 @@ pub(super) fn silent_clients(ctx: &mut Ctx<'_>) -> Result<(), String> {
         .map_err(|s| format!("Health/Check: status {s}"))?;
     let mut silent = Vec::new();
     for _ in 0..2 {
-        silent.push(ping_less(run.addr, REQUEST_TIMEOUT).map_err(|e| format!("connect: {e}"))?);
-        silent.push(preface_less(run.addr, REQUEST_TIMEOUT).map_err(|e| format!("connect: {e}"))?);
+        silent.push(open(run.addr, REQUEST_TIMEOUT).map_err(|e| format!("connect: {e}"))?);
     }
     thread::sleep(Duration::from_millis(200));
     let signalled = run.signal(Signal::Term)?;
     if let Some(done) = finish(ctx, &mut run, PATIENCE, &Expect::clean()) {
         ctx.bounded(
             "exit-after-signal-ms",
-            "the exit after SIGTERM with idle, PING-less and preface-less gRPC clients",
+            &format!("the exit after SIGTERM with {what} and idle gRPC clients"),
             ms_between(signalled, done.exit.at),
         );
     }

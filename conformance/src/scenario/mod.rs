@@ -611,8 +611,10 @@ pub enum GrpcScenario {
     SleepCompletes,
     /// `grpc-ticks-unavailable`.
     TicksUnavailable,
-    /// `grpc-silent-clients-do-not-delay-exit`.
-    SilentClients,
+    /// `grpc-ping-less-does-not-delay-exit`.
+    PingLess,
+    /// `grpc-preface-less-does-not-delay-exit`.
+    PrefaceLess,
 }
 
 #[cfg(feature = "grpc")]
@@ -622,7 +624,8 @@ impl GrpcScenario {
         GrpcScenario::WatchEndsAtClosed,
         GrpcScenario::SleepCompletes,
         GrpcScenario::TicksUnavailable,
-        GrpcScenario::SilentClients,
+        GrpcScenario::PingLess,
+        GrpcScenario::PrefaceLess,
     ];
 
     /// Every gRPC scenario, in running order.
@@ -637,7 +640,8 @@ impl GrpcScenario {
             Self::WatchEndsAtClosed => "grpc-watch-ends-at-closed",
             Self::SleepCompletes => "grpc-sleep-completes",
             Self::TicksUnavailable => "grpc-ticks-unavailable",
-            Self::SilentClients => "grpc-silent-clients-do-not-delay-exit",
+            Self::PingLess => "grpc-ping-less-does-not-delay-exit",
+            Self::PrefaceLess => "grpc-preface-less-does-not-delay-exit",
         }
     }
 
@@ -656,8 +660,11 @@ impl GrpcScenario {
             Self::TicksUnavailable => {
                 "Contract/Ticks streams tick through the unready delay and end at `closed` (500 ms) with UNAVAILABLE."
             }
-            Self::SilentClients => {
-                "Idle gRPC clients, PING-less and preface-less HTTP/2 clients do not delay the exit (500 ms)."
+            Self::PingLess => {
+                "HTTP/2 clients that sent their preface and never answer (SETTINGS, PING) do not delay the exit (500 ms)."
+            }
+            Self::PrefaceLess => {
+                "Connections that never sent the HTTP/2 preface do not delay the exit (500 ms)."
             }
         }
     }
@@ -673,7 +680,8 @@ impl GrpcScenario {
             Self::WatchEndsAtClosed => grpc::watch_ends_at_closed,
             Self::SleepCompletes => grpc::sleep_completes,
             Self::TicksUnavailable => grpc::ticks_unavailable,
-            Self::SilentClients => grpc::silent_clients,
+            Self::PingLess => grpc::ping_less,
+            Self::PrefaceLess => grpc::preface_less,
         }
     }
 }
