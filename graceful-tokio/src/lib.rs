@@ -121,6 +121,6 @@ pub use graceful_core::{
 pub use graceful_core::systemd;
 
 /// The README's example, compiled as a doc test.
-#[cfg(all(doctest, feature = "axum"))]
+#[cfg(all(doctest, feature = "axum", feature = "tonic"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
