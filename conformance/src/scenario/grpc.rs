@@ -2,6 +2,24 @@
 //! clients), for targets that serve the contract's gRPC section (feature
 //! `grpc`).
 //!
+//! What they hold a target to, in the kit's words:
+//!
+//! - `Health/Check` answers `SERVING` for `""` and
+//!   `graceful.contract.v1.Contract` until the first signal, `NOT_SERVING`
+//!   after it, on connections old and new (the unready delay still serves).
+//! - A `Watch` open at the signal receives `NOT_SERVING` within 500 ms of
+//!   it, nothing else, and then ends with status `OK` within 500 ms of
+//!   `closed`, not before it.
+//! - `Sleep` calls in progress at the signal get their whole answer, on a
+//!   connection they share and on one of their own; `drained` follows the
+//!   last within 500 ms.
+//! - A `Ticks` stream keeps ticking during the unready delay and ends with
+//!   `UNAVAILABLE` within 500 ms of `closed`, not before it; `drained`
+//!   follows within 500 ms.
+//! - Connections that sent the HTTP/2 preface and never answer (neither
+//!   the SETTINGS nor the PING), or never sent a byte, beside an idle gRPC
+//!   client, leave the exit within 500 ms of the signal, with code 0.
+//!
 //! These scenarios are not in [`Scenario::all`](super::Scenario::all): the
 //! gRPC section is for the tokio target only. They are listed by
 //! [`GrpcScenario::all`] and run by [`run_grpc_scenario`].
