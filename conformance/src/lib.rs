@@ -47,6 +47,24 @@
 //!   `--fault NAME` it breaks exactly one rule, and the scenario meant to
 //!   catch that fault fails (`--list-faults` names them all).
 //!
+//! # gRPC (feature `grpc`)
+//!
+//! A target may also serve gRPC on its port (HTTP/2 with prior knowledge):
+//! the standard health service and the contract's `graceful.contract.v1.Contract`
+//! (`Sleep`, a unary call that waits; `Ticks`, a server stream that never
+//! ends by itself). Its shutdown then owes gRPC clients what it owes HTTP
+//! ones, in gRPC's terms: health turns `NOT_SERVING` for every service at
+//! the first signal, and an open health `Watch` is told so at once and ends
+//! with status `OK` once the listener is closed; calls in progress at the
+//! signal complete; a `Ticks` stream keeps ticking through the unready delay
+//! and ends at `closed` with `UNAVAILABLE`, so its client retries elsewhere;
+//! and clients that stay silent (no preface, or a preface and then no
+//! answer to the server's PING) never hold the exit. The scenarios of
+//! [`GrpcScenario`] check exactly that with tonic's client
+//! ([`grpc`]); they are not among [`Scenario::all`], since only targets that
+//! serve gRPC owe them (of graceful's, the tokio target). Run one with
+//! [`run_grpc_scenario`].
+//!
 //! # Check your own server
 //!
 //! A server that does not speak the contract (a user's own service, in any
@@ -130,6 +148,8 @@
 
 pub mod app;
 pub mod contract;
+#[cfg(feature = "grpc")]
+pub mod grpc;
 pub mod http;
 pub mod process;
 pub mod report;
@@ -138,4 +158,6 @@ mod tmp;
 
 pub use process::{Signal, Target};
 pub use report::ScenarioReport;
+#[cfg(feature = "grpc")]
+pub use scenario::{GrpcScenario, run_grpc_scenario};
 pub use scenario::{Kind, Scenario, run_scenario, run_scenarios};

@@ -62,6 +62,11 @@
 //! - `tower`: `serve_tower`, for any `tower` service (off by default).
 //! - `axum`: `tower`, and `axum::readiness`, a readiness route for axum
 //!   0.8 (off by default).
+//! - `tonic`: `tower`, and the [`tonic`](mod@tonic) module: tonic's `Routes`
+//!   served with every HTTP/2 rule, a health service that turns
+//!   `NOT_SERVING` at the first signal and ends its `Watch` streams at
+//!   `closed`, and server streams ended at `closed` with `UNAVAILABLE`
+//!   (off by default).
 //! - `tracing`: `tracing` events for each step of the shutdown, and for
 //!   accept errors (off by default).
 
@@ -77,6 +82,8 @@ mod signal;
 #[cfg(feature = "axum")]
 pub mod sse;
 mod timer;
+#[cfg(feature = "tonic")]
+pub mod tonic;
 
 pub use job::spawn_job;
 #[cfg(feature = "tower")]
@@ -114,6 +121,6 @@ pub use graceful_core::{
 pub use graceful_core::systemd;
 
 /// The README's example, compiled as a doc test.
-#[cfg(all(doctest, feature = "axum"))]
+#[cfg(all(doctest, feature = "axum", feature = "tonic"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -51,6 +51,8 @@
 //!   `listening` line.
 //! - [`store`]: the orders table in SQLite.
 //! - [`routes`]: what each request asks, decided without a runtime.
+//! - [`grpc`]: the tokio target's gRPC services (health and the contract's
+//!   `Contract`), and the service that sends gRPC calls to them.
 //!
 //! # Examples
 //!
@@ -97,6 +99,7 @@
 
 pub mod events;
 pub mod gate;
+pub mod grpc;
 pub mod options;
 pub mod routes;
 pub mod steps;

@@ -3,6 +3,8 @@
 mod basic;
 mod cleanup;
 mod drain;
+#[cfg(feature = "grpc")]
+mod grpc;
 mod orders;
 mod signals;
 // Contract v2: long-lived streams and background jobs (rules 17-22).
@@ -181,9 +183,19 @@ impl Display for Scenario {
 /// Runs one scenario against `target`. Never panics: a problem in the kit
 /// itself is reported as a failure.
 pub fn run_scenario(target: &Target, scenario: Scenario) -> ScenarioReport {
+    run_runner(target, scenario.name(), scenario.kind(), scenario.runner())
+}
+
+/// Runs the scenario `runner` named `name` against `target`; never panics.
+fn run_runner(
+    target: &Target,
+    name: &'static str,
+    kind: Kind,
+    runner: fn(&mut Ctx<'_>) -> Result<(), String>,
+) -> ScenarioReport {
     let started = Instant::now();
     let mut ctx = Ctx::new(target);
-    let result = panic::catch_unwind(AssertUnwindSafe(|| (scenario.runner())(&mut ctx)));
+    let result = panic::catch_unwind(AssertUnwindSafe(|| runner(&mut ctx)));
     match result {
         Ok(Ok(())) => {}
         Ok(Err(why)) => ctx.fail(why),
@@ -203,8 +215,8 @@ pub fn run_scenario(target: &Target, scenario: Scenario) -> ScenarioReport {
         ctx.stderr_tail()
     };
     ScenarioReport {
-        name: scenario.name(),
-        kind: scenario.kind(),
+        name,
+        kind,
         passed,
         figures: ctx.figures,
         failures: ctx.failures,
@@ -608,4 +620,106 @@ pub(crate) fn drained_after(ctx: &mut Ctx<'_>, drained: Option<Instant>, last_re
     ctx.check(ms <= BOUND_MS, || {
         format!("`drained` came {ms:.1} ms after the last response (the contract allows {BOUND_MS:.0} ms)")
     });
+}
+
+/// The gRPC scenarios (feature `grpc`): rules 28 and 29, and rule 15 for
+/// gRPC clients. They apply only to targets that serve the contract's gRPC
+/// section (the tokio target), so they are not among [`Scenario::all`].
+#[cfg(feature = "grpc")]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum GrpcScenario {
+    /// `grpc-health-flips`.
+    HealthFlips,
+    /// `grpc-watch-ends-at-closed`.
+    WatchEndsAtClosed,
+    /// `grpc-sleep-completes`.
+    SleepCompletes,
+    /// `grpc-ticks-unavailable`.
+    TicksUnavailable,
+    /// `grpc-ping-less-does-not-delay-exit`.
+    PingLess,
+    /// `grpc-preface-less-does-not-delay-exit`.
+    PrefaceLess,
+}
+
+#[cfg(feature = "grpc")]
+impl GrpcScenario {
+    const ALL: &'static [GrpcScenario] = &[
+        GrpcScenario::HealthFlips,
+        GrpcScenario::WatchEndsAtClosed,
+        GrpcScenario::SleepCompletes,
+        GrpcScenario::TicksUnavailable,
+        GrpcScenario::PingLess,
+        GrpcScenario::PrefaceLess,
+    ];
+
+    /// Every gRPC scenario, in running order.
+    pub fn all() -> &'static [GrpcScenario] {
+        Self::ALL
+    }
+
+    /// The kebab-case name.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::HealthFlips => "grpc-health-flips",
+            Self::WatchEndsAtClosed => "grpc-watch-ends-at-closed",
+            Self::SleepCompletes => "grpc-sleep-completes",
+            Self::TicksUnavailable => "grpc-ticks-unavailable",
+            Self::PingLess => "grpc-ping-less-does-not-delay-exit",
+            Self::PrefaceLess => "grpc-preface-less-does-not-delay-exit",
+        }
+    }
+
+    /// One sentence on what the scenario checks.
+    pub fn description(self) -> &'static str {
+        match self {
+            Self::HealthFlips => {
+                "Health/Check is SERVING for \"\" and the Contract until the signal, NOT_SERVING after it; an open Watch sends NOT_SERVING within 500 ms."
+            }
+            Self::WatchEndsAtClosed => {
+                "Health/Watch streams end with status OK at `closed` (500 ms), not before; `drained` follows."
+            }
+            Self::SleepCompletes => {
+                "Contract/Sleep calls in progress at the signal complete; `drained` follows the last (500 ms)."
+            }
+            Self::TicksUnavailable => {
+                "Contract/Ticks streams tick through the unready delay and end at `closed` (500 ms) with UNAVAILABLE."
+            }
+            Self::PingLess => {
+                "HTTP/2 clients that sent their preface and never answer (SETTINGS, PING) do not delay the exit (500 ms)."
+            }
+            Self::PrefaceLess => {
+                "Connections that never sent the HTTP/2 preface do not delay the exit (500 ms)."
+            }
+        }
+    }
+
+    /// The scenario with that name.
+    pub fn from_name(name: &str) -> Option<Self> {
+        Self::ALL.iter().copied().find(|s| s.name() == name)
+    }
+
+    fn runner(self) -> fn(&mut Ctx<'_>) -> Result<(), String> {
+        match self {
+            Self::HealthFlips => grpc::health_flips,
+            Self::WatchEndsAtClosed => grpc::watch_ends_at_closed,
+            Self::SleepCompletes => grpc::sleep_completes,
+            Self::TicksUnavailable => grpc::ticks_unavailable,
+            Self::PingLess => grpc::ping_less,
+            Self::PrefaceLess => grpc::preface_less,
+        }
+    }
+}
+
+#[cfg(feature = "grpc")]
+impl Display for GrpcScenario {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.name())
+    }
+}
+
+/// Runs one gRPC scenario against `target` (feature `grpc`). Never panics.
+#[cfg(feature = "grpc")]
+pub fn run_grpc_scenario(target: &Target, scenario: GrpcScenario) -> ScenarioReport {
+    run_runner(target, scenario.name(), Kind::Check, scenario.runner())
 }

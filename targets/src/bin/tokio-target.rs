@@ -1,6 +1,8 @@
 //! The tokio conformance target: an HTTP/1.1 server that implements the
 //! conformance contract (see the `graceful-conformance` crate) with
-//! `graceful-tokio`, and so the fullest example of that adapter.
+//! `graceful-tokio`, and so the fullest example of that adapter. It also
+//! serves the contract's gRPC services on the same port (`grpc.rs` of the
+//! library).
 //!
 //! ```text
 //! cargo run -p graceful-targets --bin tokio-target -- --store orders.sqlite --cleanup cache,queue
@@ -73,6 +75,8 @@ async fn serve(options: Options, driver: graceful_tokio::Driver) -> ! {
         let route = routes.route(method, uri.path(), uri.query());
         async move { Ok::<_, Infallible>(respond(route, request.into_body()).await) }
     });
+    // gRPC on the same port: `application/grpc` calls go to tonic's routes.
+    let service = target::grpc::WithGrpc::new(target::grpc::routes(&shutdown).await, service);
     // Under the start-up gate: a signal comes before (nothing is served)
     // or after `listening`.
     target::start_serving(&shutdown, addr, || {
