@@ -11,7 +11,8 @@
 //!
 //! Everything selected is built first, by one release `cargo build` (see
 //! [`targets`]); then each target runs every scenario in
-//! turn. Progress goes to standard error from the first second: a line
+//! turn, and a target that serves gRPC (the tokio target) the kit's gRPC
+//! scenarios after them (`--scenario` takes their names too). Progress goes to standard error from the first second: a line
 //! before the build, cargo's own output, a line per target, and a line per
 //! scenario, its number and name when it starts and its verdict and time
 //! when it ends. Standard output gets the table of scenarios × targets.
@@ -23,7 +24,9 @@ use std::io::Write;
 use std::path::PathBuf;
 use std::time::Instant;
 
-use graceful_conformance::{Scenario, ScenarioReport, Target, report, run_scenario};
+use graceful_conformance::{
+    GrpcScenario, Scenario, ScenarioReport, Target, report, run_grpc_scenario, run_scenario,
+};
 
 use crate::Failure;
 use crate::targets::{self, FAKE, KNOWN, Known};
@@ -32,7 +35,31 @@ use crate::targets::{self, FAKE, KNOWN, Known};
 struct Options {
     adapters: Vec<String>,
     scenarios: Vec<Scenario>,
+    grpc_scenarios: Vec<GrpcScenario>,
     json: Option<PathBuf>,
+}
+
+/// One scenario of either table.
+#[derive(Debug, Clone, Copy)]
+enum Any {
+    Http(Scenario),
+    Grpc(GrpcScenario),
+}
+
+impl Any {
+    fn name(self) -> &'static str {
+        match self {
+            Any::Http(s) => s.name(),
+            Any::Grpc(s) => s.name(),
+        }
+    }
+
+    fn run(self, target: &Target) -> ScenarioReport {
+        match self {
+            Any::Http(s) => run_scenario(target, s),
+            Any::Grpc(s) => run_grpc_scenario(target, s),
+        }
+    }
 }
 
 fn parse(args: &[String]) -> Result<Options, Failure> {
@@ -53,17 +80,22 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
             "--adapter" => options.adapters.push(value()?),
             "--scenario" => {
                 let name = value()?;
-                let scenario = Scenario::from_name(&name).ok_or_else(|| {
-                    Failure::usage(format!(
+                if let Some(scenario) = Scenario::from_name(&name) {
+                    options.scenarios.push(scenario);
+                } else if let Some(scenario) = GrpcScenario::all().iter().find(|s| s.name() == name)
+                {
+                    options.grpc_scenarios.push(*scenario);
+                } else {
+                    return Err(Failure::usage(format!(
                         "unknown scenario {name:?}; known: {}",
                         Scenario::all()
                             .iter()
                             .map(|s| s.name())
+                            .chain(GrpcScenario::all().iter().map(|s| s.name()))
                             .collect::<Vec<_>>()
                             .join(", ")
-                    ))
-                })?;
-                options.scenarios.push(scenario);
+                    )));
+                }
             }
             "--json" => options.json = Some(PathBuf::from(value()?)),
             _ => {
@@ -110,7 +142,7 @@ fn select(adapters: &[String]) -> Result<Vec<Known>, Failure> {
 /// Runs `scenarios` against `target`, with a line per scenario on standard
 /// error: its number and name when it starts, its verdict and time when it
 /// ends.
-fn check(target: &Target, scenarios: &[Scenario]) -> Vec<ScenarioReport> {
+fn check(target: &Target, scenarios: &[Any]) -> Vec<ScenarioReport> {
     let width = scenarios.len().to_string().len();
     scenarios
         .iter()
@@ -123,7 +155,7 @@ fn check(target: &Target, scenarios: &[Scenario]) -> Vec<ScenarioReport> {
                 scenario.name()
             );
             let _ = std::io::stderr().flush();
-            let report = run_scenario(target, *scenario);
+            let report = scenario.run(target);
             eprintln!(
                 "{} ({:.1} s)",
                 report.verdict(),
@@ -138,22 +170,45 @@ fn check(target: &Target, scenarios: &[Scenario]) -> Vec<ScenarioReport> {
 pub(crate) fn run(args: &[String]) -> Result<(), Failure> {
     let started = Instant::now();
     let options = parse(args)?;
-    let scenarios = if options.scenarios.is_empty() {
-        Scenario::all().to_vec()
+    let everything = options.scenarios.is_empty() && options.grpc_scenarios.is_empty();
+    let scenarios: Vec<Any> = if everything {
+        Scenario::all().iter().copied().map(Any::Http).collect()
     } else {
-        options.scenarios.clone()
+        options.scenarios.iter().copied().map(Any::Http).collect()
+    };
+    let grpc: Vec<Any> = if everything {
+        GrpcScenario::all().iter().copied().map(Any::Grpc).collect()
+    } else {
+        options
+            .grpc_scenarios
+            .iter()
+            .copied()
+            .map(Any::Grpc)
+            .collect()
     };
     let selected = select(&options.adapters)?;
     let names: Vec<&str> = selected.iter().map(|k| k.name).collect();
     eprintln!(
-        "xtask: conformance: {} scenario(s) on {}; building first",
+        "xtask: conformance: {} scenario(s) on {}{}; building first",
         scenarios.len(),
-        names.join(", ")
+        names.join(", "),
+        if grpc.is_empty() {
+            String::new()
+        } else {
+            format!(
+                ", and {} gRPC scenario(s) on those that serve gRPC",
+                grpc.len()
+            )
+        }
     );
     let built = targets::build(&selected)?;
     let mut runs: Vec<(String, Vec<ScenarioReport>)> = Vec::new();
-    for (i, b) in built.iter().enumerate() {
+    for (i, (b, k)) in built.iter().zip(&selected).enumerate() {
         let target = Target::new(b.name.clone(), &b.path);
+        let mut scenarios = scenarios.clone();
+        if k.grpc {
+            scenarios.extend(&grpc);
+        }
         eprintln!(
             "xtask: checking {} ({}/{}): {}",
             b.name,

@@ -8,8 +8,8 @@
 //! invocation) and leave cores idle at each one's tail.
 //!
 //! Standard output carries only the `NAME PATH` lines (the contract's way
-//! of finding the targets); cargo's own output and a line per phase go to
-//! standard error.
+//! of finding the targets); cargo's own output, a line per phase and a line
+//! naming each target that also serves gRPC go to standard error.
 
 use std::path::PathBuf;
 use std::time::Instant;
@@ -25,6 +25,9 @@ pub(crate) struct Known {
     pub(crate) package: &'static str,
     /// The executable's name.
     pub(crate) bin: &'static str,
+    /// Whether it also serves the contract's gRPC section (rules 28-29):
+    /// the kit's gRPC scenarios run against it too.
+    pub(crate) grpc: bool,
 }
 
 /// The package of the adapters' targets.
@@ -36,16 +39,19 @@ pub(crate) const KNOWN: &[Known] = &[
         name: "tokio",
         package: TARGETS,
         bin: "tokio-target",
+        grpc: true,
     },
     Known {
         name: "smol",
         package: TARGETS,
         bin: "smol-target",
+        grpc: false,
     },
     Known {
         name: "actix",
         package: TARGETS,
         bin: "actix-target",
+        grpc: false,
     },
 ];
 
@@ -55,6 +61,7 @@ pub(crate) const FAKE: Known = Known {
     name: "fake",
     package: "graceful-conformance",
     bin: "graceful-conformance-fake",
+    grpc: false,
 };
 
 /// A built target.
@@ -133,6 +140,13 @@ pub(crate) fn run(args: &[String]) -> Result<(), Failure> {
     for b in build(KNOWN)? {
         println!("{} {}", b.name, b.path.display());
     }
+    // Standard output is the contract's `NAME PATH` lines only.
+    for k in KNOWN.iter().filter(|k| k.grpc) {
+        eprintln!(
+            "xtask: {} also serves gRPC (contract v2, rules 28-29)",
+            k.name
+        );
+    }
     Ok(())
 }
 
@@ -152,6 +166,13 @@ mod tests {
     }
 
     #[test]
+    fn only_the_tokio_target_serves_grpc() {
+        let grpc: Vec<&str> = KNOWN.iter().filter(|k| k.grpc).map(|k| k.name).collect();
+        assert_eq!(grpc, ["tokio"]);
+        const { assert!(!FAKE.grpc) };
+    }
+
+    #[test]
     fn one_cargo_build_builds_them_all() {
         assert_eq!(
             build_args(KNOWN).join(" "),
@@ -162,6 +183,7 @@ mod tests {
             name: "fake",
             package: "graceful-conformance",
             bin: "graceful-conformance-fake",
+            grpc: false,
         };
         assert_eq!(
             build_args(&[KNOWN[1], fake]).join(" "),

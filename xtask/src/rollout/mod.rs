@@ -84,16 +84,19 @@ const PEERS: &[Known] = &[
         name: "axum",
         package: "graceful-bench",
         bin: "peer-axum",
+        grpc: false,
     },
     Known {
         name: "tokio-graceful-shutdown",
         package: "graceful-bench",
         bin: "peer-tokio-graceful-shutdown",
+        grpc: false,
     },
     Known {
         name: "actix-web",
         package: "graceful-bench",
         bin: "peer-actix",
+        grpc: false,
     },
 ];
 
@@ -172,9 +175,9 @@ fn parse(args: &[String]) -> Result<Options, Failure> {
             "--controls" => options.controls = true,
             "--peers" => options.peers = true,
             "--json" => {
-                let path = args.next().ok_or_else(|| {
-                    Failure::usage(format!("--json needs a file path\n{USAGE}"))
-                })?;
+                let path = args
+                    .next()
+                    .ok_or_else(|| Failure::usage(format!("--json needs a file path\n{USAGE}")))?;
                 options.json = Some(PathBuf::from(path));
             }
             "--unready-delay-ms" => {
