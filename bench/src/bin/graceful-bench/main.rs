@@ -1,7 +1,7 @@
 //! `graceful-bench`: the benchmark runner behind `cargo xtask bench`.
 //!
 //! ```text
-//! graceful-bench [--quick] [--figures 1,2,3,4,5,6] [--counts-only]
+//! graceful-bench [--quick] [--figures 1,2,3,4,5,6,7] [--counts-only]
 //!                [--target NAME=PATH]... [--targets-from FILE]
 //!                [--markdown PATH] [--svg PATH]
 //! ```
@@ -9,7 +9,7 @@
 //! It builds the peers and baselines of this crate, finds graceful's
 //! conformance targets with `cargo xtask targets` (or takes them from
 //! `--target` / `--targets-from`, in the same `NAME PATH` form), measures
-//! the six figures side by side, prints the tables, and writes
+//! the seven figures side by side, prints the tables, and writes
 //! `BENCHMARKS.md` and `BENCHMARKS.svg` at the workspace root.
 //!
 //! 1. Guard cost: instruction counts of `guard-ops` under callgrind, and
@@ -21,6 +21,9 @@
 //! 5. Scale: 10 000 requests in flight at SIGTERM (1 000 with `--quick`).
 //! 6. Rolling restart: failed requests and lost work while every instance
 //!    is restarted behind HAProxy (`cargo xtask rollout --peers`).
+//! 7. gRPC: unary calls per second through graceful's tokio target against
+//!    tonic alone, and SIGTERM to exit with idle gRPC clients, against
+//!    tonic's own `serve_with_incoming_shutdown`.
 //!
 //! Every load goes to 127.0.0.1 and every step is bounded in count and
 //! time. Progress goes to standard error; the tables to standard output.
@@ -32,6 +35,7 @@ mod callgrind;
 mod cargo;
 mod chart;
 mod exit;
+mod grpc;
 mod guards;
 mod http;
 mod load;
@@ -51,7 +55,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: graceful-bench [--quick] [--figures 1,2,3,4,5,6] [--counts-only] [--target NAME=PATH]...
+usage: graceful-bench [--quick] [--figures 1,2,3,4,5,6,7] [--counts-only] [--target NAME=PATH]...
                       [--targets-from FILE] [--markdown PATH] [--svg PATH]
 
   --quick              shorter rounds, fewer repetitions, 1 000 requests at scale (a few minutes)
@@ -79,6 +83,25 @@ const TARGETS: [(&str, &str, &str); 3] = [
         "actix",
         "graceful-actix",
         "graceful-actix's conformance target: an actix-web 4 app",
+    ),
+];
+
+/// Figure 7's servers, which speak gRPC only (so no other figure runs
+/// them): binary, name, kind, runtime, what it is.
+const GRPC_SERVERS: [(&str, &str, Kind, &str, &str); 2] = [
+    (
+        "peer-tonic",
+        "tonic",
+        Kind::Peer,
+        "tokio",
+        "tonic 0.14's `Server::serve_with_incoming_shutdown` with tonic-health (gRPC only; figure 7)",
+    ),
+    (
+        "plain-tonic",
+        "plain-tonic",
+        Kind::Plain,
+        "tokio",
+        "tonic 0.14's `Server` with tonic-health, no shutdown code (gRPC only; figure 7)",
     ),
 ];
 
@@ -145,7 +168,7 @@ struct Options {
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
-        figures: (1..=6).collect(),
+        figures: (1..=7).collect(),
         ..Options::default()
     };
     let mut args = args.iter();
@@ -168,8 +191,8 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 options.figures = list
                     .split(',')
                     .map(|f| match f.trim().parse::<u8>() {
-                        Ok(n @ 1..=6) => Ok(n),
-                        _ => Err(format!("--figures {list}: figures are 1 to 6")),
+                        Ok(n @ 1..=7) => Ok(n),
+                        _ => Err(format!("--figures {list}: figures are 1 to 7")),
                     })
                     .collect::<Result<_, _>>()?;
             }
@@ -253,7 +276,12 @@ fn run(options: &Options) -> Result<(), String> {
         .unwrap_or_else(|| root.join("BENCHMARKS.svg"));
 
     eprintln!("graceful-bench: building the peers and baselines");
-    let bins: Vec<&str> = SERVERS.iter().map(|s| s.0).chain([GUARD_OPS]).collect();
+    let bins: Vec<&str> = SERVERS
+        .iter()
+        .chain(&GRPC_SERVERS)
+        .map(|s| s.0)
+        .chain([GUARD_OPS])
+        .collect();
     let built = cargo::build_bins(&bins)?;
 
     let (found, source) = if options.targets_given {
@@ -341,6 +369,7 @@ fn run(options: &Options) -> Result<(), String> {
         idle_keep_alive: None,
         scale: None,
         rollout: None,
+        grpc: None,
         notes: None,
     };
     let by_kind = |kinds: &[Kind]| -> Vec<&Spec> {
@@ -471,6 +500,34 @@ fn run(options: &Options) -> Result<(), String> {
         }
     }
 
+    if options.figures.contains(&7) {
+        eprintln!("graceful-bench: figure 7, gRPC against tonic alone");
+        let grpc_specs: Vec<Spec> = GRPC_SERVERS
+            .iter()
+            .map(|(bin, name, kind, runtime, about)| Spec {
+                name: (*name).to_owned(),
+                about: (*about).to_owned(),
+                kind: *kind,
+                runtime,
+                program: built[*bin].clone(),
+            })
+            .collect();
+        let ours = servers.iter().find(|s| s.name == "graceful-tokio");
+        results.grpc = Some(match ours {
+            Some(ours) => grpc::measure(
+                ours,
+                &grpc_specs[0],
+                &grpc_specs[1],
+                &grpc::Config::new(options.quick),
+            ),
+            None => Err("no tokio target, the one that serves gRPC".to_owned()),
+        });
+        if let Some(Err(error)) = &results.grpc {
+            eprintln!("graceful-bench: {error}");
+        }
+        results.servers.extend(grpc_specs);
+    }
+
     results.took = started.elapsed();
     results.load_after = machine::load_average();
     // Read at the end, so that the diagnoses are those beside this source.
@@ -518,13 +575,13 @@ mod tests {
     fn parses_the_command_line() {
         let o = parse(&[]).unwrap();
         assert!(!o.quick && !o.targets_given);
-        assert_eq!(o.figures.len(), 6);
+        assert_eq!(o.figures.len(), 7);
         let o = parse(&["--quick", "--figures", "1,3", "--target=tokio=/x/t"]).unwrap();
         assert!(o.quick && o.targets_given && !o.counts_only);
         assert!(parse(&["--counts-only"]).unwrap().counts_only);
         assert_eq!(o.figures.into_iter().collect::<Vec<_>>(), [1, 3]);
         assert_eq!(o.targets, [("tokio".to_owned(), PathBuf::from("/x/t"))]);
-        assert!(parse(&["--figures", "7"]).is_err());
+        assert!(parse(&["--figures", "8"]).is_err());
         assert!(parse(&["--target", "tokio"]).is_err());
         assert!(parse(&["--fast"]).is_err());
     }

@@ -4,7 +4,7 @@
 use crate::machine::Machine;
 use crate::server::{Kind, Spec};
 use crate::stats::Summary;
-use crate::{callgrind, exit, guards, load, rollout, scale, serving};
+use crate::{callgrind, exit, grpc, guards, load, rollout, scale, serving};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -88,6 +88,7 @@ pub(crate) struct Results {
     pub(crate) idle_keep_alive: Option<Vec<exit::Row>>,
     pub(crate) scale: Option<Vec<scale::Row>>,
     pub(crate) rollout: Option<Result<rollout::Figure, String>>,
+    pub(crate) grpc: Option<Result<grpc::Figure, String>>,
     /// `bench/NOTES.md`: the profiles' diagnoses, written by hand, copied
     /// at the end of the report.
     pub(crate) notes: Option<String>,
@@ -193,7 +194,7 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
     );
     let _ = writeln!(
         md,
-        "cargo run --release -p graceful-bench --bin graceful-bench -- [--quick] [--figures 1,2,3,4,5,6]"
+        "cargo run --release -p graceful-bench --bin graceful-bench -- [--quick] [--figures 1,2,3,4,5,6,7]"
     );
     let _ = writeln!(md, "{}   # figure 1 alone", guards::command(s.quick));
     let _ = writeln!(md, "```\n");
@@ -206,6 +207,7 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
     figure_idle(&mut md, results);
     figure_scale(&mut md, results);
     figure_rollout(&mut md, results);
+    figure_grpc(&mut md, results);
     if let Some(notes) = &results.notes {
         let _ = writeln!(md, "{}", notes.trim_end());
     }
@@ -278,7 +280,52 @@ fn goals(md: &mut String, r: &Results) {
         );
     }
     rollout_goals(md, r);
+    grpc_goals(md, r);
     let _ = writeln!(md);
+}
+
+/// Figure 7's goal for ours: exits within the idle bound with idle gRPC
+/// clients connected, a PING-less one among them or not.
+fn grpc_goals(md: &mut String, r: &Results) {
+    let Some(figure) = &r.grpc else { return };
+    let rows: Vec<&grpc::ExitRow> = match figure {
+        Ok(figure) => figure
+            .exits
+            .iter()
+            .filter(|row| r.is_ours(&row.server))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    if rows.is_empty() {
+        goal_line(
+            md,
+            "7. gRPC",
+            "graceful-tokio: SIGTERM to exit with idle gRPC clients",
+            None,
+        );
+    }
+    for row in rows {
+        let measured = Summary::of(&row.latencies).map(|l| {
+            (
+                format!("{} ms", ms(l.median)),
+                l.median <= EXIT_IDLE_MS && row.stuck == 0 && row.failures.is_empty(),
+            )
+        });
+        goal_line(
+            md,
+            "7. gRPC",
+            &format!(
+                "{}, SIGTERM to exit with idle gRPC clients{}: ≤ {EXIT_IDLE_MS} ms",
+                row.server,
+                if row.ping_less {
+                    " and a PING-less one"
+                } else {
+                    ""
+                }
+            ),
+            measured,
+        );
+    }
 }
 
 /// Figure 6's goal for each of our targets behind each balancer: no failed
@@ -1089,6 +1136,85 @@ fn figure_rollout(md: &mut String, r: &Results) {
     let _ = writeln!(md);
 }
 
+fn figure_grpc(md: &mut String, r: &Results) {
+    let Some(figure) = &r.grpc else { return };
+    let _ = writeln!(md, "## 7. gRPC\n");
+    let figure = match figure {
+        Ok(figure) => figure,
+        Err(error) => {
+            let _ = writeln!(md, "Not measured: {error}.\n");
+            return;
+        }
+    };
+    let c = grpc::Config::new(r.settings.quick);
+    let _ = writeln!(
+        md,
+        "**Unary rate** (wall clock, noisy): `grpc.health.v1.Health/Check` calls per second \
+         from {} callers on {} HTTP/2 connections (tonic channels), {} ms after a {} ms \
+         warm-up, {} rounds, the servers in a rotating order within each round; graceful's \
+         tokio target serves gRPC through `graceful_tokio::tonic`, `plain-tonic` is tonic's \
+         own server with no shutdown code (the baseline), `tonic` is the same with \
+         `serve_with_incoming_shutdown`.\n",
+        c.callers,
+        c.channels,
+        c.duration.as_millis(),
+        c.warm_up.as_millis(),
+        c.rounds
+    );
+    let _ = writeln!(
+        md,
+        "| server | calls/s (median) | min – max | ratio to plain-tonic (median) | failed rounds |"
+    );
+    let _ = writeln!(md, "| --- | ---: | --- | ---: | ---: |");
+    for row in &figure.rates {
+        let rate = Summary::of(&row.rates);
+        let ratio = Summary::of(&row.ratios);
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} | {} |",
+            row.server,
+            rate.as_ref()
+                .map_or("-".to_owned(), |s| format!("{:.0}", s.median)),
+            rate.as_ref()
+                .map_or("-".to_owned(), |s| format!("{:.0} – {:.0}", s.min, s.max)),
+            ratio.map_or("-".to_owned(), |s| format!("{:.3}×", s.median)),
+            row.failures.len()
+        );
+    }
+    let _ = writeln!(
+        md,
+        "\n**SIGTERM to exit** with {} idle tonic channels connected (each made one call), \
+         and with one more client that sent the HTTP/2 preface and then reads nothing, so it \
+         never answers the server's PING (hyperium/hyper#4170); a fresh process for each of \
+         {} runs. A server still running {} s after the signal is killed and counted as \
+         stuck (one such run is enough). Goal for ours: ≤ {EXIT_IDLE_MS} ms, as for figure 4.\n",
+        c.idle_channels,
+        c.exit_repetitions,
+        grpc::EXIT_BOUND.as_secs()
+    );
+    let _ = writeln!(
+        md,
+        "| server | clients | exit, ms (median) | min – max | stuck | failed |"
+    );
+    let _ = writeln!(md, "| --- | --- | ---: | --- | ---: | ---: |");
+    for row in &figure.exits {
+        let l = Summary::of(&row.latencies);
+        let _ = writeln!(
+            md,
+            "| {} | {} idle{} | {} | {} | {} | {} |",
+            row.server,
+            c.idle_channels,
+            if row.ping_less { " + 1 PING-less" } else { "" },
+            l.as_ref().map_or("-".to_owned(), |s| ms(s.median)),
+            l.as_ref()
+                .map_or("-".to_owned(), |s| format!("{} – {}", ms(s.min), ms(s.max))),
+            row.stuck,
+            row.failures.len()
+        );
+    }
+    let _ = writeln!(md);
+}
+
 /// Results of every kind, for the tests of the report and the chart.
 #[cfg(test)]
 pub(crate) fn example() -> Results {
@@ -1218,6 +1344,30 @@ pub(crate) fn example() -> Results {
                 },
             ],
         })),
+        grpc: Some(Ok(grpc::Figure {
+            rates: vec![grpc::RateRow {
+                server: "graceful-tokio".to_owned(),
+                rates: vec![30_000.0, 32_000.0],
+                ratios: vec![0.95, 1.01],
+                failures: Vec::new(),
+            }],
+            exits: vec![
+                grpc::ExitRow {
+                    server: "graceful-tokio".to_owned(),
+                    ping_less: true,
+                    latencies: vec![2.0, 3.0],
+                    stuck: 0,
+                    failures: Vec::new(),
+                },
+                grpc::ExitRow {
+                    server: "axum".to_owned(),
+                    ping_less: true,
+                    latencies: Vec::new(),
+                    stuck: 1,
+                    failures: Vec::new(),
+                },
+            ],
+        })),
         notes: Some("## Notes\n\nWhere the instructions go.\n".to_owned()),
     }
 }
@@ -1265,6 +1415,9 @@ mod tests {
         assert!(md.contains(
             "| axum | haproxy-no-retries | 3\u{202f}796 | 16 | 503: 16 | - | 0.01, 0.01 | code 0 |"
         ));
+        assert!(md.contains("| 7. gRPC | graceful-tokio, SIGTERM to exit with idle gRPC clients and a PING-less one: ≤ 10 ms | 2.50 ms | met |"));
+        assert!(md.contains("| graceful-tokio | 31000 | 30000 – 32000 | 0.980× | 0 |"));
+        assert!(md.contains("| axum | 50 idle + 1 PING-less | - | - | 1 | 0 |"));
         assert!(md.contains("cargo xtask bench --quick"));
         assert!(md.ends_with("## Notes\n\nWhere the instructions go.\n"));
     }
