@@ -51,6 +51,8 @@
 //!   `listening` line.
 //! - [`store`]: the orders table in SQLite.
 //! - [`routes`]: what each request asks, decided without a runtime.
+//! - [`upgrade`]: rules 23 to 27 (the inherited listener, the word that
+//!   the new process serves, `--upgrade-child-fails`, the upgrade's lines).
 //!
 //! # Examples
 //!
@@ -103,6 +105,7 @@ pub mod steps;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod upgrade;
 
 pub use events::{event_line, exit, exit_with, fail, log, print_event, say};
 pub use gate::{exit_on_signals, start_serving};
@@ -110,3 +113,4 @@ pub use options::{Options, usage_error};
 pub use routes::{Answer, BadRequest, ChunkLines, Route, Routes, order_id, param};
 pub use steps::{STORE, Step, Told};
 pub use store::{Insert, Journal, Store};
+pub use upgrade::{Handover, inherit, print_progress};
