@@ -5,6 +5,7 @@ mod cleanup;
 mod drain;
 mod orders;
 mod signals;
+mod upgrade;
 
 use std::fmt::{self, Display};
 use std::net::SocketAddr;
@@ -138,6 +139,14 @@ scenarios! {
         "SIGTERM under concurrent POST /orders load: every 201 has its row, every row had its 201, resets <= 0.5 %.";
     OrdersUnderSigkill = "orders-under-sigkill", Demonstration, orders::orders_under_sigkill,
         "Expected violation: SIGKILL under the same load loses answers of stored orders, and the store check sees it.";
+    UpgradeUnderLoad = "upgrade-under-load", Check, upgrade::upgrade_under_load,
+        "Ten SIGHUP upgrades in a row under order load: `upgrade PID` after the new `listening`, each old process drains and exits 0, nothing refused, reset or lost, every 201 has its row.";
+    UpgradeChildFails = "upgrade-child-fails", Check, upgrade::upgrade_child_fails,
+        "With --upgrade-child-fails, SIGHUP gives `upgrade-failed exited`, twice, and the old process serves on and exits 0 on SIGTERM.";
+    SighupIgnored = "sighup-ignored", Check, upgrade::sighup_ignored,
+        "A SIGHUP during an upgrade starts no second one; a SIGHUP after SIGTERM is ignored and the drain ends with exit 0.";
+    SigtermDuringUpgrade = "sigterm-during-upgrade", Check, upgrade::sigterm_during_upgrade,
+        "SIGTERM while the new process is not up ends it and shuts down (exit 0); a new process silent for 10 s gives `upgrade-failed timeout`.";
 }
 
 impl Scenario {
