@@ -247,26 +247,17 @@ fn client(addr: SocketAddr, index: usize, run: &str, stop: &AtomicBool) -> Seen 
 /// Runs the clients until the returned flag is set; join the handles.
 fn start_load(addr: SocketAddr) -> (Arc<AtomicBool>, Vec<thread::JoinHandle<Seen>>) {
     let stop = Arc::new(AtomicBool::new(false));
-    let run = format!(
-        "u{}-{}",
-        std::process::id(),
-        Instant::now().elapsed().as_nanos()
-    );
+    // The store is fresh for each run; the ids only have to differ
+    // between clients.
+    let run = format!("u{}", std::process::id());
     let handles = (0..CLIENTS)
         .map(|index| {
             let stop = Arc::clone(&stop);
-            let run = format!("{run}-{}", rand_suffix());
+            let run = run.clone();
             thread::spawn(move || client(addr, index, &run, &stop))
         })
         .collect();
     (stop, handles)
-}
-
-/// A suffix that keeps ids of two runs on one store apart.
-fn rand_suffix() -> u128 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_nanos())
 }
 
 /// Rules 23, 24 and 27: ten upgrades in a row under steady load.
