@@ -150,6 +150,49 @@
 //! A target that answers `404` to `/events`, `/ws` or `/jobs` (with a
 //! store) does not speak version 2: every scenario of these rules fails on
 //! it, and says so.
+//! # Version 2: the zero-downtime upgrade (rules 23 to 27)
+//!
+//! `--upgrade-child-fails`: a process started by an upgrade exits 3 before
+//! `listening`. Three more lines: `upgrading` (a `SIGHUP` came, a new
+//! process is being started), `upgrade PID` (the new process PID listens on
+//! the same socket; this one leaves), `upgrade-failed REASON` (one word,
+//! such as `exited` or `timeout`; this one serves on). Both processes write
+//! to the same standard output: after `upgrading` the first `listening` is
+//! the new process's, and `closed` to `exit` are the old one's until its
+//! `exit` line; what follows is the new one's.
+//!
+//! 23. `SIGHUP` prints `upgrading` and starts a new process of the same
+//!     executable with the same arguments, which inherits the listening
+//!     socket. The socket is never closed in between: a connection made at
+//!     any moment of the upgrade is served by one of the two processes.
+//! 24. Once the new process listens and serves: `upgrade PID`, then the old
+//!     process stops accepting and prints `closed` (its copy only: the new
+//!     one accepts from the same queue), answers what it accepted under the
+//!     drain rules, prints `drained` or `abandoned N`, runs its cleanup and
+//!     exits as in rule 8. Its readiness is `503` from `upgrade PID` on.
+//! 25. A new process that exits, or has not printed `listening` within
+//!     10 s: `upgrade-failed REASON`, the new process is ended, and the old
+//!     one serves on as if no `SIGHUP` had come; a later `SIGHUP` may try
+//!     again.
+//! 26. A `SIGHUP` during an upgrade is ignored. `SIGTERM` or `SIGINT` before
+//!     `upgrade PID` ends the new process and shuts down as in rule 1. A
+//!     `SIGHUP` after the first `SIGTERM` or `SIGINT` is ignored.
+//! 27. Both processes may write to the same `--store` at once: no order or
+//!     job is refused or lost because the other holds the file.
+//!
+//! How the kit reads them: only the first process is its child, so the
+//! others are signalled by the pid of their `upgrade PID` line and their
+//! exit code is read from their `exit` line; the last one's exit is also
+//! the end of standard output. Under load, a `503` from the draining old
+//! process (rule 4, on a kept-alive connection) and a kept-alive connection
+//! closed before any byte at the old process's exit (rule 5's race) are
+//! retried by the kit's clients on a new connection, with the same order
+//! id, as a client honouring `Retry-After` would; a retry told `409` is an
+//! order stored with its answer lost. A refused connect, a reset, or any
+//! other failure counts against the target. To have an upgrade surely in
+//! progress, the kit holds the new process still with `SIGSTOP` once it has
+//! run its own executable (it then holds fewer descriptors than its
+//! parent), before it can come up.
 //!
 //! # How the kit reads the open points
 //!

@@ -83,6 +83,8 @@ mod readiness;
 mod serve;
 mod signal;
 mod timer;
+#[cfg(all(unix, feature = "upgrade"))]
+pub mod upgrade;
 
 pub use graceful_core::conn::RETRY_AFTER_SECONDS;
 pub use job::spawn_job;
@@ -91,6 +93,8 @@ pub use readiness::{Readiness, readiness};
 pub use serve::{Serve, Server, serve};
 pub use signal::{Listeners, Signals, signals};
 pub use timer::ActixTimer;
+#[cfg(all(unix, feature = "upgrade"))]
+pub use upgrade::upgrade_on_sighup;
 
 /// Runs the shutdown on actix-rt's clock: [`Driver::run`] with
 /// [`ActixTimer`].

@@ -38,8 +38,11 @@
 //! an [`Accept`] whose std socket is a `UnixListener`, with the queue read
 //! the same way. Inherited or shared sockets (systemd, a supervisor's
 //! `SO_REUSEPORT` group): another process may still accept on them, so they
-//! must not get the drop-all socket filter; that choice will be the
-//! listener's, behind the same trait.
+//! must not get the drop-all socket filter. An upgrade's hand-over
+//! ([`Shutdown::hand_over`](crate::Shutdown::hand_over)) is such a case: the
+//! loop then [releases](listener::release) its copy of the socket, without
+//! the filter and without reading the queue, which the new process accepts
+//! from.
 
 use crate::listener::{self, is_per_connection};
 use crate::{ListenerToken, Reached, Sleep, Timer};
@@ -182,6 +185,12 @@ where
                 drop(std);
                 Ok(())
             }
+            // An upgrade handed the socket over: the new process accepts
+            // from the same queue, so this process only lets go of its copy.
+            Some(Ok(std)) if self.token.as_ref().is_some_and(is_handed_over) => {
+                listener::release(std);
+                Ok(())
+            }
             Some(Ok(std)) => {
                 let serve = &mut self.serve;
                 let mut failed = None;
@@ -212,6 +221,15 @@ where
         drop(self.token.take());
         accepting.and(closed)
     }
+}
+
+/// Whether the shutdown is an upgrade's: the socket lives on in the new
+/// process.
+fn is_handed_over(token: &ListenerToken) -> bool {
+    token
+        .shutdown()
+        .cause()
+        .is_some_and(|cause| cause.is_upgrade())
 }
 
 impl<L, T, F> Future for AcceptLoop<L, T, F>

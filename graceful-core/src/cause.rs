@@ -63,6 +63,17 @@ pub enum Cause {
     Signal(Signal),
     /// The program asked, for the reason given.
     Reason(Cow<'static, str>),
+    /// A zero-downtime upgrade handed the listeners over: the new process
+    /// `pid` serves on them, and this one drains what it already accepted
+    /// (see [`Shutdown::hand_over`]). The unready delay is skipped, and
+    /// the listeners are released rather than closed: the socket stays
+    /// open in the new process.
+    ///
+    /// [`Shutdown::hand_over`]: crate::Shutdown::hand_over
+    Upgrade {
+        /// The process that took the listeners over.
+        pid: u32,
+    },
 }
 
 impl Cause {
@@ -73,12 +84,18 @@ impl Cause {
 
     /// The exit code when a second request of this cause forces the
     /// shutdown: `128 + N` for signal `N` (the shell's convention, 143 for
-    /// `SIGTERM`, 130 for `SIGINT`), 1 for a reason given by the program.
+    /// `SIGTERM`, 130 for `SIGINT`), 1 for a reason given by the program
+    /// (an upgrade never forces a shutdown, but would be 1 too).
     pub fn forced_exit_code(&self) -> u8 {
         match self {
             Cause::Signal(signal) => 128 + signal.number(),
-            Cause::Reason(_) => 1,
+            Cause::Reason(_) | Cause::Upgrade { .. } => 1,
         }
+    }
+
+    /// Whether this is an upgrade's hand-over ([`Cause::Upgrade`]).
+    pub fn is_upgrade(&self) -> bool {
+        matches!(self, Cause::Upgrade { .. })
     }
 }
 
@@ -93,6 +110,7 @@ impl fmt::Display for Cause {
         match self {
             Cause::Signal(signal) => signal.fmt(f),
             Cause::Reason(reason) => f.write_str(reason),
+            Cause::Upgrade { pid } => write!(f, "upgrade to process {pid}"),
         }
     }
 }

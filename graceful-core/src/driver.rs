@@ -212,8 +212,10 @@ async fn run(inner: Arc<Inner>, timer: SharedTimer) -> Report {
     };
 
     // 1. The unready delay: serving on, readiness false. Skipped when
-    // nothing ever listened (see `Builder::unready_delay`).
-    if listened && !config.unready_delay.is_zero() {
+    // nothing ever listened (see `Builder::unready_delay`), and for an
+    // upgrade: the socket stays open in the new process, so there is no
+    // load balancer to wait for.
+    if listened && !cause.is_upgrade() && !config.unready_delay.is_zero() {
         let (delay, _) = run.limit(config.unready_delay, run.deadline);
         if let Either::Right(()) = race(run.timer.sleep(delay), forced(&inner)).await {
             return run.forced();

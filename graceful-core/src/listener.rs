@@ -42,6 +42,18 @@ pub fn close(
     }
 }
 
+/// Lets go of this process's copy of a listening socket that another
+/// process shares (an upgrade handed it over, or it was inherited): no
+/// socket filter, no reading of the queue. The socket stays open, and its
+/// queue served, in the other process.
+///
+/// [`close`]'s drop-all filter must never reach such a socket: a filter
+/// belongs to the socket, not to the file descriptor, so the other process
+/// would stop completing handshakes too.
+pub fn release(listener: TcpListener) {
+    drop(listener);
+}
+
 /// True for `accept` errors that concern one incoming connection, not the
 /// listener: the connection is gone, accepting goes on.
 pub fn is_per_connection(error: &io::Error) -> bool {
@@ -112,6 +124,54 @@ mod tests {
             TcpStream::connect(addr).unwrap_err().kind(),
             io::ErrorKind::ConnectionRefused
         );
+    }
+
+    /// Whether a connect to `addr` is accepted on `other` within 2 s.
+    #[cfg(target_os = "linux")]
+    fn served_by(other: &TcpListener, addr: std::net::SocketAddr) -> bool {
+        use std::time::{Duration, Instant};
+        // A SYN the filter drops leaves the connect pending: give up on it
+        // with a bound, and look for it on the other copy meanwhile.
+        let client = std::thread::spawn(move || {
+            TcpStream::connect_timeout(&addr, Duration::from_secs(2)).is_ok()
+        });
+        let until = Instant::now() + Duration::from_secs(3);
+        while Instant::now() < until {
+            match other.accept() {
+                Ok(_) => return client.join().unwrap(),
+                Err(error) if error.kind() == io::ErrorKind::WouldBlock => {
+                    std::thread::sleep(Duration::from_millis(10));
+                }
+                Err(error) => panic!("accept: {error}"),
+            }
+        }
+        let _ = client.join();
+        false
+    }
+
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn a_released_shared_socket_goes_on_serving_its_other_copy() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        // The copy another process would hold after an upgrade.
+        let other = listener.try_clone().unwrap();
+        release(listener);
+        assert!(served_by(&other, addr), "a connect after the release");
+    }
+
+    /// The control of the test above: `close`'s filter reaches every copy
+    /// of the socket, which is why it must never be used on a shared one.
+    #[test]
+    #[cfg(target_os = "linux")]
+    fn the_drop_all_filter_would_stop_the_other_copy_too() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        listener.set_nonblocking(true).unwrap();
+        let addr = listener.local_addr().unwrap();
+        let other = listener.try_clone().unwrap();
+        close(listener, |_| Ok(())).unwrap();
+        assert!(!served_by(&other, addr), "the filter outlived its copy");
     }
 
     #[test]

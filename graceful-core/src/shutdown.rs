@@ -100,6 +100,37 @@ impl Shutdown {
         outcome
     }
 
+    /// Starts the drain of an upgrade: the new process `pid` now serves on
+    /// this process's listeners. Returns `false`, and does nothing, when
+    /// the shutdown has already begun (a signal came first: the caller
+    /// should end the new process then).
+    ///
+    /// Unlike [`Shutdown::request`], it never forces a shutdown. The cause
+    /// is [`Cause::Upgrade`]: the driver skips the unready delay (the
+    /// socket stays open, in the new process, so no load balancer has to
+    /// look elsewhere), and the accept loop releases each listener without
+    /// reading its queue or stopping its handshakes, which the new process
+    /// accepts from the same queue. The rest is the normal drain.
+    pub fn hand_over(&self, pid: u32) -> bool {
+        let started = {
+            let mut shared = lock(&self.inner.shared);
+            let started = self
+                .inner
+                .state
+                .advance(Phase::Unready, Flags::NONE)
+                .is_some();
+            if started {
+                shared.cause = Some(Cause::Upgrade { pid });
+                shared.listened_at_request = shared.listened;
+            }
+            started
+        };
+        if started {
+            self.inner.waiters.notify_all();
+        }
+        started
+    }
+
     /// The current phase.
     pub fn phase(&self) -> Phase {
         self.inner.state.load().phase()

@@ -10,6 +10,7 @@
 //!
 //! | event | notification |
 //! | --- | --- |
+//! | an upgrade's hand-over | `MAINPID=` the new process, `STATUS=upgraded` |
 //! | the first signal | `STOPPING=1`, `STATUS=stopping (SIGTERM)`, `EXTEND_TIMEOUT_USEC` = unready delay + drain timeout + one cleanup timeout + margin |
 //! | `closed` | `STATUS=draining`, `EXTEND_TIMEOUT_USEC` = drain timeout + one cleanup timeout + margin |
 //! | drained, abandoned, each cleanup step | `STATUS=cleaning up`, `EXTEND_TIMEOUT_USEC` = one cleanup timeout + margin |
@@ -35,6 +36,7 @@
 //! [`Builder::grace_period_needed`]: crate::Builder::grace_period_needed
 
 use crate::builder::Builder;
+use crate::cause::Cause;
 use crate::inner::{Config, Observer};
 use crate::report::Event;
 use sd_notify::NotifyState;
@@ -68,6 +70,15 @@ pub(crate) fn observer(config: &Config, next: Option<Observer>) -> Observer {
     Box::new(move |event: &Event<'_>| {
         // Best effort: see the module's documentation.
         let _ = match event {
+            // An upgrade: the new process is the service's main process
+            // now (the unit needs `NotifyAccess=all` for the new process's
+            // `READY=1` to count before this one leaves).
+            Event::Requested {
+                cause: Cause::Upgrade { pid },
+            } => sd_notify::notify(
+                false,
+                &[NotifyState::MainPid(*pid), NotifyState::Status("upgraded")],
+            ),
             Event::Requested { cause } => {
                 let status = format!("STATUS=stopping ({cause})");
                 sd_notify::notify(

@@ -358,3 +358,42 @@ fn guards_leave_on_panic() {
     assert!(result.is_err());
     assert_eq!(shutdown.in_flight(), 0);
 }
+
+#[test]
+fn an_upgrade_hand_over_skips_the_unready_delay_and_never_forces() {
+    let mut h = Harness::new(|b| b.unready_delay(Duration::from_secs(3)));
+    let listener = h.shutdown.track_listener().unwrap();
+    let guard = h.shutdown.enter_owned().unwrap();
+    assert!(h.shutdown.hand_over(4242));
+    h.settle();
+    assert!(
+        !h.shutdown.is_ready(),
+        "readiness turns false at the hand-over"
+    );
+    assert_eq!(
+        h.shutdown.phase(),
+        Phase::Draining,
+        "no unready delay: no time passed"
+    );
+    assert_eq!(h.shutdown.cause(), Some(Cause::Upgrade { pid: 4242 }));
+    assert!(
+        !h.shutdown.hand_over(4243),
+        "a second hand-over does nothing"
+    );
+    assert!(!h.shutdown.is_forced());
+    drop(listener);
+    drop(guard);
+    h.settle();
+    assert_eq!(h.report().exit_code(), 0);
+    assert_eq!(h.report().cause(), &Cause::Upgrade { pid: 4242 });
+}
+
+#[test]
+fn a_hand_over_after_a_signal_does_nothing() {
+    let mut h = Harness::new(|b| b);
+    let _listener = h.shutdown.track_listener().unwrap();
+    let _ = h.request(Signal::TERM);
+    assert!(!h.shutdown.hand_over(4242), "the signal came first");
+    assert!(!h.shutdown.is_forced());
+    assert_eq!(h.shutdown.cause(), Some(Cause::Signal(Signal::TERM)));
+}

@@ -86,6 +86,8 @@ mod serve;
 mod signal;
 mod spawn;
 mod timer;
+#[cfg(all(unix, feature = "upgrade"))]
+pub mod upgrade;
 
 pub use job::spawn_job;
 #[cfg(feature = "tower")]
@@ -94,6 +96,8 @@ pub use serve::{Serve, serve};
 pub use signal::{Listeners, Signals, signals};
 pub use spawn::{Global, Spawn};
 pub use timer::SmolTimer;
+#[cfg(all(unix, feature = "upgrade"))]
+pub use upgrade::upgrade_on_sighup;
 
 /// Runs the shutdown on async-io's clock: [`Driver::run`] with
 /// [`SmolTimer`].

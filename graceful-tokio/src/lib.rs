@@ -84,6 +84,8 @@ pub mod sse;
 mod timer;
 #[cfg(feature = "tonic")]
 pub mod tonic;
+#[cfg(all(unix, feature = "upgrade"))]
+pub mod upgrade;
 
 pub use job::spawn_job;
 #[cfg(feature = "tower")]
@@ -91,6 +93,8 @@ pub use serve::serve_tower;
 pub use serve::{Serve, serve};
 pub use signal::{Listeners, Signals, signals};
 pub use timer::TokioTimer;
+#[cfg(all(unix, feature = "upgrade"))]
+pub use upgrade::upgrade_on_sighup;
 
 /// Runs the shutdown on tokio's clock: [`Driver::run`] with [`TokioTimer`].
 ///

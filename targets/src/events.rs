@@ -9,7 +9,7 @@
 //! Everything else is a log on standard error, under the target's name
 //! ([`log`]).
 
-use graceful_core::{Event, Report};
+use graceful_core::{Cause, Event, Report};
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::OnceLock;
@@ -39,13 +39,17 @@ pub fn say(line: fmt::Arguments<'_>) {
     let _ = writeln!(out, "{line}").and_then(|()| out.flush());
 }
 
-/// The contract's line for an event, if it has one: `draining SIGNAL`,
-/// `closed`, `drained`, `abandoned N`, `cleanup NAME RESULT`.
+/// The contract's line for an event, if it has one: `draining SIGNAL`
+/// (`upgrade PID` for an upgrade's hand-over), `closed`, `drained`, `abandoned N`, `cleanup NAME RESULT`.
 ///
 /// The other events have none: `exit CODE` is printed by whoever ends the
 /// process ([`exit`]).
 pub fn event_line(event: &Event<'_>) -> Option<String> {
     match event {
+        // An upgrade's hand-over: rule 24's line instead of `draining`.
+        Event::Requested {
+            cause: Cause::Upgrade { pid },
+        } => Some(format!("upgrade {pid}")),
         Event::Requested { cause } => Some(format!("draining {cause}")),
         Event::Closed => Some("closed".to_owned()),
         Event::Drained => Some("drained".to_owned()),

@@ -53,6 +53,8 @@
 //! - [`routes`]: what each request asks, decided without a runtime.
 //! - [`grpc`]: the tokio target's gRPC services (health and the contract's
 //!   `Contract`), and the service that sends gRPC calls to them.
+//! - [`upgrade`]: rules 23 to 27 (the inherited listener, the word that
+//!   the new process serves, `--upgrade-child-fails`, the upgrade's lines).
 //!
 //! # Examples
 //!
@@ -106,6 +108,7 @@ pub mod steps;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod upgrade;
 
 pub use events::{event_line, exit, exit_with, fail, log, print_event, say};
 pub use gate::{exit_on_signals, start_serving};
@@ -113,3 +116,4 @@ pub use options::{Options, usage_error};
 pub use routes::{Answer, BadRequest, ChunkLines, Route, Routes, order_id, param};
 pub use steps::{STORE, Step, Told};
 pub use store::{Insert, Journal, Store};
+pub use upgrade::{Handover, inherit, print_progress};

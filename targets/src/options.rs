@@ -59,6 +59,9 @@ struct Args {
     /// SQLite database for `/orders`, created if missing.
     #[arg(long, value_name = "PATH")]
     store: Option<PathBuf>,
+    /// A process started by an upgrade (SIGHUP) exits with code 3 before it listens.
+    #[arg(long)]
+    upgrade_child_fails: bool,
 }
 
 fn parse_addr(value: &str) -> Result<SocketAddr, String> {
@@ -117,6 +120,9 @@ pub struct Options {
     /// The cleanup steps in registration order: [`STORE`](crate::STORE)
     /// first when there is a store, then the `--cleanup` steps.
     pub steps: Vec<Step>,
+    /// `--upgrade-child-fails`: a process started by an upgrade exits 3
+    /// before `listening`.
+    pub upgrade_child_fails: bool,
 }
 
 impl Options {
@@ -158,6 +164,7 @@ impl Options {
             cleanup_timeout: Duration::from_millis(args.cleanup_timeout_ms),
             store: args.store,
             steps,
+            upgrade_child_fails: args.upgrade_child_fails,
         })
     }
 

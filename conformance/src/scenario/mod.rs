@@ -10,6 +10,7 @@ mod signals;
 // Contract v2: long-lived streams and background jobs (rules 17-22).
 mod jobs;
 mod streams;
+mod upgrade;
 
 use std::fmt::{self, Display};
 use std::net::SocketAddr;
@@ -165,6 +166,14 @@ scenarios! {
         "POST /jobs answers 202 with a --store and 404 without one.";
     JobsDuplicate = "jobs-duplicate", Check, jobs::jobs_duplicate,
         "POST /jobs with an id already queued, or already stored, answers 409.";
+    UpgradeUnderLoad = "upgrade-under-load", Check, upgrade::upgrade_under_load,
+        "Ten SIGHUP upgrades in a row under order load: `upgrade PID` after the new `listening`, each old process drains and exits 0, nothing refused, reset or lost, every 201 has its row.";
+    UpgradeChildFails = "upgrade-child-fails", Check, upgrade::upgrade_child_fails,
+        "With --upgrade-child-fails, SIGHUP gives `upgrade-failed exited`, twice, and the old process serves on and exits 0 on SIGTERM.";
+    SighupIgnored = "sighup-ignored", Check, upgrade::sighup_ignored,
+        "A SIGHUP during an upgrade starts no second one; a SIGHUP after SIGTERM is ignored and the drain ends with exit 0.";
+    SigtermDuringUpgrade = "sigterm-during-upgrade", Check, upgrade::sigterm_during_upgrade,
+        "SIGTERM while the new process is not up ends it and shuts down (exit 0); a new process silent for 10 s gives `upgrade-failed timeout`.";
 }
 
 impl Scenario {

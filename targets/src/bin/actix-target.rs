@@ -23,7 +23,7 @@ use actix_web::rt::time::{Instant, Sleep, sleep, sleep_until};
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, Resource};
 use graceful_targets::{
-    self as target, Answer, BadRequest, ChunkLines, Journal, Options, Store, param,
+    self as target, Answer, BadRequest, ChunkLines, Handover, Journal, Options, Store, param,
 };
 use std::convert::Infallible;
 use std::io;
@@ -34,11 +34,13 @@ use std::time::Duration;
 
 fn main() {
     let options = Options::parse("actix-target");
+    // Before any thread: the listener an upgrade passed down, if any.
+    let handover = target::inherit(&options);
     let driver = options.driver();
-    actix_web::rt::System::new().block_on(serve(options, driver))
+    actix_web::rt::System::new().block_on(serve(options, driver, handover))
 }
 
-async fn serve(options: Options, driver: graceful_actix::Driver) -> ! {
+async fn serve(options: Options, driver: graceful_actix::Driver, mut handover: Handover) -> ! {
     let shutdown = driver.handle();
     // Signals and the driver first: a signal from here on ends the process
     // cleanly, whatever start-up is doing.
@@ -58,9 +60,7 @@ async fn serve(options: Options, driver: graceful_actix::Driver) -> ! {
         closed.unwrap_or_else(|error| Err(io::Error::other(error)))
     });
 
-    let listener = TcpListener::bind(options.addr).unwrap_or_else(|error| {
-        target::fail(format_args!("cannot listen on {}: {error}", options.addr))
-    });
+    let listener: TcpListener = handover.listener(options.addr);
     let addr = listener.local_addr().unwrap_or(options.addr);
     let app = {
         let shutdown = shutdown.clone();
@@ -77,7 +77,12 @@ async fn serve(options: Options, driver: graceful_actix::Driver) -> ! {
     };
     // Under the start-up gate: a signal comes before (nothing is served)
     // or after `listening`.
-    target::start_serving(&shutdown, addr, || {
+    let served = target::start_serving(&shutdown, addr, || {
+        // Rules 23 to 27: SIGHUP upgrades, with this listener.
+        match graceful_actix::upgrade_on_sighup(&shutdown, &listener, target::print_progress) {
+            Ok(upgrades) => drop(actix_web::rt::spawn(upgrades)),
+            Err(error) => target::log(format_args!("no upgrades: {error}")),
+        }
         let server = graceful_actix::serve(listener, app, &shutdown);
         actix_web::rt::spawn(async move {
             if let Err(error) = server.await {
@@ -85,6 +90,9 @@ async fn serve(options: Options, driver: graceful_actix::Driver) -> ! {
             }
         });
     });
+    if served {
+        handover.serving();
+    }
 
     match run.await {
         Ok(report) => target::exit_with(&report),

@@ -22,7 +22,8 @@
 use bytes::Bytes;
 use graceful_smol::Spawn;
 use graceful_targets::{
-    self as target, Answer, BadRequest, ChunkLines, Journal, Options, Route, Routes, Store,
+    self as target, Answer, BadRequest, ChunkLines, Handover, Journal, Options, Route, Routes,
+    Store,
 };
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Either, Full};
@@ -31,7 +32,6 @@ use hyper::service::service_fn;
 use hyper::{Request, Response};
 use smol::{Async, Executor, Timer};
 use std::convert::Infallible;
-use std::net::TcpListener;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
@@ -39,6 +39,8 @@ use std::time::{Duration, Instant};
 
 fn main() {
     let options = Options::parse("smol-target");
+    // Before any thread: the listener an upgrade passed down, if any.
+    let handover = target::inherit(&options);
     let driver = options.driver();
     let executor = Arc::new(Executor::new());
     let threads = std::thread::available_parallelism().map_or(2, usize::from);
@@ -50,13 +52,14 @@ fn main() {
             .spawn(move || smol::block_on(executor.run(std::future::pending::<()>())))
             .unwrap_or_else(|error| target::fail(format_args!("cannot start a thread: {error}")));
     }
-    smol::block_on(executor.run(serve(options, driver, executor.clone())))
+    smol::block_on(executor.run(serve(options, driver, executor.clone(), handover)))
 }
 
 async fn serve(
     options: Options,
     driver: graceful_smol::Driver,
     executor: Arc<Executor<'static>>,
+    mut handover: Handover,
 ) -> ! {
     let shutdown = driver.handle();
     // Signals and the driver first: a signal from here on ends the process
@@ -74,7 +77,7 @@ async fn serve(
         smol::unblock(move || store.close())
     });
 
-    let listener = Async::<TcpListener>::bind(options.addr).unwrap_or_else(|error| {
+    let listener = Async::new(handover.listener(options.addr)).unwrap_or_else(|error| {
         target::fail(format_args!("cannot listen on {}: {error}", options.addr))
     });
     let addr = listener.get_ref().local_addr().unwrap_or(options.addr);
@@ -86,10 +89,18 @@ async fn serve(
     });
     // Under the start-up gate: a signal comes before (nothing is served)
     // or after `listening`.
-    target::start_serving(&shutdown, addr, || {
+    let served = target::start_serving(&shutdown, addr, || {
+        // Rules 23 to 27: SIGHUP upgrades, with this listener.
+        match graceful_smol::upgrade_on_sighup(&shutdown, &listener, target::print_progress) {
+            Ok(upgrades) => executor.spawn_detached(upgrades),
+            Err(error) => target::log(format_args!("no upgrades: {error}")),
+        }
         let server = graceful_smol::serve(listener, service, &shutdown, executor.clone());
         executor.spawn_detached(server);
     });
+    if served {
+        handover.serving();
+    }
 
     let report = run.await;
     target::exit_with(&report)

@@ -20,7 +20,8 @@
 
 use bytes::Bytes;
 use graceful_targets::{
-    self as target, Answer, BadRequest, ChunkLines, Insert, Journal, Options, Route, Routes, Store,
+    self as target, Answer, BadRequest, ChunkLines, Handover, Insert, Journal, Options, Route,
+    Routes, Store,
 };
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Either, Full};
@@ -37,15 +38,17 @@ use tokio::time::{Instant, Sleep, sleep, sleep_until};
 
 fn main() {
     let options = Options::parse("tokio-target");
+    // Before any thread: the listener an upgrade passed down, if any.
+    let handover = target::inherit(&options);
     let driver = options.driver();
     let runtime = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .unwrap_or_else(|error| target::fail(format_args!("cannot start the runtime: {error}")));
-    runtime.block_on(serve(options, driver))
+    runtime.block_on(serve(options, driver, handover))
 }
 
-async fn serve(options: Options, driver: graceful_tokio::Driver) -> ! {
+async fn serve(options: Options, driver: graceful_tokio::Driver, mut handover: Handover) -> ! {
     let shutdown = driver.handle();
     // Signals and the driver first: a signal from here on ends the process
     // cleanly, whatever start-up is doing.
@@ -63,11 +66,9 @@ async fn serve(options: Options, driver: graceful_tokio::Driver) -> ! {
         closed.unwrap_or_else(|error| Err(io::Error::other(error)))
     });
 
-    let listener = TcpListener::bind(options.addr)
-        .await
-        .unwrap_or_else(|error| {
-            target::fail(format_args!("cannot listen on {}: {error}", options.addr))
-        });
+    let listener = TcpListener::from_std(handover.listener(options.addr)).unwrap_or_else(|error| {
+        target::fail(format_args!("cannot listen on {}: {error}", options.addr))
+    });
     let addr = listener.local_addr().unwrap_or(options.addr);
     let routes = Routes::new(shutdown.clone(), store);
     let service = service_fn(move |request: Request<Incoming>| {
@@ -79,9 +80,17 @@ async fn serve(options: Options, driver: graceful_tokio::Driver) -> ! {
     let service = target::grpc::WithGrpc::new(target::grpc::routes(&shutdown).await, service);
     // Under the start-up gate: a signal comes before (nothing is served)
     // or after `listening`.
-    target::start_serving(&shutdown, addr, || {
+    let served = target::start_serving(&shutdown, addr, || {
+        // Rules 23 to 27: SIGHUP upgrades, with this listener.
+        match graceful_tokio::upgrade_on_sighup(&shutdown, &listener, target::print_progress) {
+            Ok(upgrades) => drop(tokio::spawn(upgrades)),
+            Err(error) => target::log(format_args!("no upgrades: {error}")),
+        }
         tokio::spawn(graceful_tokio::serve(listener, service, &shutdown));
     });
+    if served {
+        handover.serving();
+    }
 
     match run.await {
         Ok(report) => target::exit_with(&report),
