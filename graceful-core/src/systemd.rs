@@ -10,7 +10,9 @@
 //!
 //! | event | notification |
 //! | --- | --- |
-//! | an upgrade's hand-over | `MAINPID=` the new process, `STATUS=upgraded` |
+//! | an upgrade's start ([`notify_reloading`], sent by `graceful-upgrade` with its `systemd` feature) | `RELOADING=1`, `MONOTONIC_USEC=` now, `STATUS=upgrading` |
+//! | an upgrade that failed ([`notify_ready`] again: this process serves on) | `READY=1`, `STATUS=serving` |
+//! | an upgrade's hand-over | `MAINPID=` the new process, `READY=1`, `STATUS=upgraded` |
 //! | the first signal | `STOPPING=1`, `STATUS=stopping (SIGTERM)`, `EXTEND_TIMEOUT_USEC` = unready delay + drain timeout + one cleanup timeout + margin |
 //! | `closed` | `STATUS=draining`, `EXTEND_TIMEOUT_USEC` = drain timeout + one cleanup timeout + margin |
 //! | drained, abandoned, each cleanup step | `STATUS=cleaning up`, `EXTEND_TIMEOUT_USEC` = one cleanup timeout + margin |
@@ -54,6 +56,30 @@ pub fn notify_ready() -> io::Result<()> {
     sd_notify::notify(false, &[NotifyState::Ready, NotifyState::Status("serving")])
 }
 
+/// Tells systemd that the service is reloading: `RELOADING=1` with the
+/// `MONOTONIC_USEC` systemd needs to match it, and `STATUS=upgrading`. An
+/// upgrade sends it when it starts the new process; systemd then counts
+/// the reload (`systemctl reload`, `ExecReload=kill -HUP $MAINPID`) as
+/// done at the next `READY=1`: the hand-over's (from the shutdown's
+/// observer, with `MAINPID=` the new process), or [`notify_ready`] again
+/// when the upgrade failed and this process serves on. Does nothing
+/// outside systemd.
+///
+/// # Errors
+///
+/// The monotonic clock could not be read, or the notification socket
+/// named by `NOTIFY_SOCKET` could not be written.
+pub fn notify_reloading() -> io::Result<()> {
+    sd_notify::notify(
+        false,
+        &[
+            NotifyState::Reloading,
+            NotifyState::monotonic_usec_now()?,
+            NotifyState::Status("upgrading"),
+        ],
+    )
+}
+
 /// `EXTEND_TIMEOUT_USEC` for `time`: whole microseconds, saturated at
 /// what the protocol's field holds.
 fn extend(time: Duration) -> NotifyState<'static> {
@@ -71,13 +97,18 @@ pub(crate) fn observer(config: &Config, next: Option<Observer>) -> Observer {
         // Best effort: see the module's documentation.
         let _ = match event {
             // An upgrade: the new process is the service's main process
-            // now (the unit needs `NotifyAccess=all` for the new process's
-            // `READY=1` to count before this one leaves).
+            // now, and serving, which ends the reload `notify_reloading`
+            // began (the unit needs `NotifyAccess=all` for the new
+            // process's own notifications to count).
             Event::Requested {
                 cause: Cause::Upgrade { pid },
             } => sd_notify::notify(
                 false,
-                &[NotifyState::MainPid(*pid), NotifyState::Status("upgraded")],
+                &[
+                    NotifyState::MainPid(*pid),
+                    NotifyState::Ready,
+                    NotifyState::Status("upgraded"),
+                ],
             ),
             Event::Requested { cause } => {
                 let status = format!("STATUS=stopping ({cause})");

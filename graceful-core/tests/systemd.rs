@@ -105,6 +105,70 @@ fn notifications_follow_the_shutdown() {
     assert_eq!(got, expected);
 }
 
+/// What an upgrade does, in the child process: ready, then the reload's
+/// start, a failed attempt (ready again), a second start and the
+/// hand-over to the new process 4242.
+fn upgrade() {
+    let driver = Shutdown::builder()
+        .drain_timeout(Duration::from_secs(15))
+        .cleanup_timeout(Duration::from_secs(3))
+        .notify_systemd()
+        .quiet()
+        .build()
+        .unwrap();
+    let shutdown = driver.handle();
+    graceful_core::systemd::notify_ready().unwrap();
+    graceful_core::systemd::notify_reloading().unwrap();
+    graceful_core::systemd::notify_ready().unwrap();
+    graceful_core::systemd::notify_reloading().unwrap();
+    assert!(shutdown.hand_over(4242));
+    let report = block_on(driver.run(ManualClock::new()));
+    assert_eq!(report.exit_code(), 0);
+}
+
+#[test]
+fn an_upgrade_is_a_reload_that_ends_with_the_new_main_pid() {
+    if is_child() {
+        return upgrade();
+    }
+    let dir = std::env::temp_dir().join(format!("graceful-systemd-up-{}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let served = run_child(
+        "an_upgrade_is_a_reload_that_ends_with_the_new_main_pid",
+        &[("NOTIFY_SOCKET", path.as_os_str())],
+        &[],
+    );
+    assert!(served, "the child failed");
+    let got = messages(&socket);
+    let _ = std::fs::remove_dir_all(&dir);
+    // RELOADING=1 carries the monotonic clock systemd matches it with.
+    let reloading = |m: &String| {
+        let lines: Vec<&str> = m.lines().collect();
+        lines.len() == 3
+            && lines[0] == "RELOADING=1"
+            && lines[1]
+                .strip_prefix("MONOTONIC_USEC=")
+                .is_some_and(|n| n.parse::<u64>().is_ok_and(|n| n > 0))
+            && lines[2] == "STATUS=upgrading"
+    };
+    assert_eq!(got.len(), 8, "{got:#?}");
+    assert_eq!(got[0], "READY=1\nSTATUS=serving\n");
+    assert!(reloading(&got[1]), "{got:#?}");
+    assert_eq!(
+        got[2], "READY=1\nSTATUS=serving\n",
+        "a failed upgrade ends the reload"
+    );
+    assert!(reloading(&got[3]), "{got:#?}");
+    assert_eq!(got[4], "MAINPID=4242\nREADY=1\nSTATUS=upgraded\n");
+    // No STOPPING=1: the service goes on, in the new process.
+    assert_eq!(got[5], "STATUS=draining\nEXTEND_TIMEOUT_USEC=19000000\n");
+    assert_eq!(got[6], "STATUS=cleaning up\nEXTEND_TIMEOUT_USEC=4000000\n");
+    assert_eq!(got[7], "STATUS=finished (exit 0)\n");
+}
+
 #[test]
 fn without_notify_socket_nothing_is_sent_and_nothing_fails() {
     if is_child() {

@@ -120,11 +120,23 @@ impl<S: SignalSource> Upgrades<S> {
     fn begin(&mut self) {
         let Some((fds, _)) = &self.held else { return };
         (self.observe)(Progress::Upgrading);
+        // Best effort, as every notification: outside systemd it does
+        // nothing, and a lost one costs only `systemctl`'s view.
+        #[cfg(feature = "systemd")]
+        let _ = graceful_core::systemd::notify_reloading();
         let fds: Vec<_> = fds.iter().map(AsFd::as_fd).collect();
         match start::start(&fds, self.timeout) {
             Ok(starting) => self.starting = Some(starting),
-            Err(failure) => (self.observe)(Progress::Failed(&failure)),
+            Err(failure) => self.failed(&failure),
         }
+    }
+
+    /// The attempt failed: this process serves on, as it tells systemd
+    /// (the reload is over) and the program.
+    fn failed(&mut self, failure: &Failure) {
+        #[cfg(feature = "systemd")]
+        let _ = graceful_core::systemd::notify_ready();
+        (self.observe)(Progress::Failed(failure));
     }
 
     /// The attempt's outcome, once known: hand over, or report the failure.
@@ -138,7 +150,7 @@ impl<S: SignalSource> Upgrades<S> {
             }
             // Cancelled: the shutdown is under way, nothing to report.
             Outcome::Failed(_) if self.cancelled => {}
-            Outcome::Failed(failure) => (self.observe)(Progress::Failed(&failure)),
+            Outcome::Failed(failure) => self.failed(&failure),
         }
     }
 }
