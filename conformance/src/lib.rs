@@ -124,6 +124,7 @@
 
 pub mod app;
 pub mod contract;
+pub mod h2;
 pub mod http;
 pub mod process;
 pub mod report;

@@ -87,6 +87,15 @@ positive! {
     passes_signal_before_listening: "signal-before-listening";
     passes_stdout_events_only_and_ordered: "stdout-events-only-and-ordered";
     passes_orders_under_load: "orders-under-load";
+    // HTTP/2 (rules 11, 13 to 16).
+    passes_h2c_served: "h2c-served";
+    passes_h2_unready_delay_serves: "h2-unready-delay-serves";
+    passes_h2_goaway_at_closed: "h2-goaway-at-closed";
+    passes_h2_inflight_completes: "h2-inflight-completes";
+    passes_h2_idle_closed: "h2-idle-closed";
+    passes_h2_no_ping_answer: "h2-no-ping-answer";
+    passes_h2_no_preface: "h2-no-preface";
+    passes_h2_deadline_resets: "h2-deadline-resets";
 }
 
 macro_rules! negative {
@@ -127,6 +136,16 @@ negative! {
     catches_serve_pipelined: "serve-pipelined" => "pipelined-after-close-not-begun", "pipelined behind `Connection: close` was answered";
     catches_skip_commit: "skip-commit" => "orders-under-load", "got a 201 but have no row";
     catches_no_live: "no-live" => "health-live", "GET /health/live";
+    // HTTP/2 (rules 11, 13 to 16).
+    catches_no_h2: "no-h2" => "h2c-served", "(rule 11)";
+    catches_h2_goaway_at_signal: "h2-goaway-at-signal" => "h2-unready-delay-serves", "during the unready delay";
+    catches_h2_no_goaway: "h2-no-goaway" => "h2-goaway-at-closed", "no GOAWAY";
+    catches_h2_no_goaway_idle: "h2-no-goaway" => "h2-idle-closed", "no GOAWAY";
+    catches_h2_503: "h2-503" => "h2-goaway-at-closed", "got 503";
+    catches_h2_reset_at_closed: "h2-reset-at-closed" => "h2-inflight-completes", "reset with CANCEL";
+    catches_h2_wait_ping: "h2-wait-ping" => "h2-no-ping-answer", "did not exit within";
+    catches_h2_wait_preface: "h2-wait-preface" => "h2-no-preface", "did not exit within";
+    catches_h2_deadline_eof: "h2-deadline-eof" => "h2-deadline-resets", "no RST_STREAM CANCEL";
 }
 
 #[test]

@@ -3,6 +3,7 @@
 mod basic;
 mod cleanup;
 mod drain;
+mod h2;
 mod orders;
 mod signals;
 
@@ -138,6 +139,23 @@ scenarios! {
         "SIGTERM under concurrent POST /orders load: every 201 has its row, every row had its 201, resets <= 0.5 %.";
     OrdersUnderSigkill = "orders-under-sigkill", Demonstration, orders::orders_under_sigkill,
         "Expected violation: SIGKILL under the same load loses answers of stored orders, and the store check sees it.";
+    // HTTP/2 with prior knowledge (h2c): rules 11 and 13 to 16.
+    H2cServed = "h2c-served", Check, h2::h2c_served,
+        "Every endpoint answers over HTTP/2 with prior knowledge as over HTTP/1.1, on the same port, streams served at once.";
+    H2UnreadyDelayServes = "h2-unready-delay-serves", Check, h2::h2_unready_delay_serves,
+        "During --unready-delay-ms HTTP/2 is served as before: new streams, new connections, no GOAWAY before `closed`.";
+    H2GoawayAtClosed = "h2-goaway-at-closed", Check, h2::h2_goaway_at_closed,
+        "At `closed` every HTTP/2 connection gets GOAWAY NO_ERROR, the final one within 1 s; streams opened before it are served, never 503.";
+    H2InflightCompletes = "h2-inflight-completes", Check, h2::h2_inflight_completes,
+        "HTTP/2 streams in progress at the signal complete whole; `drained` follows the last (500 ms).";
+    H2IdleClosed = "h2-idle-closed", Check, h2::h2_idle_closed,
+        "An idle HTTP/2 connection is closed by the server once its final GOAWAY is sent, while the drain goes on.";
+    H2NoPingAnswer = "h2-no-ping-answer", Check, h2::h2_no_ping_answer,
+        "An HTTP/2 client that never answers the server's PING does not delay the exit (500 ms).";
+    H2NoPreface = "h2-no-preface", Check, h2::h2_no_preface,
+        "Connections that never finish the HTTP/2 preface do not delay the exit (500 ms).";
+    H2DeadlineResets = "h2-deadline-resets", Check, h2::h2_deadline_resets,
+        "At the drain deadline HTTP/2 streams get RST_STREAM CANCEL (500 ms), count in `abandoned N`, connections close, exit 1.";
 }
 
 impl Scenario {

@@ -61,6 +61,15 @@ faults! {
     ServePipelined = "serve-pipelined": "answers requests pipelined behind a `Connection: close` response";
     SkipCommit = "skip-commit": "answers 201 to orders without storing them";
     NoLive = "no-live": "answers 404 to /health/live";
+    // HTTP/2 (rules 11, 13 to 16).
+    NoH2 = "no-h2": "does not speak HTTP/2: the preface is read as an HTTP/1.1 request";
+    H2GoawayAtSignal = "h2-goaway-at-signal": "sends HTTP/2 GOAWAY at the signal instead of at `closed`";
+    H2NoGoaway = "h2-no-goaway": "sends no GOAWAY at `closed`, leaving HTTP/2 connections open";
+    H2Status503 = "h2-503": "answers 503 to HTTP/2 streams begun after `closed`";
+    H2ResetAtClosed = "h2-reset-at-closed": "resets HTTP/2 streams in progress at `closed`";
+    H2WaitPing = "h2-wait-ping": "counts an HTTP/2 connection in progress until its GOAWAY PING is answered";
+    H2WaitPreface = "h2-wait-preface": "counts a connection in progress while its HTTP/2 preface is unfinished";
+    H2DeadlineEof = "h2-deadline-eof": "at the drain deadline, closes HTTP/2 connections without RST_STREAM";
 }
 
 /// The parsed command line.

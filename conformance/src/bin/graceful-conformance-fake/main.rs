@@ -14,6 +14,7 @@
 //! ```
 
 mod config;
+mod h2;
 mod server;
 
 use std::collections::HashMap;
@@ -59,6 +60,8 @@ enum ConnState {
 struct ConnEntry {
     stream: TcpStream,
     state: ConnState,
+    /// Set once the connection speaks HTTP/2; its streams count apart.
+    h2: Option<Arc<h2::H2Conn>>,
 }
 
 #[derive(Debug)]
@@ -82,7 +85,20 @@ impl State {
         if config.has(Fault::WaitPartialHead) && self.count(ConnState::Partial) > 0 {
             return false;
         }
-        self.count(ConnState::Busy) == 0
+        self.count(ConnState::Busy) == 0 && self.h2_streams() == 0
+    }
+
+    /// HTTP/2 streams in progress.
+    fn h2_streams(&self) -> usize {
+        self.conns
+            .values()
+            .filter_map(|c| c.h2.as_ref())
+            .map(|h| h.streams())
+            .sum()
+    }
+
+    fn h2_conns(&self) -> Vec<Arc<h2::H2Conn>> {
+        self.conns.values().filter_map(|c| c.h2.clone()).collect()
     }
 }
 
@@ -133,6 +149,14 @@ impl Shared {
         if let Some(c) = st.conns.get_mut(&id) {
             c.state = state;
         }
+        self.changed.notify_all();
+    }
+
+    /// Wakes the drain after a change made outside the state lock (an
+    /// HTTP/2 stream began or ended): taking the lock first means no
+    /// waiter is between its check and its wait.
+    fn poke(&self) {
+        drop(lock(&self.state));
         self.changed.notify_all();
     }
 
@@ -317,13 +341,17 @@ fn finish_early(shared: &Shared, steps: &[Step]) -> ! {
     shared.exit(if all_ok { 0 } else { 1 })
 }
 
-fn shut_down(shared: &Shared, steps: &[Step], close: &Sender<()>, closed: &Receiver<()>) -> ! {
+fn shut_down(shared: &Arc<Shared>, steps: &[Step], close: &Sender<()>, closed: &Receiver<()>) -> ! {
     let config = &shared.config;
     if config.has(Fault::CloseIdle) {
         let st = lock(&shared.state);
         for c in st.conns.values().filter(|c| c.state == ConnState::Idle) {
             let _ = c.stream.shutdown(Shutdown::Both);
         }
+    }
+    if config.has(Fault::H2GoawayAtSignal) {
+        let conns = lock(&shared.state).h2_conns();
+        h2::going_away(shared, conns);
     }
     thread::sleep(config.unready_delay);
     // The accept thread takes what the kernel has already completed, then
@@ -338,6 +366,10 @@ fn shut_down(shared: &Shared, steps: &[Step], close: &Sender<()>, closed: &Recei
         let mut st = lock(&shared.state);
         st.phase = Phase::Closed;
         shared.event("closed");
+    }
+    if !config.has(Fault::H2GoawayAtSignal) {
+        let conns = lock(&shared.state).h2_conns();
+        h2::going_away(shared, conns);
     }
     if config.has(Fault::EarlyDrained) {
         shared.event("drained");
@@ -354,9 +386,13 @@ fn shut_down(shared: &Shared, steps: &[Step], close: &Sender<()>, closed: &Recei
             if now >= deadline {
                 st.phase = Phase::Finished;
                 let mut n = 0;
-                for c in st.conns.values().filter(|c| c.state == ConnState::Busy) {
-                    let _ = c.stream.shutdown(Shutdown::Both);
-                    n += 1;
+                for c in st.conns.values() {
+                    if let Some(h2) = &c.h2 {
+                        n += h2::abandon(shared, h2);
+                    } else if c.state == ConnState::Busy {
+                        let _ = c.stream.shutdown(Shutdown::Both);
+                        n += 1;
+                    }
                 }
                 break Some(n);
             }
