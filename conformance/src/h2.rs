@@ -538,6 +538,45 @@ impl Client {
         }
     }
 
+    /// What arrived from `since` on, frame by frame, for failure messages:
+    /// `HEADERS 1, DATA 1 (10 bytes, END_STREAM), GOAWAY 0 NO_ERROR, closed`.
+    pub fn describe_since(&self, since: Instant) -> String {
+        let seen = self.seen();
+        let items: Vec<String> = seen
+            .iter()
+            .filter(|(_, at)| *at >= since)
+            .filter_map(|(s, _)| match s {
+                Seen::Headers {
+                    stream, end_stream, ..
+                } => Some(format!(
+                    "HEADERS {stream}{}",
+                    if *end_stream { " END_STREAM" } else { "" }
+                )),
+                Seen::Data {
+                    stream,
+                    bytes,
+                    end_stream,
+                } => Some(format!(
+                    "DATA {stream} ({} bytes{})",
+                    bytes.len(),
+                    if *end_stream { ", END_STREAM" } else { "" }
+                )),
+                Seen::Reset { stream, code } => {
+                    Some(format!("RST_STREAM {stream} {}", code_name(*code)))
+                }
+                Seen::GoAway { last, code } => Some(format!("GOAWAY {last} {}", code_name(*code))),
+                Seen::Ping(_) => Some("PING".to_owned()),
+                Seen::Other(_) => None,
+                Seen::Closed(why) => Some(format!("closed ({why})")),
+            })
+            .collect();
+        if items.is_empty() {
+            "nothing".to_owned()
+        } else {
+            items.join(", ")
+        }
+    }
+
     /// The GOAWAYs seen so far: last stream id, code, arrival.
     pub fn goaways(&self) -> Vec<(u32, u32, Instant)> {
         lock(&self.inner.log)

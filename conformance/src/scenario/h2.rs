@@ -219,7 +219,7 @@ fn check_goaways(
     }
     let Some(fin) = c.wait_goaway(2, Duration::from_millis(FINAL_GOAWAY_MS as u64 + 500)) else {
         ctx.fail(format!(
-            "{who} got a first GOAWAY (last stream id 2^31-1) but no final GOAWAY within {FINAL_GOAWAY_MS:.0} ms (rule 14)"
+            "{who} got a first GOAWAY (last stream id 2^31-1) but no final GOAWAY within {FINAL_GOAWAY_MS:.0} ms (rule 14: at the PING answer or at most 1 s later)"
         ));
         return None;
     };
@@ -460,7 +460,7 @@ pub(super) fn h2_deadline_resets(ctx: &mut Ctx<'_>) -> Result<(), String> {
         (1, y.get("/sleep?ms=20000")?),
     ];
     thread::sleep(Duration::from_millis(200));
-    run.signal(Signal::Term)?;
+    let signalled = run.signal(Signal::Term)?;
     let closed = run.wait_event("closed", Duration::from_secs(2))?;
     let conns = [&x, &y];
     let mut worst: f64 = 0.0;
@@ -479,7 +479,8 @@ pub(super) fn h2_deadline_resets(ctx: &mut Ctx<'_>) -> Result<(), String> {
                 h2::code_name(code)
             )),
             None => ctx.fail(format!(
-                "stream {id}, in progress at the drain deadline, got no RST_STREAM CANCEL ({r}) (rule 16)"
+                "stream {id}, in progress at the drain deadline, got no RST_STREAM CANCEL ({r}) (rule 16); after the signal its connection got: {}",
+                conns[conn].describe_since(signalled)
             )),
         }
     }
