@@ -1,4 +1,5 @@
-//! The conformance target contract (version 1), and its event grammar.
+//! The conformance target contract (version 1, and the parts of version 2
+//! the kit checks), and its event grammar.
 //!
 //! A *conformance target* is an HTTP/1.1 server process. The kit drives it
 //! through five things only: its command line, its standard output, HTTP on
@@ -118,6 +119,39 @@
 //!   connections completed well before the close, and tolerates one reset
 //!   (or 0.5 %, whichever is more) among connections opened in a burst right
 //!   at the close.
+//!
+//! # Version 2: HTTP/2 (rules 11, 13 to 16)
+//!
+//! 11. The plaintext port also speaks HTTP/2 with prior knowledge (h2c: the
+//!     client starts with the connection preface). Every endpoint answers
+//!     the same on both protocols. On HTTP/2 a stream is the request: in
+//!     progress from its handled headers until the END_STREAM of its
+//!     response.
+//! 13. During the unready delay HTTP/2 goes on as before: new streams on
+//!     open connections, new connections, no GOAWAY yet.
+//! 14. At `closed` each open HTTP/2 connection is told GOAWAY with
+//!     NO_ERROR. A server may announce first (last stream id 2^31-1, plus a
+//!     PING) and send the final GOAWAY when the PING comes back, but never
+//!     more than 1 s after the first. Streams opened before the final
+//!     GOAWAY are served normally, never with `503` (that is HTTP/1.1's rule
+//!     4); streams above its last stream id are left for the client to
+//!     retry.
+//! 15. Streams in progress finish with their whole response. A connection
+//!     with nothing in progress is closed by the server once its final
+//!     GOAWAY is out. Neither a client that never answers the PING nor one
+//!     that never finishes its preface delays `drained` or the exit (the
+//!     bounds above hold).
+//! 16. At the drain deadline every stream still in progress is reset with
+//!     RST_STREAM CANCEL and counted in `abandoned N`, and its connection is
+//!     closed.
+//!
+//! The kit talks HTTP/2 itself, frame by frame ([`crate::h2`]), to see the
+//! last stream ids, the PING and the reset codes. It reads "at most 1 s
+//! later" with its usual observation tolerance (1250 ms), and checks the
+//! final GOAWAY's timing on a connection that holds its PING answer back;
+//! on a server that sends a single GOAWAY there is no window between two
+//! GOAWAYs to open a stream in, and that part is skipped (the figure
+//! `goaway-phases` says which).
 
 use std::fmt;
 

@@ -807,3 +807,90 @@ pub fn split_target(target: &str) -> (&str, HashMap<&str, &str>) {
         .collect();
     (path, query)
 }
+
+/// One request on a fresh HTTP/2 connection over any stream (a TLS one,
+/// say), without a reader thread: sends the preface, SETTINGS and the
+/// request on stream 1, and reads frames until its response ends.
+pub fn exchange_once(
+    io: &mut (impl Read + Write),
+    method: &str,
+    path: &str,
+) -> Result<Response, String> {
+    let mut out = PREFACE.to_vec();
+    out.extend_from_slice(&Frame::settings(false).encode());
+    let fields: [(&[u8], &[u8]); 4] = [
+        (b":method", method.as_bytes()),
+        (b":scheme", b"https"),
+        (b":path", path.as_bytes()),
+        (b":authority", b"localhost"),
+    ];
+    let block = fluke_hpack::Encoder::new().encode(fields);
+    out.extend_from_slice(&Frame::headers(1, block, true).encode());
+    io.write_all(&out)
+        .and_then(|()| io.flush())
+        .map_err(|e| format!("sending an HTTP/2 request: {e}"))?;
+    let mut decoder = fluke_hpack::Decoder::new();
+    let mut seen = Vec::new();
+    loop {
+        let frame = match Frame::read_from(io) {
+            Ok(Some(f)) => f,
+            Ok(None) => return Err("the connection ended before the HTTP/2 response did".into()),
+            Err(e) => return Err(format!("reading HTTP/2 frames: {e}")),
+        };
+        let now = Instant::now();
+        match frame.kind {
+            kind::SETTINGS if !frame.has(flag::ACK) => {
+                Frame::settings(true)
+                    .write_to(io)
+                    .and_then(|()| io.flush())
+                    .map_err(|e| format!("acknowledging SETTINGS: {e}"))?;
+            }
+            kind::HEADERS if frame.stream == 1 => {
+                if !frame.has(flag::END_HEADERS) {
+                    return Err("a response header block in several frames".into());
+                }
+                let fields = decoder
+                    .decode(frame.content().unwrap_or_default())
+                    .map_err(|e| format!("bad header block: {e:?}"))?
+                    .into_iter()
+                    .map(|(n, v)| {
+                        (
+                            String::from_utf8_lossy(&n).into_owned(),
+                            String::from_utf8_lossy(&v).into_owned(),
+                        )
+                    })
+                    .collect();
+                let end_stream = frame.has(flag::END_STREAM);
+                seen.push((
+                    Seen::Headers {
+                        stream: 1,
+                        fields,
+                        end_stream,
+                    },
+                    now,
+                ));
+            }
+            kind::DATA if frame.stream == 1 => seen.push((
+                Seen::Data {
+                    stream: 1,
+                    bytes: frame.content().unwrap_or_default().to_vec(),
+                    end_stream: frame.has(flag::END_STREAM),
+                },
+                now,
+            )),
+            kind::RST_STREAM if frame.stream == 1 => seen.push((
+                Seen::Reset {
+                    stream: 1,
+                    code: frame.rst_code().unwrap_or(u32::MAX),
+                },
+                now,
+            )),
+            kind::GOAWAY => return Err("GOAWAY before the HTTP/2 response ended".into()),
+            _ => {}
+        }
+        let r = response_of(&seen, 1);
+        if r.ended.is_some() || r.reset.is_some() {
+            return Ok(r);
+        }
+    }
+}

@@ -41,6 +41,10 @@
 //!   `--fault NAME` it breaks exactly one rule, and the scenario meant to
 //!   catch that fault fails (`--list-faults` names them all).
 //!
+//! The HTTP/2 scenarios (`h2c-served`, `h2-*`) speak h2c through [`h2`], a
+//! small blocking frame-level client; the fake serves h2c on the same port
+//! with the same frame code.
+//!
 //! # Check your own server
 //!
 //! A server that does not speak the contract (a user's own service, in any
@@ -129,6 +133,7 @@ pub mod http;
 pub mod process;
 pub mod report;
 mod scenario;
+pub mod tls;
 mod tmp;
 
 pub use process::{Signal, Target};

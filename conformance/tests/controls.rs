@@ -96,6 +96,11 @@ positive! {
     passes_h2_no_ping_answer: "h2-no-ping-answer";
     passes_h2_no_preface: "h2-no-preface";
     passes_h2_deadline_resets: "h2-deadline-resets";
+    // TLS (rules 11, 12).
+    passes_tls_served: "tls-served";
+    passes_tls_handshake_does_not_delay_exit: "tls-handshake-does-not-delay-exit";
+    passes_tls_close_notify: "tls-close-notify";
+    passes_tls_bad_files: "tls-bad-files";
 }
 
 macro_rules! negative {
@@ -146,6 +151,10 @@ negative! {
     catches_h2_wait_ping: "h2-wait-ping" => "h2-no-ping-answer", "did not exit within";
     catches_h2_wait_preface: "h2-wait-preface" => "h2-no-preface", "did not exit within";
     catches_h2_deadline_eof: "h2-deadline-eof" => "h2-deadline-resets", "no RST_STREAM CANCEL";
+    // TLS (rules 11, 12).
+    catches_tls_wait_handshake: "tls-wait-handshake" => "tls-handshake-does-not-delay-exit", "did not exit within";
+    catches_tls_no_close_notify: "tls-no-close-notify" => "tls-close-notify", "without a close_notify";
+    catches_tls_lenient_files: "tls-lenient-files" => "tls-bad-files", "kept running";
 }
 
 #[test]

@@ -6,6 +6,7 @@ mod drain;
 mod h2;
 mod orders;
 mod signals;
+mod tls;
 
 use std::fmt::{self, Display};
 use std::net::SocketAddr;
@@ -156,6 +157,15 @@ scenarios! {
         "Connections that never finish the HTTP/2 preface do not delay the exit (500 ms).";
     H2DeadlineResets = "h2-deadline-resets", Check, h2::h2_deadline_resets,
         "At the drain deadline HTTP/2 streams get RST_STREAM CANCEL (500 ms), count in `abandoned N`, connections close, exit 1.";
+    // TLS: rules 11 (ALPN) and 12.
+    TlsServed = "tls-served", Check, tls::tls_served,
+        "With --tls-cert/--tls-key (a self-signed pair), ALPN http/1.1 and h2 are both chosen and served.";
+    TlsHandshakeDoesNotDelayExit = "tls-handshake-does-not-delay-exit", Check, tls::tls_handshake_does_not_delay_exit,
+        "TCP connections that never finish their TLS handshake do not delay the exit (500 ms).";
+    TlsCloseNotify = "tls-close-notify", Check, tls::tls_close_notify,
+        "A TLS connection the server closes during the drain (after its 503) gets a close_notify first.";
+    TlsBadFiles = "tls-bad-files", Check, tls::tls_bad_files,
+        "--tls-cert without --tls-key (or the reverse), a missing file, a file that is not PEM: exit 2, nothing served.";
 }
 
 impl Scenario {

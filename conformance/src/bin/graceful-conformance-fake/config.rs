@@ -9,6 +9,7 @@ pub(crate) const USAGE: &str = "\
 usage: graceful-conformance-fake [--addr HOST:PORT] [--drain-timeout-ms N] [--unready-delay-ms N]
        [--cleanup A,B,C] [--cleanup-ms N] [--cleanup-timeout-ms N] [--cleanup-fail NAME]
        [--cleanup-panic NAME] [--cleanup-hang NAME] [--store PATH] [--fault NAME]
+       [--tls-cert PATH --tls-key PATH]
        graceful-conformance-fake --list-faults";
 
 macro_rules! faults {
@@ -70,6 +71,10 @@ faults! {
     H2WaitPing = "h2-wait-ping": "counts an HTTP/2 connection in progress until its GOAWAY PING is answered";
     H2WaitPreface = "h2-wait-preface": "counts a connection in progress while its HTTP/2 preface is unfinished";
     H2DeadlineEof = "h2-deadline-eof": "at the drain deadline, closes HTTP/2 connections without RST_STREAM";
+    // TLS (rules 11, 12).
+    TlsWaitHandshake = "tls-wait-handshake": "counts a TLS connection in progress from its accept, handshake included";
+    TlsNoCloseNotify = "tls-no-close-notify": "closes TLS connections without a close_notify";
+    TlsLenientFiles = "tls-lenient-files": "serves plaintext when --tls-cert/--tls-key are incomplete or unreadable";
 }
 
 /// The parsed command line.
@@ -86,6 +91,8 @@ pub(crate) struct Config {
     pub(crate) cleanup_hang: Vec<String>,
     pub(crate) store: Option<PathBuf>,
     pub(crate) fault: Option<Fault>,
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -108,6 +115,8 @@ impl Default for Config {
             cleanup_hang: Vec::new(),
             store: None,
             fault: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -171,6 +180,8 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, 
                 | "--cleanup-hang"
                 | "--store"
                 | "--fault"
+                | "--tls-cert"
+                | "--tls-key"
         );
         if !takes_value {
             if lenient {
@@ -224,6 +235,8 @@ fn apply(config: &mut Config, option: &str, value: &str) -> Result<(), String> {
         "--cleanup-panic" => config.cleanup_panic.push(value.to_owned()),
         "--cleanup-hang" => config.cleanup_hang.push(value.to_owned()),
         "--store" => config.store = Some(PathBuf::from(value)),
+        "--tls-cert" => config.tls_cert = Some(PathBuf::from(value)),
+        "--tls-key" => config.tls_key = Some(PathBuf::from(value)),
         "--fault" => {
             config.fault = Some(
                 Fault::ALL

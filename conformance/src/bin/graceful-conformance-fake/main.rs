@@ -3,7 +3,9 @@
 //! try the kit.
 //!
 //! It uses plain threads (one per connection), `signal-hook` for signals and
-//! SQLite for the order store; no async runtime. By default it follows every
+//! SQLite for the order store; no async runtime. A connection that opens
+//! with the HTTP/2 preface is served as h2c (`h2.rs`, on the kit's frame
+//! code, a thread per stream). By default it follows every
 //! rule of the contract, so it passes every scenario of the kit. With
 //! `--fault NAME` it breaks exactly one rule, so that the scenario meant to
 //! catch that fault can be seen failing; `--list-faults` lists them.
@@ -16,6 +18,7 @@
 mod config;
 mod h2;
 mod server;
+mod tls;
 
 use std::collections::HashMap;
 use std::io::{self, Write};
@@ -70,6 +73,9 @@ struct State {
     signal: Option<&'static str>,
     conns: HashMap<u64, ConnEntry>,
     next_conn: u64,
+    /// The TLS relays: bytes a response wrote that are not yet sent on.
+    relays: HashMap<u64, tls::Relay>,
+    next_relay: u64,
 }
 
 impl State {
@@ -85,7 +91,9 @@ impl State {
         if config.has(Fault::WaitPartialHead) && self.count(ConnState::Partial) > 0 {
             return false;
         }
-        self.count(ConnState::Busy) == 0 && self.h2_streams() == 0
+        self.count(ConnState::Busy) == 0
+            && self.h2_streams() == 0
+            && self.relays.values().all(tls::Relay::is_empty)
     }
 
     /// HTTP/2 streams in progress.
@@ -115,6 +123,8 @@ struct Shared {
     /// `Connection: close`.
     head_gate: RwLock<()>,
     store: Mutex<Option<rusqlite::Connection>>,
+    /// Set with `--tls-cert` and `--tls-key`.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -200,6 +210,17 @@ fn main() {
             process::exit(2);
         }
     };
+    let tls = match tls::load(&config) {
+        Ok(tls) => tls,
+        Err(e) if config.has(Fault::TlsLenientFiles) => {
+            eprintln!("ignoring: {e}");
+            None
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n{}", config::USAGE);
+            process::exit(2);
+        }
+    };
     let signals = match Signals::new([SIGTERM, SIGINT]) {
         Ok(s) => s,
         Err(e) => {
@@ -214,11 +235,14 @@ fn main() {
             signal: None,
             conns: HashMap::new(),
             next_conn: 0,
+            relays: HashMap::new(),
+            next_relay: 0,
         }),
         changed: Condvar::new(),
         out: Mutex::new(()),
         head_gate: RwLock::new(()),
         store: Mutex::new(None),
+        tls,
     });
     let (first_tx, first_rx) = mpsc::channel();
     {

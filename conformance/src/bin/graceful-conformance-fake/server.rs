@@ -47,9 +47,16 @@ pub(crate) fn accept_loop(
         match listener.accept() {
             Ok((stream, _)) => {
                 let shared = Arc::clone(shared);
-                let spawned = thread::Builder::new()
-                    .name("conn".into())
-                    .spawn(move || serve(&shared, stream));
+                let spawned =
+                    thread::Builder::new().name("conn".into()).spawn(move || {
+                        match shared.tls.clone() {
+                            Some(tls) => {
+                                let _ = stream.set_nonblocking(false);
+                                crate::tls::serve(&shared, tls, stream);
+                            }
+                            None => serve(&shared, stream),
+                        }
+                    });
                 if let Err(e) = spawned {
                     eprintln!("error: cannot start a connection thread: {e}");
                 }
@@ -93,7 +100,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn serve(shared: &Arc<Shared>, stream: TcpStream) {
+pub(crate) fn serve(shared: &Arc<Shared>, stream: TcpStream) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
