@@ -152,6 +152,7 @@ negative! {
     catches_h2_wait_preface: "h2-wait-preface" => "h2-no-preface", "did not exit within";
     catches_h2_deadline_eof: "h2-deadline-eof" => "h2-deadline-resets", "no RST_STREAM CANCEL";
     // TLS (rules 11, 12).
+    catches_tls_no_alpn: "tls-no-alpn" => "tls-served", "not h2 (rule 11)";
     catches_tls_wait_handshake: "tls-wait-handshake" => "tls-handshake-does-not-delay-exit", "did not exit within";
     catches_tls_no_close_notify: "tls-no-close-notify" => "tls-close-notify", "without a close_notify";
     catches_tls_lenient_files: "tls-lenient-files" => "tls-bad-files", "kept running";

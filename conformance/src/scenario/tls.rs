@@ -157,7 +157,9 @@ pub(super) fn tls_close_notify(ctx: &mut Ctx<'_>) -> Result<(), String> {
 }
 
 /// The `--tls-cert`/`--tls-key` usage errors: one without the other, a
-/// missing file, a file that is not PEM: exit 2, nothing served.
+/// missing file, a file that is not PEM: exit 2, nothing served (once a
+/// valid pair has been seen to serve, so that an unknown option does not
+/// pass for a checked one).
 pub(super) fn tls_bad_files(ctx: &mut Ctx<'_>) -> Result<(), String> {
     let (dir, cert, key) = pair("tls-bad-files")?;
     let junk = dir.file("junk.pem");
@@ -171,6 +173,10 @@ pub(super) fn tls_bad_files(ctx: &mut Ctx<'_>) -> Result<(), String> {
         vec!["--tls-cert", &junk, "--tls-key", &key],
         vec!["--tls-cert", &cert, "--tls-key", &junk],
     ];
+    // The options themselves must be known: a valid pair serves.
+    let mut run = start_tls(ctx, &cert, &key)?;
+    run.signal(Signal::Term)?;
+    finish(ctx, &mut run, PATIENCE, &Expect::clean());
     let mut good = 0;
     for tail in &cases {
         let mut args = vec!["--addr".to_owned(), "127.0.0.1:0".to_owned()];

@@ -74,6 +74,7 @@ faults! {
     // TLS (rules 11, 12).
     TlsWaitHandshake = "tls-wait-handshake": "counts a TLS connection in progress from its accept, handshake included";
     TlsNoCloseNotify = "tls-no-close-notify": "closes TLS connections without a close_notify";
+    TlsNoAlpn = "tls-no-alpn": "offers no ALPN protocol, so a TLS client never gets h2";
     TlsLenientFiles = "tls-lenient-files": "serves plaintext when --tls-cert/--tls-key are incomplete or unreadable";
 }
 

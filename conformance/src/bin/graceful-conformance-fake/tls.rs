@@ -54,7 +54,9 @@ pub(crate) fn load(config: &Config) -> Result<Option<Arc<ServerConfig>>, String>
         .with_no_client_auth()
         .with_single_cert(certs, key)
         .map_err(|e| format!("'--tls-cert' and '--tls-key' do not make a TLS identity: {e}"))?;
-    server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    if !config.has(Fault::TlsNoAlpn) {
+        server.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    }
     Ok(Some(Arc::new(server)))
 }
 
