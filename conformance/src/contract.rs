@@ -145,6 +145,23 @@
 //!     RST_STREAM CANCEL and counted in `abandoned N`, and its connection is
 //!     closed.
 //!
+//! # Version 2: TLS (rules 11 and 12)
+//!
+//! `--tls-cert PATH` and `--tls-key PATH` (a PEM certificate chain and its
+//! private key) make the target serve TLS on `--addr` instead of
+//! plaintext, offering `h2` and `http/1.1` by ALPN. Giving one option
+//! without the other, or a file that cannot be read or holds no PEM, is a
+//! usage error: exit 2, nothing served.
+//!
+//! 12. A connection still in its TLS handshake counts like one that has not
+//!     sent a whole request head: it never delays the exit. Whenever the
+//!     server closes a TLS connection, it sends a `close_notify` first.
+//!
+//! The kit makes its own self-signed pair (rcgen) in a scratch directory
+//! and connects with rustls, accepting that certificate. It checks the
+//! `close_notify` on the connection a 503 closes after `closed`; idle
+//! connections still open at the exit are left to the exit.
+//!
 //! The kit talks HTTP/2 itself, frame by frame ([`crate::h2`]), to see the
 //! last stream ids, the PING and the reset codes. It reads "at most 1 s
 //! later" with its usual observation tolerance (1250 ms), and checks the

@@ -43,7 +43,9 @@
 //!
 //! The HTTP/2 scenarios (`h2c-served`, `h2-*`) speak h2c through [`h2`], a
 //! small blocking frame-level client; the fake serves h2c on the same port
-//! with the same frame code.
+//! with the same frame code. The TLS scenarios (`tls-*`) use [`tls`]: a
+//! self-signed pair the kit writes, and a blocking rustls client; the fake
+//! terminates TLS in front of its plaintext server.
 //!
 //! # Check your own server
 //!

@@ -289,6 +289,9 @@ mod tests {
             "x.sqlite",
             "--fault",
             "late-close",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key=k.pem",
         ])
         .unwrap();
         assert_eq!(c.addr.port(), 8080);
@@ -307,6 +310,8 @@ mod tests {
         );
         assert_eq!(c.store, Some(PathBuf::from("x.sqlite")));
         assert_eq!(c.fault, Some(Fault::LateClose));
+        assert_eq!(c.tls_cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(c.tls_key, Some(PathBuf::from("k.pem")));
     }
 
     #[test]
