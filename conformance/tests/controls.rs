@@ -146,6 +146,7 @@ negative! {
     catches_h2_goaway_at_signal: "h2-goaway-at-signal" => "h2-unready-delay-serves", "during the unready delay";
     catches_h2_no_goaway: "h2-no-goaway" => "h2-goaway-at-closed", "no GOAWAY";
     catches_h2_no_goaway_idle: "h2-no-goaway" => "h2-idle-closed", "no GOAWAY";
+    catches_h2_serve_after_goaway: "h2-serve-after-goaway" => "h2-goaway-at-closed", "was processed";
     catches_h2_503: "h2-503" => "h2-goaway-at-closed", "got 503";
     catches_h2_reset_at_closed: "h2-reset-at-closed" => "h2-inflight-completes", "reset with CANCEL";
     catches_h2_wait_ping: "h2-wait-ping" => "h2-no-ping-answer", "did not exit within";

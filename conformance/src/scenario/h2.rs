@@ -302,6 +302,20 @@ pub(super) fn h2_goaway_at_closed(ctx: &mut Ctx<'_>) -> Result<(), String> {
             )
         });
     }
+    // A stream above the final GOAWAY's last stream id is not processed.
+    let fin = busy.wait(
+        Duration::from_secs(1),
+        |s| matches!(s, h2::Seen::GoAway { last, .. } if *last < MAX_STREAM_ID),
+    );
+    if let Some((h2::Seen::GoAway { last, .. }, _)) = fin {
+        let above = busy.get("/health/live")?;
+        let r = busy.wait_response(above, Duration::from_millis(500));
+        if let Some(status) = r.status {
+            ctx.fail(format!(
+                "stream {above}, opened after the final GOAWAY (last stream id {last}), was processed: {status} (rule 14)"
+            ));
+        }
+    }
     let r1 = busy.wait_response(s1, Duration::from_secs(5));
     if r1.status == Some(503) {
         ctx.fail("the stream in progress at `closed` got 503 (rule 14)".to_owned());

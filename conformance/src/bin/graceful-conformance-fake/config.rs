@@ -66,6 +66,7 @@ faults! {
     NoH2 = "no-h2": "does not speak HTTP/2: the preface is read as an HTTP/1.1 request";
     H2GoawayAtSignal = "h2-goaway-at-signal": "sends HTTP/2 GOAWAY at the signal instead of at `closed`";
     H2NoGoaway = "h2-no-goaway": "sends no GOAWAY at `closed`, leaving HTTP/2 connections open";
+    H2ServeAfterGoaway = "h2-serve-after-goaway": "processes HTTP/2 streams above the final GOAWAY's last stream id";
     H2Status503 = "h2-503": "answers 503 to HTTP/2 streams begun after `closed`";
     H2ResetAtClosed = "h2-reset-at-closed": "resets HTTP/2 streams in progress at `closed`";
     H2WaitPing = "h2-wait-ping": "counts an HTTP/2 connection in progress until its GOAWAY PING is answered";

@@ -230,7 +230,10 @@ pub(crate) fn serve(shared: &Arc<Shared>, id: u64, mut stream: TcpStream, mut bu
                 };
                 {
                     let mut inner = lock(&conn.inner);
-                    if inner.away == Away::Final && sid > inner.last {
+                    if inner.away == Away::Final
+                        && sid > inner.last
+                        && !config.has(Fault::H2ServeAfterGoaway)
+                    {
                         continue;
                     }
                     inner.last = inner.last.max(sid);
