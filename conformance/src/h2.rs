@@ -894,3 +894,25 @@ pub fn exchange_once(
         }
     }
 }
+
+/// After [`exchange_once`]: reads on, answering PINGs and SETTINGS, until
+/// the server ends the connection. `Ok(())` for a clean end of stream
+/// (over TLS: after a `close_notify`); the read error otherwise.
+pub fn read_until_close(io: &mut (impl Read + Write)) -> io::Result<()> {
+    loop {
+        let Some(frame) = Frame::read_from(io)? else {
+            return Ok(());
+        };
+        let answer = match frame.kind {
+            kind::PING if !frame.has(flag::ACK) => {
+                Some(Frame::ping(true, frame.ping_data().unwrap_or_default()))
+            }
+            kind::SETTINGS if !frame.has(flag::ACK) => Some(Frame::settings(true)),
+            _ => None,
+        };
+        if let Some(answer) = answer {
+            answer.write_to(io)?;
+            io.flush()?;
+        }
+    }
+}

@@ -163,7 +163,7 @@ scenarios! {
     TlsHandshakeDoesNotDelayExit = "tls-handshake-does-not-delay-exit", Check, tls::tls_handshake_does_not_delay_exit,
         "TCP connections that never finish their TLS handshake do not delay the exit (500 ms).";
     TlsCloseNotify = "tls-close-notify", Check, tls::tls_close_notify,
-        "A TLS connection the server closes during the drain (after its 503) gets a close_notify first.";
+        "TLS connections the server closes during the drain (idle h2 after its GOAWAY, HTTP/1.1 after its 503) get a close_notify first.";
     TlsBadFiles = "tls-bad-files", Check, tls::tls_bad_files,
         "--tls-cert without --tls-key (or the reverse), a missing file, a file that is not PEM: exit 2, nothing served.";
 }

@@ -103,7 +103,8 @@ pub(super) fn tls_handshake_does_not_delay_exit(ctx: &mut Ctx<'_>) -> Result<(),
 }
 
 /// Rule 12: a TLS connection the server closes during the drain gets a
-/// `close_notify` first (HTTP/1.1 after its 503).
+/// `close_notify` first: an idle h2 one after its final GOAWAY, an
+/// HTTP/1.1 one after its 503.
 pub(super) fn tls_close_notify(ctx: &mut Ctx<'_>) -> Result<(), String> {
     let (_dir, cert, key) = pair("tls-close-notify")?;
     let mut run = start_tls(ctx, &cert, &key)?;
@@ -112,11 +113,29 @@ pub(super) fn tls_close_notify(ctx: &mut Ctx<'_>) -> Result<(), String> {
     if let Err(e) = tls::read_h1(&mut keep) {
         ctx.fail(format!("GET /health/live over TLS: {e}"));
     }
+    let mut idle_h2 = tls::connect(run.addr, &[ALPN_H2], REQUEST_TIMEOUT)?;
+    let h2_ok = tls::alpn_of(&idle_h2) == "h2";
+    if h2_ok && let Err(e) = h2::exchange_once(&mut idle_h2, "GET", "/health/live") {
+        ctx.fail(format!("GET /health/live over TLS (h2): {e}"));
+    }
     let mut holder = tls::connect(run.addr, &[ALPN_HTTP1], REQUEST_TIMEOUT)?;
     tls::send_get(&mut holder, "/sleep?ms=1500")?;
     thread::sleep(Duration::from_millis(100));
     run.signal(Signal::Term)?;
     run.wait_event("closed", Duration::from_secs(2))?;
+    // The idle h2 connection is closed after its final GOAWAY (rule 15),
+    // while the drain still goes on.
+    if h2_ok {
+        match h2::read_until_close(&mut idle_h2) {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::UnexpectedEof => ctx.fail(
+                "the server closed an idle h2 TLS connection after its GOAWAY without a close_notify (rule 12)",
+            ),
+            Err(e) => ctx.fail(format!("the idle h2 TLS connection after `closed`: {e}")),
+        }
+    } else {
+        ctx.fail("offered h2, the server chose another ALPN protocol (rule 11)");
+    }
     let sent = Instant::now();
     tls::send_get(&mut keep, "/health/live")?;
     match tls::read_h1(&mut keep) {
