@@ -1,5 +1,6 @@
 //! The conformance target contract (version 1, and the parts of version 2
 //! below), and its event grammar.
+//! the kit checks), and its event grammar.
 //!
 //! A *conformance target* is an HTTP/1.1 server process. The kit drives it
 //! through five things only: its command line, its standard output, HTTP on
@@ -210,6 +211,56 @@
 //!   connections completed well before the close, and tolerates one reset
 //!   (or 0.5 %, whichever is more) among connections opened in a burst right
 //!   at the close.
+//!
+//! # Version 2: HTTP/2 (rules 11, 13 to 16)
+//!
+//! 11. The plaintext port also speaks HTTP/2 with prior knowledge (h2c: the
+//!     client starts with the connection preface). Every endpoint answers
+//!     the same on both protocols. On HTTP/2 a stream is the request: in
+//!     progress from its handled headers until the END_STREAM of its
+//!     response.
+//! 13. During the unready delay HTTP/2 goes on as before: new streams on
+//!     open connections, new connections, no GOAWAY yet.
+//! 14. At `closed` each open HTTP/2 connection is told GOAWAY with
+//!     NO_ERROR. A server may announce first (last stream id 2^31-1, plus a
+//!     PING) and send the final GOAWAY when the PING comes back, but never
+//!     more than 1 s after the first. Streams opened before the final
+//!     GOAWAY are served normally, never with `503` (that is HTTP/1.1's rule
+//!     4); streams above its last stream id are left for the client to
+//!     retry.
+//! 15. Streams in progress finish with their whole response. A connection
+//!     with nothing in progress is closed by the server once its final
+//!     GOAWAY is out. Neither a client that never answers the PING nor one
+//!     that never finishes its preface delays `drained` or the exit (the
+//!     bounds above hold).
+//! 16. At the drain deadline every stream still in progress is reset with
+//!     RST_STREAM CANCEL and counted in `abandoned N`, and its connection is
+//!     closed.
+//!
+//! # Version 2: TLS (rules 11 and 12)
+//!
+//! `--tls-cert PATH` and `--tls-key PATH` (a PEM certificate chain and its
+//! private key) make the target serve TLS on `--addr` instead of
+//! plaintext, offering `h2` and `http/1.1` by ALPN. Giving one option
+//! without the other, or a file that cannot be read or holds no PEM, is a
+//! usage error: exit 2, nothing served.
+//!
+//! 12. A connection still in its TLS handshake counts like one that has not
+//!     sent a whole request head: it never delays the exit. Whenever the
+//!     server closes a TLS connection, it sends a `close_notify` first.
+//!
+//! The kit makes its own self-signed pair (rcgen) in a scratch directory
+//! and connects with rustls, accepting that certificate. It checks the
+//! `close_notify` on the connection a 503 closes after `closed`; idle
+//! connections still open at the exit are left to the exit.
+//!
+//! The kit talks HTTP/2 itself, frame by frame ([`crate::h2`]), to see the
+//! last stream ids, the PING and the reset codes. It reads "at most 1 s
+//! later" with its usual observation tolerance (1250 ms), and checks the
+//! final GOAWAY's timing on a connection that holds its PING answer back;
+//! on a server that sends a single GOAWAY there is no window between two
+//! GOAWAYs to open a stream in, and that part is skipped (the figure
+//! `goaway-phases` says which).
 
 use std::fmt;
 

@@ -64,6 +64,11 @@
 //! ([`grpc`]); they are not among [`Scenario::all`], since only targets that
 //! serve gRPC owe them (of graceful's, the tokio target). Run one with
 //! [`run_grpc_scenario`].
+//! The HTTP/2 scenarios (`h2c-served`, `h2-*`) speak h2c through [`h2`], a
+//! small blocking frame-level client; the fake serves h2c on the same port
+//! with the same frame code. The TLS scenarios (`tls-*`) use [`tls`]: a
+//! self-signed pair the kit writes, and a blocking rustls client; the fake
+//! terminates TLS in front of its plaintext server.
 //!
 //! # Check your own server
 //!
@@ -150,10 +155,12 @@ pub mod app;
 pub mod contract;
 #[cfg(feature = "grpc")]
 pub mod grpc;
+pub mod h2;
 pub mod http;
 pub mod process;
 pub mod report;
 mod scenario;
+pub mod tls;
 mod tmp;
 
 pub use process::{Signal, Target};

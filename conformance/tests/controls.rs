@@ -98,6 +98,20 @@ positive! {
     passes_jobs_under_sigterm: "jobs-under-sigterm";
     passes_jobs_no_store: "jobs-no-store";
     passes_jobs_duplicate: "jobs-duplicate";
+    // HTTP/2 (rules 11, 13 to 16).
+    passes_h2c_served: "h2c-served";
+    passes_h2_unready_delay_serves: "h2-unready-delay-serves";
+    passes_h2_goaway_at_closed: "h2-goaway-at-closed";
+    passes_h2_inflight_completes: "h2-inflight-completes";
+    passes_h2_idle_closed: "h2-idle-closed";
+    passes_h2_no_ping_answer: "h2-no-ping-answer";
+    passes_h2_no_preface: "h2-no-preface";
+    passes_h2_deadline_resets: "h2-deadline-resets";
+    // TLS (rules 11, 12).
+    passes_tls_served: "tls-served";
+    passes_tls_handshake_does_not_delay_exit: "tls-handshake-does-not-delay-exit";
+    passes_tls_close_notify: "tls-close-notify";
+    passes_tls_bad_files: "tls-bad-files";
 }
 
 macro_rules! negative {
@@ -163,6 +177,22 @@ negative! {
     catches_ws_close_early: "ws-close-early" => "ws-close-bound", "before the 1000 ms the client has to answer";
     catches_ws_close_early_before_answer: "ws-close-early" => "ws-close-1001", "before our answer";
     catches_jobs_sync_202: "jobs-sync-202" => "jobs-complete", "the 202 came";
+    // HTTP/2 (rules 11, 13 to 16).
+    catches_no_h2: "no-h2" => "h2c-served", "(rule 11)";
+    catches_h2_goaway_at_signal: "h2-goaway-at-signal" => "h2-unready-delay-serves", "during the unready delay";
+    catches_h2_no_goaway: "h2-no-goaway" => "h2-goaway-at-closed", "no GOAWAY";
+    catches_h2_no_goaway_idle: "h2-no-goaway" => "h2-idle-closed", "no GOAWAY";
+    catches_h2_serve_after_goaway: "h2-serve-after-goaway" => "h2-goaway-at-closed", "was processed";
+    catches_h2_503: "h2-503" => "h2-goaway-at-closed", "got 503";
+    catches_h2_reset_at_closed: "h2-reset-at-closed" => "h2-inflight-completes", "reset with CANCEL";
+    catches_h2_wait_ping: "h2-wait-ping" => "h2-no-ping-answer", "did not exit within";
+    catches_h2_wait_preface: "h2-wait-preface" => "h2-no-preface", "did not exit within";
+    catches_h2_deadline_eof: "h2-deadline-eof" => "h2-deadline-resets", "no RST_STREAM CANCEL";
+    // TLS (rules 11, 12).
+    catches_tls_no_alpn: "tls-no-alpn" => "tls-served", "not h2 (rule 11)";
+    catches_tls_wait_handshake: "tls-wait-handshake" => "tls-handshake-does-not-delay-exit", "did not exit within";
+    catches_tls_no_close_notify: "tls-no-close-notify" => "tls-close-notify", "without a close_notify";
+    catches_tls_lenient_files: "tls-lenient-files" => "tls-bad-files", "kept running";
 }
 
 /// The upgrade scenarios (rules 23 to 27): the fake has no upgrade, so

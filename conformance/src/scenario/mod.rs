@@ -7,9 +7,12 @@ mod drain;
 mod grpc;
 mod orders;
 mod signals;
-// Contract v2: long-lived streams and background jobs (rules 17-22).
+// Contract v2: HTTP/2 and TLS (rules 11-16), long-lived streams and
+// background jobs (rules 17-22), the upgrade (rules 23-27).
+mod h2;
 mod jobs;
 mod streams;
+mod tls;
 mod upgrade;
 
 use std::fmt::{self, Display};
@@ -174,6 +177,32 @@ scenarios! {
         "A SIGHUP during an upgrade starts no second one; a SIGHUP after SIGTERM is ignored and the drain ends with exit 0.";
     SigtermDuringUpgrade = "sigterm-during-upgrade", Check, upgrade::sigterm_during_upgrade,
         "SIGTERM while the new process is not up ends it and shuts down (exit 0); a new process silent for 10 s gives `upgrade-failed timeout`.";
+    // HTTP/2 with prior knowledge (h2c): rules 11 and 13 to 16.
+    H2cServed = "h2c-served", Check, h2::h2c_served,
+        "Every endpoint answers over HTTP/2 with prior knowledge as over HTTP/1.1, on the same port, streams served at once.";
+    H2UnreadyDelayServes = "h2-unready-delay-serves", Check, h2::h2_unready_delay_serves,
+        "During --unready-delay-ms HTTP/2 is served as before: new streams, new connections, no GOAWAY before `closed`.";
+    H2GoawayAtClosed = "h2-goaway-at-closed", Check, h2::h2_goaway_at_closed,
+        "At `closed` every HTTP/2 connection gets GOAWAY NO_ERROR, the final one within 1 s; streams opened before it are served, never 503.";
+    H2InflightCompletes = "h2-inflight-completes", Check, h2::h2_inflight_completes,
+        "HTTP/2 streams in progress at the signal complete whole; `drained` follows the last (500 ms).";
+    H2IdleClosed = "h2-idle-closed", Check, h2::h2_idle_closed,
+        "An idle HTTP/2 connection is closed by the server once its final GOAWAY is sent, while the drain goes on.";
+    H2NoPingAnswer = "h2-no-ping-answer", Check, h2::h2_no_ping_answer,
+        "An HTTP/2 client that never answers the server's PING does not delay the exit (500 ms).";
+    H2NoPreface = "h2-no-preface", Check, h2::h2_no_preface,
+        "Connections that never finish the HTTP/2 preface do not delay the exit (500 ms).";
+    H2DeadlineResets = "h2-deadline-resets", Check, h2::h2_deadline_resets,
+        "At the drain deadline HTTP/2 streams get RST_STREAM CANCEL (500 ms), count in `abandoned N`, connections close, exit 1.";
+    // TLS: rules 11 (ALPN) and 12.
+    TlsServed = "tls-served", Check, tls::tls_served,
+        "With --tls-cert/--tls-key (a self-signed pair), ALPN http/1.1 and h2 are both chosen and served.";
+    TlsHandshakeDoesNotDelayExit = "tls-handshake-does-not-delay-exit", Check, tls::tls_handshake_does_not_delay_exit,
+        "TCP connections that never finish their TLS handshake do not delay the exit (500 ms).";
+    TlsCloseNotify = "tls-close-notify", Check, tls::tls_close_notify,
+        "TLS connections the server closes during the drain (idle h2 after its GOAWAY, HTTP/1.1 after its 503) get a close_notify first.";
+    TlsBadFiles = "tls-bad-files", Check, tls::tls_bad_files,
+        "--tls-cert without --tls-key (or the reverse), a missing file, a file that is not PEM: exit 2, nothing served.";
 }
 
 impl Scenario {

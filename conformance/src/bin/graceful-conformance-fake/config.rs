@@ -9,7 +9,7 @@ pub(crate) const USAGE: &str = "\
 usage: graceful-conformance-fake [--addr HOST:PORT] [--drain-timeout-ms N] [--unready-delay-ms N]
        [--cleanup A,B,C] [--cleanup-ms N] [--cleanup-timeout-ms N] [--cleanup-fail NAME]
        [--cleanup-panic NAME] [--cleanup-hang NAME] [--store PATH] [--events-ms N]
-       [--fault NAME]
+       [--fault NAME] [--tls-cert PATH --tls-key PATH]
        graceful-conformance-fake --list-faults";
 
 macro_rules! faults {
@@ -79,6 +79,21 @@ faults! {
     EventsIgnoreMs = "events-ignore-ms": "ticks every /events stream at --events-ms, whatever its ?ms=";
     WsCloseEarly = "ws-close-early": "closes a /ws connection's TCP right after its Close frame, without waiting for the answer";
     JobsSync202 = "jobs-sync-202": "runs the job before answering, so the 202 comes only once it is committed";
+    // HTTP/2 (rules 11, 13 to 16).
+    NoH2 = "no-h2": "does not speak HTTP/2: the preface is read as an HTTP/1.1 request";
+    H2GoawayAtSignal = "h2-goaway-at-signal": "sends HTTP/2 GOAWAY at the signal instead of at `closed`";
+    H2NoGoaway = "h2-no-goaway": "sends no GOAWAY at `closed`, leaving HTTP/2 connections open";
+    H2ServeAfterGoaway = "h2-serve-after-goaway": "processes HTTP/2 streams above the final GOAWAY's last stream id";
+    H2Status503 = "h2-503": "answers 503 to HTTP/2 streams begun after `closed`";
+    H2ResetAtClosed = "h2-reset-at-closed": "resets HTTP/2 streams in progress at `closed`";
+    H2WaitPing = "h2-wait-ping": "counts an HTTP/2 connection in progress until its GOAWAY PING is answered";
+    H2WaitPreface = "h2-wait-preface": "counts a connection in progress while its HTTP/2 preface is unfinished";
+    H2DeadlineEof = "h2-deadline-eof": "at the drain deadline, closes HTTP/2 connections without RST_STREAM";
+    // TLS (rules 11, 12).
+    TlsWaitHandshake = "tls-wait-handshake": "counts a TLS connection in progress from its accept, handshake included";
+    TlsNoCloseNotify = "tls-no-close-notify": "closes TLS connections without a close_notify";
+    TlsNoAlpn = "tls-no-alpn": "offers no ALPN protocol, so a TLS client never gets h2";
+    TlsLenientFiles = "tls-lenient-files": "serves plaintext when --tls-cert/--tls-key are incomplete or unreadable";
 }
 
 /// The parsed command line.
@@ -97,6 +112,8 @@ pub(crate) struct Config {
     /// The default interval of `/events`.
     pub(crate) events_interval: Duration,
     pub(crate) fault: Option<Fault>,
+    pub(crate) tls_cert: Option<PathBuf>,
+    pub(crate) tls_key: Option<PathBuf>,
 }
 
 impl Config {
@@ -120,6 +137,8 @@ impl Default for Config {
             store: None,
             events_interval: Duration::from_millis(1_000),
             fault: None,
+            tls_cert: None,
+            tls_key: None,
         }
     }
 }
@@ -184,6 +203,8 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, 
                 | "--store"
                 | "--events-ms"
                 | "--fault"
+                | "--tls-cert"
+                | "--tls-key"
         );
         if !takes_value {
             if lenient {
@@ -238,6 +259,8 @@ fn apply(config: &mut Config, option: &str, value: &str) -> Result<(), String> {
         "--cleanup-hang" => config.cleanup_hang.push(value.to_owned()),
         "--store" => config.store = Some(PathBuf::from(value)),
         "--events-ms" => config.events_interval = millis(option, value)?,
+        "--tls-cert" => config.tls_cert = Some(PathBuf::from(value)),
+        "--tls-key" => config.tls_key = Some(PathBuf::from(value)),
         "--fault" => {
             config.fault = Some(
                 Fault::ALL
@@ -291,6 +314,9 @@ mod tests {
             "250",
             "--fault",
             "late-close",
+            "--tls-cert",
+            "c.pem",
+            "--tls-key=k.pem",
         ])
         .unwrap();
         assert_eq!(c.addr.port(), 8080);
@@ -310,6 +336,8 @@ mod tests {
         assert_eq!(c.store, Some(PathBuf::from("x.sqlite")));
         assert_eq!(c.events_interval, Duration::from_millis(250));
         assert_eq!(c.fault, Some(Fault::LateClose));
+        assert_eq!(c.tls_cert, Some(PathBuf::from("c.pem")));
+        assert_eq!(c.tls_key, Some(PathBuf::from("k.pem")));
     }
 
     #[test]

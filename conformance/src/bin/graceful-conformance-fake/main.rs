@@ -4,7 +4,9 @@
 //!
 //! It uses plain threads (one per connection), `signal-hook` for signals and
 //! SQLite for the order and job store, `tungstenite` for `/ws`; no async
-//! runtime. By default it follows every
+//! runtime. A connection that opens with the HTTP/2 preface is served as
+//! h2c (`h2.rs`, on the kit's frame code, a thread per stream). By default
+//! it follows every
 //! rule of the contract, so it passes every scenario of the kit. With
 //! `--fault NAME` it breaks exactly one rule, so that the scenario meant to
 //! catch that fault can be seen failing; `--list-faults` lists them.
@@ -19,9 +21,11 @@
 //! `streams.rs`) and the background jobs (`POST /jobs`, `jobs.rs`).
 
 mod config;
+mod h2;
 mod jobs;
 mod server;
 mod streams;
+mod tls;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
@@ -66,6 +70,8 @@ enum ConnState {
 struct ConnEntry {
     stream: TcpStream,
     state: ConnState,
+    /// Set once the connection speaks HTTP/2; its streams count apart.
+    h2: Option<Arc<h2::H2Conn>>,
 }
 
 #[derive(Debug)]
@@ -78,6 +84,9 @@ struct State {
     jobs: usize,
     /// The ids of those jobs.
     queued: HashSet<String>,
+    /// The TLS relays: bytes a response wrote that are not yet sent on.
+    relays: HashMap<u64, tls::Relay>,
+    next_relay: u64,
 }
 
 impl State {
@@ -97,6 +106,21 @@ impl State {
             return false;
         }
         self.count(ConnState::Busy) == 0
+            && self.h2_streams() == 0
+            && self.relays.values().all(tls::Relay::is_empty)
+    }
+
+    /// HTTP/2 streams in progress.
+    fn h2_streams(&self) -> usize {
+        self.conns
+            .values()
+            .filter_map(|c| c.h2.as_ref())
+            .map(|h| h.streams())
+            .sum()
+    }
+
+    fn h2_conns(&self) -> Vec<Arc<h2::H2Conn>> {
+        self.conns.values().filter_map(|c| c.h2.clone()).collect()
     }
 
     /// Whether long-lived streams must go away now (at `closed`, rules 18
@@ -122,6 +146,8 @@ struct Shared {
     /// `Connection: close`.
     head_gate: RwLock<()>,
     store: Mutex<Option<rusqlite::Connection>>,
+    /// Set with `--tls-cert` and `--tls-key`.
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -156,6 +182,14 @@ impl Shared {
         if let Some(c) = st.conns.get_mut(&id) {
             c.state = state;
         }
+        self.changed.notify_all();
+    }
+
+    /// Wakes the drain after a change made outside the state lock (an
+    /// HTTP/2 stream began or ended): taking the lock first means no
+    /// waiter is between its check and its wait.
+    fn poke(&self) {
+        drop(lock(&self.state));
         self.changed.notify_all();
     }
 
@@ -199,6 +233,17 @@ fn main() {
             process::exit(2);
         }
     };
+    let tls = match tls::load(&config) {
+        Ok(tls) => tls,
+        Err(e) if config.has(Fault::TlsLenientFiles) => {
+            eprintln!("ignoring: {e}");
+            None
+        }
+        Err(e) => {
+            eprintln!("error: {e}\n{}", config::USAGE);
+            process::exit(2);
+        }
+    };
     let signals = match Signals::new([SIGTERM, SIGINT]) {
         Ok(s) => s,
         Err(e) => {
@@ -215,11 +260,14 @@ fn main() {
             next_conn: 0,
             jobs: 0,
             queued: HashSet::new(),
+            relays: HashMap::new(),
+            next_relay: 0,
         }),
         changed: Condvar::new(),
         out: Mutex::new(()),
         head_gate: RwLock::new(()),
         store: Mutex::new(None),
+        tls,
     });
     let (first_tx, first_rx) = mpsc::channel();
     {
@@ -344,13 +392,17 @@ fn finish_early(shared: &Shared, steps: &[Step]) -> ! {
     shared.exit(if all_ok { 0 } else { 1 })
 }
 
-fn shut_down(shared: &Shared, steps: &[Step], close: &Sender<()>, closed: &Receiver<()>) -> ! {
+fn shut_down(shared: &Arc<Shared>, steps: &[Step], close: &Sender<()>, closed: &Receiver<()>) -> ! {
     let config = &shared.config;
     if config.has(Fault::CloseIdle) {
         let st = lock(&shared.state);
         for c in st.conns.values().filter(|c| c.state == ConnState::Idle) {
             let _ = c.stream.shutdown(Shutdown::Both);
         }
+    }
+    if config.has(Fault::H2GoawayAtSignal) {
+        let conns = lock(&shared.state).h2_conns();
+        h2::going_away(shared, conns);
     }
     thread::sleep(config.unready_delay);
     // The accept thread takes what the kernel has already completed, then
@@ -368,6 +420,10 @@ fn shut_down(shared: &Shared, steps: &[Step], close: &Sender<()>, closed: &Recei
         // Long-lived streams wait for this moment.
         shared.changed.notify_all();
     }
+    if !config.has(Fault::H2GoawayAtSignal) {
+        let conns = lock(&shared.state).h2_conns();
+        h2::going_away(shared, conns);
+    }
     if config.has(Fault::EarlyDrained) {
         shared.event("drained");
     }
@@ -383,9 +439,13 @@ fn shut_down(shared: &Shared, steps: &[Step], close: &Sender<()>, closed: &Recei
             if now >= deadline {
                 st.phase = Phase::Finished;
                 let mut n = 0;
-                for c in st.conns.values().filter(|c| c.state == ConnState::Busy) {
-                    let _ = c.stream.shutdown(Shutdown::Both);
-                    n += 1;
+                for c in st.conns.values() {
+                    if let Some(h2) = &c.h2 {
+                        n += h2::abandon(shared, h2);
+                    } else if c.state == ConnState::Busy {
+                        let _ = c.stream.shutdown(Shutdown::Both);
+                        n += 1;
+                    }
                 }
                 if !config.has(Fault::JobsDeadlineUncounted) {
                     n += st.jobs;

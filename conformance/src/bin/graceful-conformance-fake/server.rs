@@ -8,6 +8,8 @@ use std::sync::{Arc, PoisonError};
 use std::thread;
 use std::time::{Duration, Instant};
 
+use graceful_conformance::h2::PREFACE;
+
 use crate::config::Fault;
 use crate::{ConnEntry, ConnState, Phase, Shared, jobs, lock, streams};
 
@@ -45,9 +47,16 @@ pub(crate) fn accept_loop(
         match listener.accept() {
             Ok((stream, _)) => {
                 let shared = Arc::clone(shared);
-                let spawned = thread::Builder::new()
-                    .name("conn".into())
-                    .spawn(move || serve(&shared, stream));
+                let spawned =
+                    thread::Builder::new().name("conn".into()).spawn(move || {
+                        match shared.tls.clone() {
+                            Some(tls) => {
+                                let _ = stream.set_nonblocking(false);
+                                crate::tls::serve(&shared, tls, stream);
+                            }
+                            None => serve(&shared, stream),
+                        }
+                    });
                 if let Err(e) = spawned {
                     eprintln!("error: cannot start a connection thread: {e}");
                 }
@@ -96,13 +105,15 @@ pub(crate) struct Conn {
     pub(crate) stream: TcpStream,
     /// What has been read but not used yet.
     pub(crate) buf: Vec<u8>,
+    /// The connection began with the HTTP/2 preface.
+    pub(crate) h2: bool,
 }
 
 fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
     haystack.windows(needle.len()).position(|w| w == needle)
 }
 
-fn serve(shared: &Arc<Shared>, stream: TcpStream) {
+pub(crate) fn serve(shared: &Arc<Shared>, stream: TcpStream) {
     let _ = stream.set_nonblocking(false);
     let _ = stream.set_nodelay(true);
     let _ = stream.set_write_timeout(Some(Duration::from_secs(5)));
@@ -118,6 +129,7 @@ fn serve(shared: &Arc<Shared>, stream: TcpStream) {
             ConnEntry {
                 stream: registry_copy,
                 state: ConnState::Idle,
+                h2: None,
             },
         );
         id
@@ -129,6 +141,7 @@ fn serve(shared: &Arc<Shared>, stream: TcpStream) {
         id,
         stream,
         buf: Vec::new(),
+        h2: false,
     };
     while let Some(head) = read_head(shared, &mut conn) {
         let keep = handle(shared, &mut conn, &head);
@@ -141,6 +154,12 @@ fn serve(shared: &Arc<Shared>, stream: TcpStream) {
         if !keep && !pipelined {
             break;
         }
+    }
+    if conn.h2 {
+        let Ok(stream) = conn.stream.try_clone() else {
+            return;
+        };
+        crate::h2::serve(shared, id, stream, std::mem::take(&mut conn.buf));
     }
     lingering_close(&mut conn.stream);
     let mut st = lock(&shared.state);
@@ -178,11 +197,22 @@ fn read_head(shared: &Shared, conn: &mut Conn) -> Option<Head> {
             Ok(0) | Err(_) => return None,
             Ok(n) => n,
         };
+        let first = conn.buf.is_empty() && !conn.h2;
         if conn.buf.is_empty() {
             shared.set_state(conn.id, ConnState::Partial);
         }
         conn.buf.extend_from_slice(&chunk[..n]);
+        if first && speaks_h2(shared, &conn.buf) {
+            conn.h2 = true;
+            return None;
+        }
     }
+}
+
+/// Whether the first bytes of a connection are the HTTP/2 preface's.
+fn speaks_h2(shared: &Shared, bytes: &[u8]) -> bool {
+    let n = bytes.len().min(PREFACE.len());
+    !shared.config.has(Fault::NoH2) && n >= 3 && PREFACE.starts_with(&bytes[..n])
 }
 
 fn parse_head(bytes: &[u8]) -> Option<Head> {
@@ -466,7 +496,7 @@ fn order(shared: &Shared, conn: &mut Conn, head: &Head, body: &[u8]) -> bool {
 }
 
 /// Commits the order; `Ok(false)` when the id is already stored.
-fn insert(shared: &Shared, id: &str) -> Result<bool, String> {
+pub(crate) fn insert(shared: &Shared, id: &str) -> Result<bool, String> {
     let store = lock(&shared.store);
     let db = store.as_ref().ok_or("the store is closed")?;
     match db.execute("INSERT INTO orders (id) VALUES (?1)", [id]) {
