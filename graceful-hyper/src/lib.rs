@@ -17,7 +17,8 @@
 //!   they are used again) and connections that never send a whole request
 //!   head hold nothing, so neither delays the exit;
 //! - at the drain deadline, [`serve_connection`] closes the connections that
-//!   are still busy, and only those.
+//!   are still busy, and only those; an HTTP/2 stream still in progress is
+//!   first reset with `RST_STREAM(CANCEL)`.
 //!
 //! The pieces:
 //!
@@ -115,6 +116,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod body;
+mod cancel;
 mod conn;
 #[cfg(feature = "tower")]
 mod layer;
