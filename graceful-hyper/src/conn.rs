@@ -279,6 +279,38 @@ where
     S: crate::SpawnService<B>,
     B: crate::SpawnBody,
 {
+    serve_connection_as(io, Protocol::Detect, service, shutdown, spawner, timer)
+}
+
+/// Which protocol a connection speaks, for [`serve_connection_as`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// Chosen from the first bytes: HTTP/2 after its connection preface
+    /// (prior knowledge), HTTP/1.1 otherwise. What a plaintext listener does.
+    Detect,
+    /// HTTP/1.1 (a TLS connection whose client chose `http/1.1` by ALPN, or
+    /// nothing).
+    Http1,
+    /// HTTP/2 (a TLS connection whose client chose `h2` by ALPN).
+    Http2,
+}
+
+/// [`serve_connection`], with the protocol already known (from a TLS
+/// handshake's ALPN) rather than read from the first bytes.
+pub fn serve_connection_as<I, S, B>(
+    io: I,
+    protocol: Protocol,
+    service: S,
+    shutdown: &Shutdown,
+    spawner: Spawner,
+    timer: Arc<dyn Timer>,
+) -> ServeConnection
+where
+    I: Read + Write + Unpin + Send + 'static,
+    S: crate::SpawnService<B>,
+    B: crate::SpawnBody,
+{
     let (state, conn) = Connection::new(shutdown);
     let mut io = TrackedIo {
         io,
@@ -292,8 +324,13 @@ where
     let shutdown = shutdown.clone();
     let busy = state.clone();
     let future = async move {
-        let Some(h2) = sniff(&mut io).await else {
-            return Ok(());
+        let h2 = match protocol {
+            Protocol::Http1 => false,
+            Protocol::Http2 => true,
+            Protocol::Detect => match sniff(&mut io).await {
+                Some(h2) => h2,
+                None => return Ok(()),
+            },
         };
         if h2 {
             let conn = http2::Builder::new(spawner).serve_connection(io, service);

@@ -103,6 +103,11 @@
 //!   [`GracefulService`] (off by default).
 //! - `tracing`: `tracing` events for connection and listener errors (off by
 //!   default).
+//! - `tls`: [`serve_tls_listener`] and the [`tls`] module, the part of
+//!   serving TLS with rustls that does not depend on a runtime: the server
+//!   config with ALPN, PEM loading, the handshake's bound, the protocol
+//!   chosen by ALPN and `close_notify` on every connection the server
+//!   closes (off by default).
 //!
 //! Only hyper's `http1`, `http2` and `server` features are used (and the
 //! `h2` crate, for the reason a refused stream is reset with), and no runtime:
@@ -124,11 +129,17 @@ mod serve;
 mod service;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use body::GracefulBody;
-pub use conn::{GOAWAY_BOUND, ServeConnection, Spawner, serve_connection};
+pub use conn::{
+    GOAWAY_BOUND, Protocol, ServeConnection, Spawner, serve_connection, serve_connection_as,
+};
 pub use graceful_core::conn::RETRY_AFTER_SECONDS;
 #[cfg(feature = "tower")]
 pub use layer::GracefulLayer;
 pub use serve::{ConnectionTask, Serve, SpawnBody, SpawnService, serve_listener};
+#[cfg(feature = "tls")]
+pub use serve::{Handshake, serve_tls_listener};
 pub use service::{GracefulService, ResponseFuture};

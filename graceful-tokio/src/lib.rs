@@ -64,6 +64,9 @@
 //!   0.8 (off by default).
 //! - `tracing`: `tracing` events for each step of the shutdown, and for
 //!   accept errors (off by default).
+//! - `tls`: `tls::serve_tls`, HTTP/1.1 and HTTP/2 (by ALPN) over TLS with
+//!   rustls and tokio-rustls, and loading a certificate and key from PEM
+//!   files (off by default).
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
@@ -77,6 +80,8 @@ mod signal;
 #[cfg(feature = "axum")]
 pub mod sse;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use job::spawn_job;
 #[cfg(feature = "tower")]
