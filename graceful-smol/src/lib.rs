@@ -76,6 +76,9 @@
 //!   hyper-util's `service` feature, no tokio).
 //! - `tracing`: `tracing` events for each step of the shutdown, and for
 //!   accept errors (off by default).
+//! - `tls`: `tls::serve_tls`, HTTP/1.1 and HTTP/2 (by ALPN) over TLS with
+//!   rustls and futures-rustls, and loading a certificate and key from PEM
+//!   files (off by default).
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
@@ -86,6 +89,8 @@ mod serve;
 mod signal;
 mod spawn;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use job::spawn_job;
 #[cfg(feature = "tower")]
