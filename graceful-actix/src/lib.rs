@@ -83,6 +83,8 @@ mod readiness;
 mod serve;
 mod signal;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use graceful_core::conn::RETRY_AFTER_SECONDS;
 pub use job::spawn_job;
