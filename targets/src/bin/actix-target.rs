@@ -78,7 +78,10 @@ async fn serve(options: Options, driver: graceful_actix::Driver) -> ! {
     // Under the start-up gate: a signal comes before (nothing is served)
     // or after `listening`.
     target::start_serving(&shutdown, addr, || {
-        let server = graceful_actix::serve(listener, app, &shutdown);
+        let server = match options.tls.clone() {
+            Some(tls) => graceful_actix::tls::serve_tls(listener, tls, app, &shutdown),
+            None => graceful_actix::serve(listener, app, &shutdown),
+        };
         actix_web::rt::spawn(async move {
             if let Err(error) = server.await {
                 target::fail(format_args!("cannot serve: {error}"));

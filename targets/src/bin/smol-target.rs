@@ -87,7 +87,12 @@ async fn serve(
     // Under the start-up gate: a signal comes before (nothing is served)
     // or after `listening`.
     target::start_serving(&shutdown, addr, || {
-        let server = graceful_smol::serve(listener, service, &shutdown, executor.clone());
+        let server = match options.tls.clone() {
+            Some(tls) => {
+                graceful_smol::tls::serve_tls(listener, tls, service, &shutdown, executor.clone())
+            }
+            None => graceful_smol::serve(listener, service, &shutdown, executor.clone()),
+        };
         executor.spawn_detached(server);
     });
 

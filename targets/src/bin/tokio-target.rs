@@ -76,7 +76,11 @@ async fn serve(options: Options, driver: graceful_tokio::Driver) -> ! {
     // Under the start-up gate: a signal comes before (nothing is served)
     // or after `listening`.
     target::start_serving(&shutdown, addr, || {
-        tokio::spawn(graceful_tokio::serve(listener, service, &shutdown));
+        let server = match options.tls.clone() {
+            Some(tls) => graceful_tokio::tls::serve_tls(listener, tls, service, &shutdown),
+            None => graceful_tokio::serve(listener, service, &shutdown),
+        };
+        tokio::spawn(server);
     });
 
     match run.await {
