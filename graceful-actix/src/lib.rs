@@ -123,6 +123,6 @@ pub use graceful_core::{
 pub use graceful_core::systemd;
 
 /// The README's example, compiled as a doc test.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "tls"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

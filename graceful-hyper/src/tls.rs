@@ -112,6 +112,12 @@ impl TlsError {
     pub fn path(&self) -> &Path {
         &self.path
     }
+
+    /// Whether that file is the private key's (else the certificate
+    /// chain's).
+    pub fn is_private_key(&self) -> bool {
+        self.what == "private key"
+    }
 }
 
 impl fmt::Display for TlsError {

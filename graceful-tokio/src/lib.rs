@@ -119,6 +119,6 @@ pub use graceful_core::{
 pub use graceful_core::systemd;
 
 /// The README's example, compiled as a doc test.
-#[cfg(all(doctest, feature = "axum"))]
+#[cfg(all(doctest, feature = "axum", feature = "tls"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;
