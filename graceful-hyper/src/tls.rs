@@ -17,7 +17,7 @@
 //! - Every connection the server closes gets `close_notify`: hyper shuts its
 //!   io down when it closes a connection itself, and when the connection is
 //!   closed here instead (the drain deadline, the GOAWAY's bound) the io is
-//!   shut down afterwards ([`Closing`]); a rustls stream sends `close_notify`
+//!   shut down afterwards; a rustls stream sends `close_notify`
 //!   on shutdown.
 
 use crate::conn::Protocol;
@@ -219,3 +219,37 @@ impl<I: Write + Unpin> Write for Closing<I> {
 
 /// The rustls crate these functions take, for a config of the same version.
 pub use rustls;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_protocol_is_the_alpn_choice() {
+        assert_eq!(Protocol::from_alpn(Some(b"h2")), Protocol::Http2);
+        assert_eq!(Protocol::from_alpn(Some(b"http/1.1")), Protocol::Http1);
+        assert_eq!(Protocol::from_alpn(None), Protocol::Http1);
+    }
+
+    #[test]
+    fn a_config_that_lists_alpn_protocols_is_kept() {
+        let mut config = ServerConfig::builder()
+            .with_no_client_auth()
+            .with_cert_resolver(Arc::new(rustls::server::ResolvesServerCertUsingSni::new()));
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        assert_eq!(server_config(config).alpn_protocols, [b"http/1.1".to_vec()]);
+    }
+
+    #[test]
+    fn a_missing_file_is_named() {
+        let missing = Path::new("/nonexistent/graceful-cert.pem");
+        let error = load_config(missing, missing).expect_err("no such file");
+        assert_eq!(error.path(), missing);
+        assert!(!error.is_private_key());
+        let text = error.to_string();
+        assert!(
+            text.starts_with("cannot load the certificate chain /nonexistent/graceful-cert.pem: "),
+            "{text}"
+        );
+    }
+}
