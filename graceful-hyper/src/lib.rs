@@ -133,6 +133,7 @@ mod tests;
 pub mod tls;
 
 pub use body::GracefulBody;
+pub use cancel::{ResetsSent, resets_sent};
 pub use conn::{
     GOAWAY_BOUND, Protocol, ServeConnection, Spawner, serve_connection, serve_connection_as,
 };

@@ -97,6 +97,10 @@ async fn serve(
     });
 
     let report = run.await;
+    // The HTTP/2 streams reset at the deadline: their frames first.
+    if report.abandoned() > 0 {
+        graceful_smol::resets_sent().await;
+    }
     target::exit_with(&report)
 }
 

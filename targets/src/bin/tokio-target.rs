@@ -84,7 +84,13 @@ async fn serve(options: Options, driver: graceful_tokio::Driver) -> ! {
     });
 
     match run.await {
-        Ok(report) => target::exit_with(&report),
+        Ok(report) => {
+            // The HTTP/2 streams reset at the deadline: their frames first.
+            if report.abandoned() > 0 {
+                graceful_tokio::resets_sent().await;
+            }
+            target::exit_with(&report)
+        }
         Err(error) => target::fail(format_args!("the shutdown driver failed: {error}")),
     }
 }
