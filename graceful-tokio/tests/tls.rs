@@ -24,11 +24,17 @@ const HEADERS: u8 = 1;
 const SETTINGS: u8 = 4;
 const PING: u8 = 6;
 const GOAWAY: u8 = 7;
+const RST_STREAM: u8 = 3;
 const END_STREAM: u8 = 1;
+/// RST_STREAM's error code CANCEL (RFC 9113, section 7).
+const CANCEL: u32 = 0x8;
 /// The bound on anything that should happen "at once".
 const SOON: Duration = Duration::from_secs(10);
 
 async fn route(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
+    if request.uri().path() == "/hang" {
+        std::future::pending::<()>().await;
+    }
     let version = format!("{:?}", request.version());
     Ok(Response::new(Full::new(Bytes::from(version))))
 }
@@ -43,6 +49,11 @@ struct Server {
 /// A server on a fresh self-signed certificate for `localhost`, its PEM
 /// files loaded with `load_config`, and a client that trusts it.
 async fn server(alpn: &[&[u8]]) -> Server {
+    server_draining_for(alpn, Duration::from_secs(120)).await
+}
+
+/// [`server`], with this drain timeout.
+async fn server_draining_for(alpn: &[&[u8]], drain: Duration) -> Server {
     let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
     let dir = std::env::temp_dir().join(format!(
         "graceful-tokio-tls-{}-{}",
@@ -57,7 +68,7 @@ async fn server(alpn: &[&[u8]]) -> Server {
     std::fs::remove_dir_all(&dir).expect("clean");
 
     let driver = Shutdown::builder()
-        .drain_timeout(Duration::from_secs(120))
+        .drain_timeout(drain)
         .quiet()
         .build()
         .expect("build");
@@ -268,4 +279,42 @@ async fn an_idle_h2_connection_closed_at_the_drain_gets_close_notify() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_connection_closed_at_the_goaway_bound_gets_close_notify() {
     close_notify_at_the_drain(false).await;
+}
+
+/// Over TLS too, a stream in progress at the drain deadline is reset with
+/// CANCEL and counted as abandoned, and its connection closed with
+/// close_notify.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_in_progress_at_the_deadline_is_reset_with_cancel() {
+    let server = server_draining_for(&[b"h2"], Duration::from_millis(300)).await;
+    let mut client = connect(&server).await;
+    h2_start(&mut client, Some("/hang")).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = server.shutdown.request(Signal::TERM);
+    let mut reset = None;
+    while let Some((kind, flags, id, payload)) = read_frame(&mut client).await {
+        if kind == PING && flags == 0 {
+            client
+                .write_all(&frame(PING, 1, 0, &payload))
+                .await
+                .expect("ack");
+        }
+        if kind == RST_STREAM && id == 1 {
+            reset = Some(u32::from_be_bytes(
+                payload[..4].try_into().expect("4 bytes"),
+            ));
+        }
+    }
+    assert_eq!(reset, Some(CANCEL), "RST_STREAM(CANCEL) on stream 1");
+    let mut rest = [0u8; 1];
+    let clean = client.read(&mut rest).await;
+    assert!(
+        matches!(clean, Ok(0)),
+        "close_notify before the end: {clean:?}"
+    );
+    let report = tokio::time::timeout(SOON, server.run)
+        .await
+        .expect("exit")
+        .expect("join");
+    assert_eq!((report.exit_code(), report.abandoned()), (1, 1));
 }
