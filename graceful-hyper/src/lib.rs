@@ -30,6 +30,9 @@
 //! - [`serve_listener`] runs the core's accept loop on a runtime's listener
 //!   and serves each connection with `serve_connection`: the tokio and smol
 //!   adapters are this, with their listener, timer and spawner.
+//! - [`resets_sent`] is what a process that exits right after an abandoned
+//!   drain awaits first, so that the exit does not cut off the
+//!   `RST_STREAM(CANCEL)` frames of its HTTP/2 streams.
 //! - [`GracefulService`] is the per-request part alone, for code that drives
 //!   hyper connections itself; `GracefulLayer` (feature `tower`) applies it
 //!   to any `tower` service.
