@@ -87,19 +87,52 @@ impl ConnData {
     }
 }
 
+/// The socket under [`Io`]: TCP, or TLS over it (feature `tls`). A TLS
+/// stream is shared with the connection's task, which shuts it down (sends
+/// `close_notify`) once the dispatcher has let go of it.
+pub(crate) enum Stream {
+    Plain(TcpStream),
+    #[cfg(feature = "tls")]
+    Tls(Rc<std::cell::RefCell<tokio_rustls::server::TlsStream<TcpStream>>>),
+}
+
+impl From<TcpStream> for Stream {
+    fn from(stream: TcpStream) -> Stream {
+        Stream::Plain(stream)
+    }
+}
+
+/// `$call` on the stream, whichever it is, pinned as `$io`.
+macro_rules! on_stream {
+    ($stream:expr, $io:ident => $call:expr) => {
+        match $stream {
+            Stream::Plain(stream) => {
+                let $io = Pin::new(stream);
+                $call
+            }
+            #[cfg(feature = "tls")]
+            Stream::Tls(stream) => {
+                let mut stream = stream.borrow_mut();
+                let $io = Pin::new(&mut *stream);
+                $call
+            }
+        }
+    };
+}
+
 /// The connection's socket, watched for successful flushes.
 pub(crate) struct Io {
-    stream: TcpStream,
+    stream: Stream,
     // Dropped with the socket: the requests waiting for a flush end then.
     conn: ConnIo,
     data: ConnData,
 }
 
 impl Io {
-    pub(crate) fn new(stream: TcpStream, shutdown: &Shutdown) -> Io {
+    pub(crate) fn new(stream: impl Into<Stream>, shutdown: &Shutdown) -> Io {
         let (conn, io) = Connection::new(shutdown);
         Io {
-            stream,
+            stream: stream.into(),
             conn: io,
             data: ConnData {
                 conn,
@@ -116,8 +149,9 @@ impl Io {
 
 impl fmt::Debug for Io {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let tls = !matches!(self.stream, Stream::Plain(_));
         f.debug_struct("Io")
-            .field("stream", &self.stream)
+            .field("tls", &tls)
             .finish_non_exhaustive()
     }
 }
@@ -128,7 +162,7 @@ impl AsyncRead for Io {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_read(cx, buf)
+        on_stream!(&mut self.get_mut().stream, io => io.poll_read(cx, buf))
     }
 }
 
@@ -138,7 +172,7 @@ impl AsyncWrite for Io {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write(cx, buf)
+        on_stream!(&mut self.get_mut().stream, io => io.poll_write(cx, buf))
     }
 
     fn poll_write_vectored(
@@ -146,16 +180,20 @@ impl AsyncWrite for Io {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().stream).poll_write_vectored(cx, bufs)
+        on_stream!(&mut self.get_mut().stream, io => io.poll_write_vectored(cx, bufs))
     }
 
     fn is_write_vectored(&self) -> bool {
-        self.stream.is_write_vectored()
+        match &self.stream {
+            Stream::Plain(stream) => stream.is_write_vectored(),
+            #[cfg(feature = "tls")]
+            Stream::Tls(stream) => stream.borrow().is_write_vectored(),
+        }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        let flushed = Pin::new(&mut this.stream).poll_flush(cx);
+        let flushed = on_stream!(&mut this.stream, io => io.poll_flush(cx));
         if let Poll::Ready(Ok(())) = flushed {
             this.conn.flushed();
         }
@@ -163,7 +201,7 @@ impl AsyncWrite for Io {
     }
 
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
-        Pin::new(&mut self.get_mut().stream).poll_shutdown(cx)
+        on_stream!(&mut self.get_mut().stream, io => io.poll_shutdown(cx))
     }
 }
 
@@ -187,8 +225,99 @@ impl Abandon {
 /// until the dispatcher is done, the connection must close after a closing
 /// response, or the drain deadline finds it busy. The socket closes when
 /// this returns.
+///
+/// With a TLS `acceptor`, the handshake comes first, under
+/// `HANDSHAKE_TIMEOUT`, holding nothing (a connection still handshaking is
+/// not in progress), and the TLS stream is shut down at the end, which
+/// sends `close_notify`, unless the dispatcher already did.
 pub(crate) async fn serve_connection<S>(
     stream: TcpStream,
+    service: Rc<S>,
+    shutdown: Shutdown,
+    abandon: Rc<Abandon>,
+    acceptor: Acceptor,
+) where
+    S: Service<(Io, Option<SocketAddr>)>,
+    S::Error: fmt::Display,
+{
+    let peer = stream.peer_addr().ok();
+    let Some(stream) = handshake(stream, acceptor).await else {
+        return;
+    };
+    #[cfg(feature = "tls")]
+    let shared = match &stream {
+        Stream::Tls(tls) => Some(tls.clone()),
+        Stream::Plain(_) => None,
+    };
+    drive(stream, peer, service, shutdown, abandon).await;
+    #[cfg(feature = "tls")]
+    if let Some(tls) = shared {
+        tls::close(tls).await;
+    }
+}
+
+/// The TLS acceptor of a worker's connections, if it serves TLS.
+#[cfg(feature = "tls")]
+pub(crate) type Acceptor = Option<tokio_rustls::TlsAcceptor>;
+/// The TLS acceptor of a worker's connections: none without `tls`.
+#[cfg(not(feature = "tls"))]
+pub(crate) type Acceptor = Option<std::convert::Infallible>;
+
+/// The stream to serve: `stream` itself, or TLS over it once its handshake
+/// is done; `None` if the handshake failed or took too long.
+async fn handshake(stream: TcpStream, acceptor: Acceptor) -> Option<Stream> {
+    match acceptor {
+        None => Some(Stream::Plain(stream)),
+        #[cfg(feature = "tls")]
+        Some(acceptor) => tls::handshake(stream, acceptor).await,
+        #[cfg(not(feature = "tls"))]
+        Some(never) => match never {},
+    }
+}
+
+/// TLS under actix: the handshake's bound and the `close_notify` at the end,
+/// as in `graceful_hyper::tls`.
+#[cfg(feature = "tls")]
+mod tls {
+    use super::Stream;
+    use actix_rt::net::TcpStream;
+    use std::cell::RefCell;
+    use std::pin::Pin;
+    use std::rc::Rc;
+    use std::time::Duration;
+    use tokio::io::AsyncWrite;
+    use tokio_rustls::server::TlsStream;
+
+    /// How long the `close_notify` may take to be written: 1 s.
+    const CLOSE_BOUND: Duration = Duration::from_secs(1);
+
+    pub(super) async fn handshake(
+        stream: TcpStream,
+        acceptor: tokio_rustls::TlsAcceptor,
+    ) -> Option<Stream> {
+        let timeout = graceful_hyper::tls::HANDSHAKE_TIMEOUT;
+        match tokio::time::timeout(timeout, acceptor.accept(stream)).await {
+            Ok(Ok(tls)) => Some(Stream::Tls(Rc::new(RefCell::new(tls)))),
+            _ => None,
+        }
+    }
+
+    /// Shuts the stream down (its `close_notify`), unless something still
+    /// holds it.
+    pub(super) async fn close(tls: Rc<RefCell<TlsStream<TcpStream>>>) {
+        if Rc::strong_count(&tls) > 1 {
+            return;
+        }
+        let shutdown =
+            std::future::poll_fn(|cx| Pin::new(&mut *tls.borrow_mut()).poll_shutdown(cx));
+        let _ = tokio::time::timeout(CLOSE_BOUND, shutdown).await;
+    }
+}
+
+/// Serves the connection until it ends (see [`serve_connection`]).
+async fn drive<S>(
+    stream: Stream,
+    peer: Option<SocketAddr>,
     service: Rc<S>,
     shutdown: Shutdown,
     abandon: Rc<Abandon>,
@@ -196,7 +325,6 @@ pub(crate) async fn serve_connection<S>(
     S: Service<(Io, Option<SocketAddr>)>,
     S::Error: fmt::Display,
 {
-    let peer = stream.peer_addr().ok();
     let io = Io::new(stream, &shutdown);
     let state = io.data();
     // Made before the first look at `fired`: a `Notified` sees every

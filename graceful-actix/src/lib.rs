@@ -85,6 +85,8 @@ mod signal;
 mod timer;
 #[cfg(all(unix, feature = "upgrade"))]
 pub mod upgrade;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use graceful_core::conn::RETRY_AFTER_SECONDS;
 pub use job::spawn_job;
@@ -125,6 +127,6 @@ pub use graceful_core::{
 pub use graceful_core::systemd;
 
 /// The README's example, compiled as a doc test.
-#[cfg(doctest)]
+#[cfg(all(doctest, feature = "tls"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -29,7 +29,7 @@
 //! with `503` and `Connection: close`, and closes with the process. Only at
 //! the drain deadline are the connections still busy with a request closed.
 
-use crate::conn::{Abandon, Io, serve_connection};
+use crate::conn::{Abandon, Acceptor, Io, serve_connection};
 use crate::middleware::Graceful;
 use crate::timer::ActixTimer;
 use actix_http::{HttpServiceBuilder, KeepAlive};
@@ -139,6 +139,7 @@ pub struct Server<F> {
     factory: F,
     workers: NonZeroUsize,
     settings: Settings,
+    acceptor: Acceptor,
 }
 
 /// The connection settings, as `HttpServer` names them.
@@ -190,7 +191,25 @@ where
                 client_request_timeout: Duration::from_secs(5),
                 client_disconnect_timeout: Duration::from_secs(1),
             },
+            acceptor: None,
         }
+    }
+
+    /// Serves TLS with `config` (feature `tls`): each connection's handshake
+    /// runs first, under
+    /// [`HANDSHAKE_TIMEOUT`](crate::tls::HANDSHAKE_TIMEOUT), and holds
+    /// nothing, so it never delays the drain; every connection the server
+    /// closes gets `close_notify`.
+    ///
+    /// This path serves HTTP/1.1 only: the config's ALPN protocols are
+    /// replaced by `http/1.1` alone, so that a client that offers `h2`
+    /// falls back to HTTP/1.1 rather than speaking HTTP/2 to it.
+    #[cfg(feature = "tls")]
+    pub fn tls(mut self, config: std::sync::Arc<crate::tls::rustls::ServerConfig>) -> Server<F> {
+        let mut config = (*config).clone();
+        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        self.acceptor = Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)));
+        self
     }
 
     /// How many worker threads serve connections, each with its own `App`.
@@ -276,9 +295,12 @@ where
                 let factory = self.factory.clone();
                 let shutdown = shutdown.clone();
                 let settings = self.settings;
+                let acceptor = self.acceptor.clone();
                 let arbiter = Arbiter::new();
                 arbiter.spawn_fn(move || {
-                    actix_rt::spawn(worker(receiver, factory, shutdown, settings, addr));
+                    actix_rt::spawn(worker(
+                        receiver, factory, shutdown, settings, addr, acceptor,
+                    ));
                 });
                 sender
             })
@@ -400,6 +422,7 @@ async fn worker<F, T, B>(
     shutdown: Shutdown,
     settings: Settings,
     addr: SocketAddr,
+    acceptor: Acceptor,
 ) where
     F: Fn() -> App<T> + Send + Clone + 'static,
     T: ServiceFactory<
@@ -462,6 +485,7 @@ async fn worker<F, T, B>(
             service.clone(),
             shutdown.clone(),
             abandon.clone(),
+            acceptor.clone(),
         ));
     }
 }

@@ -17,7 +17,8 @@
 //! and no SETTINGS, would keep the connection open for ever. So one second
 //! ([`GOAWAY_BOUND`]) after the GOAWAY, a connection with no stream in
 //! progress is closed here, whatever hyper is waiting for. At the drain
-//! deadline a busy connection is closed, as for HTTP/1.1.
+//! deadline the streams still in progress are reset with `CANCEL` and the
+//! connection is closed once they are ([`crate::cancel`]).
 //!
 //! The rules are the core's ([`graceful_core::conn`]): a request stays in
 //! progress until the flush after its last byte, and at the drain deadline
@@ -28,6 +29,7 @@
 //! once it has written everything it buffered, with `pipeline_flush` off,
 //! as here) and, when hyper drops it, that the io is gone.
 
+use crate::cancel::RESET_BOUND;
 use crate::service::GracefulService;
 use crate::service::Streams;
 use graceful_core::conn::{ConnIo, Connection};
@@ -229,7 +231,9 @@ async fn sniff<I: Read + Unpin>(io: &mut TrackedIo<I>) -> Option<bool> {
 /// streams opened before the final GOAWAY are served normally, never
 /// `503`; a connection with no stream in progress is closed once hyper has
 /// sent the final GOAWAY, or [`GOAWAY_BOUND`] after the first at the
-/// latest. At the drain deadline a busy connection is closed.
+/// latest. At the drain deadline the streams still in progress are reset
+/// with `RST_STREAM(CANCEL)`, and the connection is closed once they are
+/// (1 s later at the latest).
 ///
 /// `io` is any hyper io: the runtime adapters wrap their sockets (for tokio,
 /// `hyper_util::rt::TokioIo`). hyper's builders are used with their
@@ -275,6 +279,38 @@ where
     S: crate::SpawnService<B>,
     B: crate::SpawnBody,
 {
+    serve_connection_as(io, Protocol::Detect, service, shutdown, spawner, timer)
+}
+
+/// Which protocol a connection speaks, for [`serve_connection_as`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[non_exhaustive]
+pub enum Protocol {
+    /// Chosen from the first bytes: HTTP/2 after its connection preface
+    /// (prior knowledge), HTTP/1.1 otherwise. What a plaintext listener does.
+    Detect,
+    /// HTTP/1.1 (a TLS connection whose client chose `http/1.1` by ALPN, or
+    /// nothing).
+    Http1,
+    /// HTTP/2 (a TLS connection whose client chose `h2` by ALPN).
+    Http2,
+}
+
+/// [`serve_connection`], with the protocol already known (from a TLS
+/// handshake's ALPN) rather than read from the first bytes.
+pub fn serve_connection_as<I, S, B>(
+    io: I,
+    protocol: Protocol,
+    service: S,
+    shutdown: &Shutdown,
+    spawner: Spawner,
+    timer: Arc<dyn Timer>,
+) -> ServeConnection
+where
+    I: Read + Write + Unpin + Send + 'static,
+    S: crate::SpawnService<B>,
+    B: crate::SpawnBody,
+{
     let (state, conn) = Connection::new(shutdown);
     let mut io = TrackedIo {
         io,
@@ -288,8 +324,13 @@ where
     let shutdown = shutdown.clone();
     let busy = state.clone();
     let future = async move {
-        let Some(h2) = sniff(&mut io).await else {
-            return Ok(());
+        let h2 = match protocol {
+            Protocol::Http1 => false,
+            Protocol::Http2 => true,
+            Protocol::Detect => match sniff(&mut io).await {
+                Some(h2) => h2,
+                None => return Ok(()),
+            },
         };
         if h2 {
             let conn = http2::Builder::new(spawner).serve_connection(io, service);
@@ -297,6 +338,7 @@ where
                 conn,
                 goaway: GoAway::Waiting(shutdown.reached(Phase::Draining)),
                 deadline: Deadline::new(&shutdown),
+                resetting: None,
                 state,
                 timer,
             }
@@ -398,6 +440,7 @@ pin_project! {
         S: Service<Request<Incoming>, Response = Response<B>>,
         S::Error: Into<BoxError>,
         B: Body,
+        B::Error: Into<BoxError>,
     {
         #[pin]
         conn: http1::UpgradeableConnection<TrackedIo<I>, Streams<S>>,
@@ -443,11 +486,15 @@ pin_project! {
         S: Service<Request<Incoming>, Response = Response<B>>,
         S::Error: Into<BoxError>,
         B: Body,
+        B::Error: Into<BoxError>,
     {
         #[pin]
         conn: http2::Connection<TrackedIo<I>, Streams<S>, Spawner>,
         goaway: GoAway,
         deadline: Deadline,
+        // Set at the drain deadline if busy: the streams are being reset
+        // ([`crate::cancel`]), and the connection closes by this sleep.
+        resetting: Option<Sleep>,
         state: Connection,
         timer: Arc<dyn Timer>,
     }
@@ -474,15 +521,25 @@ where
         {
             *this.goaway = GoAway::Bounded;
         }
-        if this.deadline.closes(cx, this.state) {
+        if this.resetting.is_none() && this.deadline.closes(cx, this.state) {
+            // Its streams reset themselves with CANCEL ([`crate::cancel`]);
+            // hyper sends the frames and then, with no stream left after
+            // its GOAWAY, closes the connection.
+            *this.resetting = Some(this.timer.sleep(RESET_BOUND));
+        }
+        if let Some(bound) = this.resetting
+            && bound.as_mut().poll(cx).is_ready()
+        {
             return Poll::Ready(Ok(()));
         }
         let polled = this.conn.poll(cx);
         if polled.is_ready() {
             return polled;
         }
-        // A flush during that poll may have ended the last stream.
-        if matches!(this.goaway, GoAway::Bounded) && !this.state.is_busy() {
+        // A flush during that poll may have ended the last stream (after
+        // the deadline: sent its RST_STREAM).
+        let bounded = matches!(this.goaway, GoAway::Bounded) || this.resetting.is_some();
+        if bounded && !this.state.is_busy() {
             return Poll::Ready(Ok(()));
         }
         Poll::Pending

@@ -17,7 +17,8 @@
 //!   they are used again) and connections that never send a whole request
 //!   head hold nothing, so neither delays the exit;
 //! - at the drain deadline, [`serve_connection`] closes the connections that
-//!   are still busy, and only those.
+//!   are still busy, and only those; an HTTP/2 stream still in progress is
+//!   first reset with `RST_STREAM(CANCEL)`.
 //!
 //! The pieces:
 //!
@@ -29,6 +30,9 @@
 //! - [`serve_listener`] runs the core's accept loop on a runtime's listener
 //!   and serves each connection with `serve_connection`: the tokio and smol
 //!   adapters are this, with their listener, timer and spawner.
+//! - [`resets_sent`] is what a process that exits right after an abandoned
+//!   drain awaits first, so that the exit does not cut off the
+//!   `RST_STREAM(CANCEL)` frames of its HTTP/2 streams.
 //! - [`GracefulService`] is the per-request part alone, for code that drives
 //!   hyper connections itself; `GracefulLayer` (feature `tower`) applies it
 //!   to any `tower` service.
@@ -102,6 +106,11 @@
 //!   [`GracefulService`] (off by default).
 //! - `tracing`: `tracing` events for connection and listener errors (off by
 //!   default).
+//! - `tls`: [`serve_tls_listener`] and the [`tls`] module, the part of
+//!   serving TLS with rustls that does not depend on a runtime: the server
+//!   config with ALPN, PEM loading, the handshake's bound, the protocol
+//!   chosen by ALPN and `close_notify` on every connection the server
+//!   closes (off by default).
 //!
 //! Only hyper's `http1`, `http2` and `server` features are used (and the
 //! `h2` crate, for the reason a refused stream is reset with), and no runtime:
@@ -115,6 +124,7 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod body;
+mod cancel;
 mod conn;
 #[cfg(feature = "tower")]
 mod layer;
@@ -122,11 +132,18 @@ mod serve;
 mod service;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use body::GracefulBody;
-pub use conn::{GOAWAY_BOUND, ServeConnection, Spawner, serve_connection};
+pub use cancel::{ResetsSent, resets_sent};
+pub use conn::{
+    GOAWAY_BOUND, Protocol, ServeConnection, Spawner, serve_connection, serve_connection_as,
+};
 pub use graceful_core::conn::RETRY_AFTER_SECONDS;
 #[cfg(feature = "tower")]
 pub use layer::GracefulLayer;
 pub use serve::{ConnectionTask, Serve, SpawnBody, SpawnService, serve_listener};
+#[cfg(feature = "tls")]
+pub use serve::{Handshake, serve_tls_listener};
 pub use service::{GracefulService, ResponseFuture};

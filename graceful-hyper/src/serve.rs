@@ -89,6 +89,126 @@ where
     B: SpawnBody,
     E: Fn(ConnectionTask) + Send + Sync + 'static,
 {
+    serve_with(
+        listener,
+        shutdown,
+        timer,
+        make_service,
+        spawn,
+        |io, service, shutdown, spawner, timer| {
+            let connection = serve_connection(io, service, &shutdown, spawner, timer);
+            Box::pin(async move {
+                if let Err(error) = connection.await {
+                    log::connection_error(&error);
+                }
+            })
+        },
+    )
+}
+
+/// A TLS handshake as [`serve_tls_listener`] runs it, made by the runtime
+/// adapter with its rustls io wrapper: the connection's io with TLS on it,
+/// and the ALPN protocol the client chose.
+#[cfg(feature = "tls")]
+pub type Handshake<I> =
+    Pin<Box<dyn Future<Output = std::io::Result<(I, Option<Vec<u8>>)>> + Send + 'static>>;
+
+/// [`serve_listener`] over TLS: each connection's task first runs
+/// `handshake` on it, then serves it with the protocol the client chose by
+/// ALPN (`h2`: HTTP/2, else HTTP/1.1; see [`crate::tls`]).
+///
+/// - The handshake holds nothing: a connection still handshaking is not in
+///   progress and never delays the drain. It is dropped if the handshake
+///   fails or takes more than [`HANDSHAKE_TIMEOUT`](crate::tls::HANDSHAKE_TIMEOUT).
+/// - A connection the server closes (hyper closing it, or the drain's
+///   rules) is shut down, which sends the TLS `close_notify`.
+///
+/// The runtime adapters call it with their listener, timer, spawner and
+/// rustls acceptor (`graceful_tokio::serve_tls`, `graceful_smol::serve_tls`).
+#[cfg(feature = "tls")]
+pub fn serve_tls_listener<L, T, M, S, B, E, H, I>(
+    listener: L,
+    shutdown: &Shutdown,
+    timer: T,
+    make_service: M,
+    spawn: E,
+    handshake: H,
+) -> Serve
+where
+    L: Accept + Send + 'static,
+    T: Timer,
+    M: Fn(&L::Conn) -> S + Send + 'static,
+    S: SpawnService<B>,
+    B: SpawnBody,
+    E: Fn(ConnectionTask) + Send + Sync + 'static,
+    H: Fn(L::Conn) -> Handshake<I> + Send + 'static,
+    I: Read + Write + Unpin + Send + 'static,
+{
+    use crate::tls::{CLOSE_BOUND, Closing, HANDSHAKE_TIMEOUT};
+    use crate::{Protocol, serve_connection_as};
+    serve_with(
+        listener,
+        shutdown,
+        timer,
+        make_service,
+        spawn,
+        move |io, service, shutdown, spawner, timer| {
+            let handshake = handshake(io);
+            Box::pin(async move {
+                let Some(Ok((io, alpn))) = within(timer.sleep(HANDSHAKE_TIMEOUT), handshake).await
+                else {
+                    return;
+                };
+                let protocol = Protocol::from_alpn(alpn.as_deref());
+                let (io, closing) = Closing::new(io);
+                let connection =
+                    serve_connection_as(io, protocol, service, &shutdown, spawner, timer.clone());
+                if let Err(error) = connection.await {
+                    log::connection_error(&error);
+                }
+                // Unless an upgraded session (a WebSocket) still uses it,
+                // the io is the task's alone now: shut it down, which sends
+                // `close_notify` if hyper has not (it is sent once).
+                if let Some(mut io) = closing.into_only() {
+                    let shutdown = std::future::poll_fn(|cx| Pin::new(&mut io).poll_shutdown(cx));
+                    let _ = within(timer.sleep(CLOSE_BOUND), shutdown).await;
+                }
+            })
+        },
+    )
+}
+
+/// `future`'s output, or `None` if `bound` ends first.
+#[cfg(feature = "tls")]
+async fn within<F: Future>(mut bound: graceful_core::Sleep, future: F) -> Option<F::Output> {
+    let mut future = std::pin::pin!(future);
+    std::future::poll_fn(|cx| {
+        if let Poll::Ready(output) = future.as_mut().poll(cx) {
+            return Poll::Ready(Some(output));
+        }
+        bound.as_mut().poll(cx).map(|()| None)
+    })
+    .await
+}
+
+/// The accept loop of [`serve_listener`] and [`serve_tls_listener`]: each
+/// accepted connection gets its service and a task made by `connect`.
+fn serve_with<L, T, M, S, B, E>(
+    listener: L,
+    shutdown: &Shutdown,
+    timer: T,
+    make_service: M,
+    spawn: E,
+    connect: impl Fn(L::Conn, S, Shutdown, Spawner, Arc<dyn Timer>) -> ConnectionTask + Send + 'static,
+) -> Serve
+where
+    L: Accept + Send + 'static,
+    T: Timer,
+    M: Fn(&L::Conn) -> S + Send + 'static,
+    S: SpawnService<B>,
+    B: SpawnBody,
+    E: Fn(ConnectionTask) + Send + Sync + 'static,
+{
     let Ok(token) = shutdown.track_listener() else {
         drop(listener);
         return Serve {
@@ -101,12 +221,14 @@ where
     let accept_timer = timer.clone();
     let serve = move |io: L::Conn| {
         let service = make_service(&io);
-        let connection = serve_connection(io, service, &shutdown, spawner.clone(), timer.clone());
-        spawner.spawn(Box::pin(async move {
-            if let Err(error) = connection.await {
-                log::connection_error(&error);
-            }
-        }));
+        let task = connect(
+            io,
+            service,
+            shutdown.clone(),
+            spawner.clone(),
+            timer.clone(),
+        );
+        spawner.spawn(task);
         Ok(())
     };
     let accepting = accept(listener, token, accept_timer, serve);

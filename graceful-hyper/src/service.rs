@@ -1,6 +1,7 @@
 //! The per-request part: a guard for every request, `503` once draining.
 
 use crate::body::GracefulBody;
+use crate::cancel::{Cancel, StreamBody};
 use graceful_core::conn::{Connection, InFlight, RETRY_AFTER_SECONDS};
 use graceful_core::{Phase, Shutdown};
 use http::header::{CONNECTION, HeaderValue, RETRY_AFTER};
@@ -252,8 +253,10 @@ fn refusal<B>() -> Response<GracefulBody<B>> {
 /// HTTP/2 rule: a stream is entered while the drain is not over
 /// ([`Connection::enter_stream`]) and never answered `503`; one that comes
 /// after it is reset with `REFUSED_STREAM` (not processed, so the client
-/// retries it). Errors are boxed, so that the refusal can carry its reason
-/// to hyper, which resets the stream with the reason it finds in the error.
+/// retries it); and one still in progress at the drain deadline is reset
+/// with `CANCEL` ([`crate::cancel`]). Errors are boxed, so that a reset can
+/// carry its reason to hyper, which resets the stream with the reason it
+/// finds in the error.
 pub(crate) struct Streams<S> {
     pub(crate) service: GracefulService<S>,
 }
@@ -263,7 +266,7 @@ where
     S: hyper::service::Service<Request<ReqBody>, Response = Response<ResBody>>,
     S::Error: Into<BoxError>,
 {
-    type Response = Response<GracefulBody<ResBody>>;
+    type Response = Response<StreamBody<ResBody>>;
     type Error = BoxError;
     type Future = StreamFuture<S::Future>;
 
@@ -271,6 +274,7 @@ where
         if request.version() != http::Version::HTTP_2 {
             return StreamFuture {
                 future: Some(self.service.call(request)),
+                cancel: Some(Cancel::never()),
             };
         }
         let entered = self.service.conn.as_ref().map(Connection::enter_stream);
@@ -280,8 +284,12 @@ where
                     self.service
                         .respond(in_flight, self.service.inner.call(request)),
                 ),
+                cancel: Some(Cancel::stream(&self.service.shutdown)),
             },
-            _ => StreamFuture { future: None },
+            _ => StreamFuture {
+                future: None,
+                cancel: None,
+            },
         }
     }
 }
@@ -294,6 +302,8 @@ pin_project! {
     pub(crate) struct StreamFuture<F> {
         #[pin]
         future: Option<ResponseFuture<F>>,
+        // Handed to the body with the response.
+        cancel: Option<Cancel>,
     }
 }
 
@@ -302,12 +312,18 @@ where
     F: Future<Output = Result<Response<B>, E>>,
     E: Into<BoxError>,
 {
-    type Output = Result<Response<GracefulBody<B>>, BoxError>;
+    type Output = Result<Response<StreamBody<B>>, BoxError>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        match self.project().future.as_pin_mut() {
-            Some(future) => future.poll(cx).map_err(Into::into),
-            None => Poll::Ready(Err(Box::new(h2::Error::from(h2::Reason::REFUSED_STREAM)))),
+        let this = self.project();
+        let (Some(future), Some(cancel)) = (this.future.as_pin_mut(), this.cancel.as_mut()) else {
+            return Poll::Ready(Err(Box::new(h2::Error::from(h2::Reason::REFUSED_STREAM))));
+        };
+        if let Poll::Ready(error) = cancel.poll_cancelled(cx) {
+            return Poll::Ready(Err(error));
         }
+        let response = ready!(future.poll(cx)).map_err(Into::into)?;
+        let cancel = this.cancel.take().unwrap_or_else(Cancel::never);
+        Poll::Ready(Ok(response.map(|body| StreamBody::new(body, cancel))))
     }
 }

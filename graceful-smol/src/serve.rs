@@ -193,7 +193,7 @@ where
 }
 
 /// async-io's listener, as the core's accept loop uses it.
-struct Listening(Async<TcpListener>);
+pub(crate) struct Listening(pub(crate) Async<TcpListener>);
 
 impl Accept for Listening {
     type Conn = FuturesIo<Async<TcpStream>>;

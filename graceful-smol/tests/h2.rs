@@ -1,6 +1,7 @@
 //! HTTP/2 with prior knowledge on smol's `serve`, seen from a frame-level client
 //! on 127.0.0.1: the GOAWAY at the drain, a stream in progress across it,
-//! and the bound on a client that never answers the GOAWAY's PING.
+//! the bound on a client that never answers the GOAWAY's PING, and the
+//! stream reset with CANCEL at the drain deadline.
 
 use bytes::Bytes;
 use graceful_smol::{Global, Shutdown, Signal};
@@ -19,13 +20,20 @@ const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const GOAWAY: u8 = 7;
 const PING: u8 = 6;
 const DATA: u8 = 0;
+const RST_STREAM: u8 = 3;
+/// RST_STREAM's error code CANCEL (RFC 9113, section 7).
+const CANCEL: u32 = 0x8;
 const END_STREAM: u8 = 1;
 /// The bound on anything that should happen "at once".
 const SOON: Duration = Duration::from_secs(10);
 
 async fn sleep_route(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    if request.uri().path() == "/sleep" {
-        Timer::after(Duration::from_millis(400)).await;
+    match request.uri().path() {
+        "/sleep" => {
+            Timer::after(Duration::from_millis(400)).await;
+        }
+        "/hang" => std::future::pending().await,
+        _ => {}
     }
     Ok(Response::new(Full::new(Bytes::from_static(b"slept"))))
 }
@@ -83,8 +91,12 @@ struct Server {
 }
 
 async fn server() -> Server {
+    server_draining_for(Duration::from_secs(120)).await
+}
+
+async fn server_draining_for(drain: Duration) -> Server {
     let driver = Shutdown::builder()
-        .drain_timeout(Duration::from_secs(120))
+        .drain_timeout(drain)
         .quiet()
         .build()
         .expect("build");
@@ -172,4 +184,33 @@ async fn ping_less() {
     assert!(closed < Duration::from_secs(3), "closed after {closed:?}");
     let report = server.run.await;
     assert_eq!(report.exit_code(), 0);
+}
+
+/// At the drain deadline a stream still in progress is reset with CANCEL,
+/// counted as abandoned, and its connection closed.
+#[test]
+fn a_stream_in_progress_at_the_deadline_is_reset_with_cancel() {
+    smol::block_on(async {
+        let server = server_draining_for(Duration::from_millis(300)).await;
+        let mut client = connect(server.addr, Some("/hang")).await;
+        Timer::after(Duration::from_millis(100)).await;
+        let _ = server.shutdown.request(Signal::TERM);
+        let mut reset = None;
+        while let Some((kind, flags, id, payload)) = read_frame(&mut client).await {
+            if kind == PING && flags == 0 {
+                client
+                    .write_all(&frame(PING, 1, 0, &payload))
+                    .await
+                    .expect("ack");
+            }
+            if kind == RST_STREAM && id == 1 {
+                reset = Some(u32::from_be_bytes(
+                    payload[..4].try_into().expect("4 bytes"),
+                ));
+            }
+        }
+        assert_eq!(reset, Some(CANCEL), "RST_STREAM(CANCEL) on stream 1");
+        let report = server.run.await;
+        assert_eq!((report.exit_code(), report.abandoned()), (1, 1));
+    });
 }

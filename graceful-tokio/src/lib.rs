@@ -69,6 +69,9 @@
 //!   (off by default).
 //! - `tracing`: `tracing` events for each step of the shutdown, and for
 //!   accept errors (off by default).
+//! - `tls`: `tls::serve_tls`, HTTP/1.1 and HTTP/2 (by ALPN) over TLS with
+//!   rustls and tokio-rustls, and loading a certificate and key from PEM
+//!   files (off by default).
 
 #![forbid(unsafe_code)]
 #![doc(test(attr(deny(warnings))))]
@@ -86,6 +89,8 @@ mod timer;
 pub mod tonic;
 #[cfg(all(unix, feature = "upgrade"))]
 pub mod upgrade;
+#[cfg(feature = "tls")]
+pub mod tls;
 
 pub use job::spawn_job;
 #[cfg(feature = "tower")]
@@ -95,6 +100,19 @@ pub use signal::{Listeners, Signals, signals};
 pub use timer::TokioTimer;
 #[cfg(all(unix, feature = "upgrade"))]
 pub use upgrade::upgrade_on_sighup;
+
+/// Resolves once the HTTP/2 streams reset at the drain deadline have been
+/// sent their `RST_STREAM(CANCEL)` ([`graceful_hyper::resets_sent`] on
+/// TokioTimer): await it before the process exits when the report counts
+/// abandoned work, so that the exit does not cut the resets off. Within
+/// about 10 ms when nothing is left, 1 s at most.
+///
+/// # Cancel safety
+///
+/// Dropping it only stops the waiting.
+pub fn resets_sent() -> graceful_hyper::ResetsSent {
+    graceful_hyper::resets_sent(TokioTimer)
+}
 
 /// Runs the shutdown on tokio's clock: [`Driver::run`] with [`TokioTimer`].
 ///
@@ -125,6 +143,6 @@ pub use graceful_core::{
 pub use graceful_core::systemd;
 
 /// The README's example, compiled as a doc test.
-#[cfg(all(doctest, feature = "axum", feature = "tonic"))]
+#[cfg(all(doctest, feature = "axum", feature = "tls", feature = "tonic"))]
 #[doc = include_str!("../README.md")]
 struct ReadmeDoctests;

@@ -211,7 +211,7 @@ where
 }
 
 /// tokio's listener, as the core's accept loop uses it.
-struct Listening(TcpListener);
+pub(crate) struct Listening(pub(crate) TcpListener);
 
 impl Accept for Listening {
     type Conn = TokioIo<TcpStream>;

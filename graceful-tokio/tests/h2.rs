@@ -1,10 +1,12 @@
 //! HTTP/2 with prior knowledge on `serve`, seen from a frame-level client
 //! on 127.0.0.1: the GOAWAY at the drain, a stream in progress across it,
-//! and the bound on a client that never answers the GOAWAY's PING.
+//! the bound on a client that never answers the GOAWAY's PING, and the
+//! streams reset with CANCEL at the drain deadline.
 
 use bytes::Bytes;
 use graceful_tokio::{Shutdown, Signal};
-use http_body_util::Full;
+use http_body_util::{BodyExt, Full, StreamBody};
+use hyper::body::Frame as BodyFrame;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -17,15 +19,33 @@ const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
 const GOAWAY: u8 = 7;
 const PING: u8 = 6;
 const DATA: u8 = 0;
+const RST_STREAM: u8 = 3;
+/// RST_STREAM's error code CANCEL (RFC 9113, section 7).
+const CANCEL: u32 = 0x8;
 const END_STREAM: u8 = 1;
 /// The bound on anything that should happen "at once".
 const SOON: Duration = Duration::from_secs(10);
 
-async fn sleep_route(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
-    if request.uri().path() == "/sleep" {
-        tokio::time::sleep(Duration::from_millis(400)).await;
+type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
+
+/// `/sleep` answers after 400 ms, `/hang` never answers, `/trickle` sends
+/// its head and one chunk and never ends its body.
+async fn sleep_route(request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
+    match request.uri().path() {
+        "/sleep" => tokio::time::sleep(Duration::from_millis(400)).await,
+        "/hang" => std::future::pending().await,
+        "/trickle" => {
+            let chunk =
+                futures_lite::stream::once(Ok(BodyFrame::data(Bytes::from_static(b"tick"))));
+            let never = futures_lite::stream::pending();
+            let body = StreamBody::new(futures_lite::StreamExt::chain(chunk, never));
+            return Ok(Response::new(BodyExt::boxed(body)));
+        }
+        _ => {}
     }
-    Ok(Response::new(Full::new(Bytes::from_static(b"slept"))))
+    Ok(Response::new(BodyExt::boxed(Full::new(
+        Bytes::from_static(b"slept"),
+    ))))
 }
 
 /// A frame: type, flags, stream id, payload.
@@ -77,8 +97,12 @@ struct Server {
 }
 
 async fn server() -> Server {
+    server_draining_for(Duration::from_secs(120)).await
+}
+
+async fn server_draining_for(drain: Duration) -> Server {
     let driver = Shutdown::builder()
-        .drain_timeout(Duration::from_secs(120))
+        .drain_timeout(drain)
         .quiet()
         .build()
         .expect("build");
@@ -159,4 +183,48 @@ async fn a_client_that_never_answers_the_ping_is_closed_within_the_bound() {
     assert!(closed < Duration::from_secs(3), "closed after {closed:?}");
     let report = server.run.await.expect("join");
     assert_eq!(report.exit_code(), 0);
+}
+
+/// At the drain deadline a stream still in progress is reset with CANCEL
+/// (its handler still running, or its body still being sent), counted as
+/// abandoned, and its connection closed.
+async fn reset_at_the_deadline(path: &str) {
+    let server = server_draining_for(Duration::from_millis(300)).await;
+    let mut client = connect(server.addr, Some(path)).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = server.shutdown.request(Signal::TERM);
+    let mut reset = None;
+    while let Some((kind, flags, id, payload)) = read_frame(&mut client).await {
+        if kind == PING && flags == 0 {
+            client
+                .write_all(&frame(PING, 1, 0, &payload))
+                .await
+                .expect("ack");
+        }
+        if kind == RST_STREAM && id == 1 {
+            let code = u32::from_be_bytes(payload[..4].try_into().expect("4 bytes"));
+            reset = Some(code);
+        }
+    }
+    assert_eq!(
+        reset,
+        Some(CANCEL),
+        "{path}: RST_STREAM(CANCEL) on stream 1"
+    );
+    let report = tokio::time::timeout(SOON, server.run)
+        .await
+        .expect("exited")
+        .expect("join");
+    assert_eq!(report.abandoned(), 1, "{path}");
+    assert_eq!(report.exit_code(), 1, "{path}");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_handler_runs_at_the_deadline_is_reset_with_cancel() {
+    reset_at_the_deadline("/hang").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_stream_whose_body_is_unfinished_at_the_deadline_is_reset_with_cancel() {
+    reset_at_the_deadline("/trickle").await;
 }

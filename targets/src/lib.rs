@@ -50,6 +50,7 @@
 //! - [`gate`]: the start-up gate that orders the first signal against the
 //!   `listening` line.
 //! - [`store`]: the orders table in SQLite.
+//! - [`tls`]: the TLS config of `--tls-cert` and `--tls-key`.
 //! - [`routes`]: what each request asks, decided without a runtime.
 //! - [`grpc`]: the tokio target's gRPC services (health and the contract's
 //!   `Contract`), and the service that sends gRPC calls to them.
@@ -108,6 +109,7 @@ pub mod steps;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod tls;
 pub mod upgrade;
 
 pub use events::{event_line, exit, exit_with, fail, log, print_event, say};

@@ -4,7 +4,9 @@
 //! unknown option, a missing or bad value, a `--cleanup-fail NAME` that
 //! names no step) ends the process with a short message naming the option
 //! on standard error, exit code 2 and nothing on standard output, before
-//! anything is bound. [`Options::driver`] builds the shutdown driver from
+//! anything is bound; so is a `--tls-cert` without `--tls-key` (or the
+//! other way round) or a certificate or key file that cannot be read or
+//! parsed, named with its option and path. [`Options::driver`] builds the shutdown driver from
 //! it, with [`print_event`] as its observer; a setting the core refuses is
 //! reported the same way, naming the option behind it (`option_of`, the one
 //! place that knows how the core names its settings).
@@ -12,15 +14,18 @@
 use crate::events::{self, print_event};
 use crate::steps::{self, Step, Told};
 use crate::store::{Journal, Store};
+use crate::tls;
 use clap::error::ErrorKind;
 use clap::{CommandFactory, FromArgMatches, Parser};
 use graceful_core::{ConfigError, Driver, Setting, Shutdown};
+use graceful_tokio::tls::rustls::ServerConfig;
 use std::ffi::OsString;
 use std::fmt;
 use std::future::Future;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::path::PathBuf;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// An HTTP server (HTTP/1.1, and HTTP/2 with prior knowledge where the
@@ -62,6 +67,12 @@ struct Args {
     /// A process started by an upgrade (SIGHUP) exits with code 3 before it listens.
     #[arg(long)]
     upgrade_child_fails: bool,
+    /// Serve TLS on `--addr` with this PEM certificate chain (with `--tls-key`).
+    #[arg(long, value_name = "PATH")]
+    tls_cert: Option<PathBuf>,
+    /// The PEM private key of `--tls-cert`.
+    #[arg(long, value_name = "PATH")]
+    tls_key: Option<PathBuf>,
 }
 
 fn parse_addr(value: &str) -> Result<SocketAddr, String> {
@@ -123,6 +134,9 @@ pub struct Options {
     /// `--upgrade-child-fails`: a process started by an upgrade exits 3
     /// before `listening`.
     pub upgrade_child_fails: bool,
+    /// `--tls-cert` and `--tls-key`, loaded: serve TLS with this config
+    /// (ALPN `h2` and `http/1.1`); `None` for plaintext.
+    pub tls: Option<Arc<ServerConfig>>,
 }
 
 impl Options {
@@ -156,6 +170,8 @@ impl Options {
         ];
         let steps = steps::plan(args.store.is_some(), &args.cleanup, told)
             .map_err(|(option, message)| usage(name, option, message))?;
+        let tls = tls::config(args.tls_cert.as_deref(), args.tls_key.as_deref())
+            .map_err(|(option, message)| usage(name, option, message))?;
         Ok(Options {
             addr: args.addr,
             drain_timeout: Duration::from_millis(args.drain_timeout_ms),
@@ -165,6 +181,7 @@ impl Options {
             store: args.store,
             steps,
             upgrade_child_fails: args.upgrade_child_fails,
+            tls,
         })
     }
 
@@ -268,6 +285,7 @@ mod tests {
         assert_eq!(options.cleanup_timeout, Duration::from_secs(5));
         assert_eq!(options.store, None);
         assert!(options.steps.is_empty());
+        assert!(options.tls.is_none());
     }
 
     #[test]
@@ -386,5 +404,58 @@ mod tests {
             "{error}"
         );
         assert!(parse(&[]).unwrap().try_driver().is_ok());
+    }
+
+    /// A fresh self-signed certificate and its key, as PEM files in a
+    /// directory of their own.
+    fn pem_files() -> (std::path::PathBuf, String, String) {
+        let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).unwrap();
+        let dir = std::env::temp_dir().join(format!(
+            "graceful-targets-tls-{}-{:?}",
+            std::process::id(),
+            std::thread::current().id()
+        ));
+        std::fs::create_dir_all(&dir).unwrap();
+        let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+        std::fs::write(&cert, certified.cert.pem()).unwrap();
+        std::fs::write(&key, certified.key_pair.serialize_pem()).unwrap();
+        let path = |p: std::path::PathBuf| p.to_str().unwrap().to_owned();
+        (dir, path(cert), path(key))
+    }
+
+    #[test]
+    fn tls_files_are_loaded_with_alpn() {
+        let (dir, cert, key) = pem_files();
+        let options = parse(&["--tls-cert", &cert, "--tls-key", &key]).unwrap();
+        let config = options.tls.expect("a TLS config");
+        assert_eq!(
+            config.alpn_protocols,
+            [b"h2".to_vec(), b"http/1.1".to_vec()]
+        );
+        std::fs::remove_dir_all(dir).unwrap();
+    }
+
+    #[test]
+    fn bad_tls_options_name_their_option_and_file() {
+        let (dir, cert, key) = pem_files();
+        refused(&["--tls-cert", &cert], "--tls-key");
+        refused(&["--tls-key", &key], "--tls-cert");
+        let missing = dir.join("missing.pem");
+        let missing = missing.to_str().unwrap();
+        let text = refused(&["--tls-cert", missing, "--tls-key", &key], "--tls-cert");
+        assert!(text.contains(missing), "{text}");
+        let text = refused(&["--tls-cert", &cert, "--tls-key", missing], "--tls-key");
+        assert!(text.contains(missing), "{text}");
+        // Each file holding the other's kind of PEM: nothing to load.
+        let text = refused(&["--tls-cert", &key, "--tls-key", &key], "--tls-cert");
+        assert!(text.contains(&key), "{text}");
+        let text = refused(&["--tls-cert", &cert, "--tls-key", &cert], "--tls-key");
+        assert!(text.contains(&cert), "{text}");
+        let garbage = dir.join("garbage.pem");
+        std::fs::write(&garbage, "not pem at all").unwrap();
+        let garbage = garbage.to_str().unwrap();
+        refused(&["--tls-cert", garbage, "--tls-key", &key], "--tls-cert");
+        refused(&["--tls-cert", &cert, "--tls-key", garbage], "--tls-key");
+        std::fs::remove_dir_all(dir).unwrap();
     }
 }

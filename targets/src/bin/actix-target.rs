@@ -83,7 +83,10 @@ async fn serve(options: Options, driver: graceful_actix::Driver, mut handover: H
             Ok(upgrades) => drop(actix_web::rt::spawn(upgrades)),
             Err(error) => target::log(format_args!("no upgrades: {error}")),
         }
-        let server = graceful_actix::serve(listener, app, &shutdown);
+        let server = match options.tls.clone() {
+            Some(tls) => graceful_actix::tls::serve_tls(listener, tls, app, &shutdown),
+            None => graceful_actix::serve(listener, app, &shutdown),
+        };
         actix_web::rt::spawn(async move {
             if let Err(error) = server.await {
                 target::fail(format_args!("cannot serve: {error}"));

@@ -95,7 +95,12 @@ async fn serve(
             Ok(upgrades) => executor.spawn_detached(upgrades),
             Err(error) => target::log(format_args!("no upgrades: {error}")),
         }
-        let server = graceful_smol::serve(listener, service, &shutdown, executor.clone());
+        let server = match options.tls.clone() {
+            Some(tls) => {
+                graceful_smol::tls::serve_tls(listener, tls, service, &shutdown, executor.clone())
+            }
+            None => graceful_smol::serve(listener, service, &shutdown, executor.clone()),
+        };
         executor.spawn_detached(server);
     });
     if served {
@@ -103,6 +108,10 @@ async fn serve(
     }
 
     let report = run.await;
+    // The HTTP/2 streams reset at the deadline: their frames first.
+    if report.abandoned() > 0 {
+        graceful_smol::resets_sent().await;
+    }
     target::exit_with(&report)
 }
 

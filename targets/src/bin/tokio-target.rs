@@ -86,14 +86,24 @@ async fn serve(options: Options, driver: graceful_tokio::Driver, mut handover: H
             Ok(upgrades) => drop(tokio::spawn(upgrades)),
             Err(error) => target::log(format_args!("no upgrades: {error}")),
         }
-        tokio::spawn(graceful_tokio::serve(listener, service, &shutdown));
+        let server = match options.tls.clone() {
+            Some(tls) => graceful_tokio::tls::serve_tls(listener, tls, service, &shutdown),
+            None => graceful_tokio::serve(listener, service, &shutdown),
+        };
+        tokio::spawn(server);
     });
     if served {
         handover.serving();
     }
 
     match run.await {
-        Ok(report) => target::exit_with(&report),
+        Ok(report) => {
+            // The HTTP/2 streams reset at the deadline: their frames first.
+            if report.abandoned() > 0 {
+                graceful_tokio::resets_sent().await;
+            }
+            target::exit_with(&report)
+        }
         Err(error) => target::fail(format_args!("the shutdown driver failed: {error}")),
     }
 }

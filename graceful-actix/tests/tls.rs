@@ -1,0 +1,163 @@
+//! `serve_tls` seen from a real rustls client on 127.0.0.1, with a
+//! certificate made for the test: HTTP/1.1 over TLS (also when the client
+//! offers `h2`, which this path does not serve), `close_notify` on the
+//! connection the server closes, and a handshake left hanging that does not
+//! delay the exit.
+
+use actix_web::{App, HttpRequest, web};
+use graceful_actix::tls::rustls;
+use graceful_actix::{Shutdown, Signal};
+use std::io::{Read, Write};
+use std::net::{SocketAddr, TcpStream};
+use std::sync::Arc;
+use std::sync::mpsc;
+use std::time::{Duration, Instant};
+
+/// The bound on anything that should happen "at once".
+const SOON: Duration = Duration::from_secs(10);
+
+struct Server {
+    addr: SocketAddr,
+    shutdown: Shutdown,
+    report: mpsc::Receiver<(u8, usize)>,
+    client: Arc<rustls::ClientConfig>,
+}
+
+/// A server on its own actix `System` thread, on a fresh self-signed
+/// certificate for `localhost` loaded with `load_config`, and a client
+/// config that trusts it and offers `alpn`.
+fn server(alpn: &[&[u8]]) -> Server {
+    server_draining_for(alpn, Duration::from_secs(120))
+}
+
+/// [`server`], with this drain timeout.
+fn server_draining_for(alpn: &[&[u8]], drain: Duration) -> Server {
+    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
+    let dir = std::env::temp_dir().join(format!(
+        "graceful-actix-tls-{}-{:?}",
+        std::process::id(),
+        std::thread::current().id()
+    ));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
+    std::fs::write(&cert, certified.cert.pem()).expect("cert");
+    std::fs::write(&key, certified.key_pair.serialize_pem()).expect("key");
+    let config = graceful_actix::tls::load_config(&cert, &key).expect("load");
+    std::fs::remove_dir_all(&dir).expect("clean");
+
+    let driver = Shutdown::builder()
+        .drain_timeout(drain)
+        .quiet()
+        .build()
+        .expect("build");
+    let shutdown = driver.handle();
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
+    let addr = listener.local_addr().expect("addr");
+    let (sender, report) = mpsc::channel();
+    let serving = shutdown.clone();
+    std::thread::spawn(move || {
+        actix_web::rt::System::new().block_on(async move {
+            let app = || {
+                App::new()
+                    .route(
+                        "/",
+                        web::get().to(|request: HttpRequest| async move {
+                            format!("{:?}", request.version())
+                        }),
+                    )
+                    .route("/hang", web::get().to(std::future::pending::<&'static str>))
+            };
+            actix_web::rt::spawn(graceful_actix::tls::serve_tls(
+                listener, config, app, &serving,
+            ));
+            let report = graceful_actix::run(driver).await;
+            let _ = sender.send((report.exit_code(), report.abandoned()));
+        });
+    });
+
+    let mut roots = rustls::RootCertStore::empty();
+    roots.add(certified.cert.der().clone()).expect("root");
+    let mut client = rustls::ClientConfig::builder()
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+    client.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
+    Server {
+        addr,
+        shutdown,
+        report,
+        client: Arc::new(client),
+    }
+}
+
+fn connect(server: &Server) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let tcp = TcpStream::connect(server.addr).expect("connect");
+    tcp.set_read_timeout(Some(SOON)).expect("timeout");
+    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let session = rustls::ClientConnection::new(server.client.clone(), name).expect("session");
+    rustls::StreamOwned::new(session, tcp)
+}
+
+#[test]
+fn http_1_1_is_served_over_tls_and_the_close_gets_close_notify() {
+    for alpn in [&[&b"http/1.1"[..]][..], &[b"h2", b"http/1.1"], &[]] {
+        let server = server(alpn);
+        let mut client = connect(&server);
+        client
+            .write_all(b"GET / HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n")
+            .expect("write");
+        let mut answer = Vec::new();
+        // rustls reports a TCP close without close_notify as an error.
+        client
+            .read_to_end(&mut answer)
+            .expect("a whole answer, and close_notify at its end");
+        let negotiated = client.conn.alpn_protocol().map(<[u8]>::to_vec);
+        let expected = (!alpn.is_empty()).then(|| b"http/1.1".to_vec());
+        assert_eq!(negotiated, expected, "{alpn:?}");
+        let answer = String::from_utf8_lossy(&answer);
+        assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+        assert!(answer.ends_with("HTTP/1.1"), "{answer}");
+        let _ = server.shutdown.request(Signal::TERM);
+        let report = server.report.recv_timeout(SOON).expect("exited");
+        assert_eq!(report, (0, 0));
+    }
+}
+
+#[test]
+fn a_handshake_left_hanging_does_not_delay_the_exit() {
+    let server = server(&[b"http/1.1"]);
+    // Connected, and a few bytes of a ClientHello that never ends.
+    let mut hanging = TcpStream::connect(server.addr).expect("connect");
+    hanging
+        .write_all(&[0x16, 0x03, 0x01, 0x02, 0x00, 0x01])
+        .expect("write");
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let _ = server.shutdown.request(Signal::TERM);
+    let report = server.report.recv_timeout(SOON).expect("exited");
+    let took = started.elapsed();
+    assert_eq!(report, (0, 0));
+    assert!(took < Duration::from_secs(1), "drained after {took:?}");
+    drop(hanging);
+}
+
+/// At the drain deadline the busy connection is closed by the server (not
+/// by actix-http), with close_notify all the same.
+#[test]
+fn a_connection_closed_at_the_deadline_gets_close_notify() {
+    let server = server_draining_for(&[b"http/1.1"], Duration::from_millis(300));
+    let mut client = connect(&server);
+    client
+        .write_all(b"GET /hang HTTP/1.1\r\nHost: x\r\n\r\n")
+        .expect("write");
+    client.flush().expect("flush");
+    std::thread::sleep(Duration::from_millis(200));
+    let _ = server.shutdown.request(Signal::TERM);
+    let mut answer = Vec::new();
+    let end = client.read_to_end(&mut answer);
+    assert!(
+        matches!(end, Ok(0)),
+        "no answer, and close_notify before the end: {end:?}"
+    );
+    let report = server.report.recv_timeout(SOON).expect("exited");
+    assert_eq!(report, (1, 1));
+}
