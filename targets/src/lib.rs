@@ -49,7 +49,9 @@
 //!   stdout lock, and the logs on standard error.
 //! - [`gate`]: the start-up gate that orders the first signal against the
 //!   `listening` line.
-//! - [`store`]: the orders table in SQLite.
+//! - [`store`]: the orders and jobs tables in SQLite.
+//! - [`jobs`]: which job ids are queued, and the commit of a job's row.
+//! - [`ticks`]: the `/events` stream, ending at the going-away moment.
 //! - [`routes`]: what each request asks, decided without a runtime.
 //!
 //! # Examples
@@ -84,7 +86,7 @@
 //! let listener = TcpListener::bind(options.addr)
 //!     .unwrap_or_else(|error| target::fail(format_args!("cannot listen: {error}")));
 //! let addr = listener.local_addr().unwrap_or(options.addr);
-//! let routes = Routes::new(shutdown.clone(), store);
+//! let routes = Routes::new(shutdown.clone(), store, options.events_every);
 //! target::start_serving(&shutdown, addr, || {
 //!     // Spawn the adapter's `serve(listener, ...)`, with a service that
 //!     // carries out `routes.route(method, path, query)`.
@@ -97,16 +99,22 @@
 
 pub mod events;
 pub mod gate;
+pub mod jobs;
 pub mod options;
 pub mod routes;
 pub mod steps;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod ticks;
 
 pub use events::{event_line, exit, exit_with, fail, log, print_event, say};
 pub use gate::{exit_on_signals, start_serving};
+pub use jobs::{Jobs, Queued};
 pub use options::{Options, usage_error};
-pub use routes::{Answer, BadRequest, ChunkLines, Route, Routes, order_id, param};
+pub use routes::{
+    Answer, BadRequest, ChunkLines, Route, Routes, events_every, job_id, order_id, param,
+};
 pub use steps::{STORE, Step, Told};
 pub use store::{Insert, Journal, Store};
+pub use ticks::{LAST_EVENT, Ticks, events};

@@ -20,12 +20,16 @@
 //! from this crate's library, shared by every adapter's target.
 
 use bytes::Bytes;
+use futures_lite::StreamExt;
+use futures_lite::stream::Map;
+use graceful_core::{Shutdown, UntilGoingAway};
 use graceful_smol::Spawn;
 use graceful_targets::{
-    self as target, Answer, BadRequest, ChunkLines, Journal, Options, Route, Routes, Store,
+    self as target, Answer, BadRequest, ChunkLines, Jobs, Journal, Options, Route, Routes, Store,
+    Ticks,
 };
 use http_body::{Body, Frame};
-use http_body_util::{BodyExt, Either, Full};
+use http_body_util::{BodyExt, Either, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -78,12 +82,19 @@ async fn serve(
         target::fail(format_args!("cannot listen on {}: {error}", options.addr))
     });
     let addr = listener.get_ref().local_addr().unwrap_or(options.addr);
-    let routes = Routes::new(shutdown.clone(), store);
-    let service = service_fn(move |request: Request<Incoming>| {
-        let (method, uri) = (request.method().as_str(), request.uri());
-        let route = routes.route(method, uri.path(), uri.query());
-        async move { Ok::<_, Infallible>(respond(route, request.into_body()).await) }
-    });
+    let routes = Routes::new(shutdown.clone(), store, options.events_every);
+    let service = {
+        let (shutdown, executor) = (shutdown.clone(), executor.clone());
+        service_fn(move |request: Request<Incoming>| {
+            let (method, uri) = (request.method().as_str(), request.uri());
+            let route = routes.route(method, uri.path(), uri.query());
+            let (shutdown, executor) = (shutdown.clone(), executor.clone());
+            async move {
+                let reply = respond(&shutdown, &executor, route, request.into_body()).await;
+                Ok::<_, Infallible>(reply)
+            }
+        })
+    };
     // Under the start-up gate: a signal comes before (nothing is served)
     // or after `listening`.
     target::start_serving(&shutdown, addr, || {
@@ -95,10 +106,23 @@ async fn serve(
     target::exit_with(&report)
 }
 
-type Reply = Response<Either<Full<Bytes>, Chunks>>;
+type Reply = Response<Either<Full<Bytes>, Either<Chunks, Events>>>;
+
+/// The `/events` body: the library's events, as data frames.
+type Events =
+    StreamBody<Map<UntilGoingAway<Ticks>, fn(String) -> Result<Frame<Bytes>, Infallible>>>;
+
+fn data(event: String) -> Result<Frame<Bytes>, Infallible> {
+    Ok(Frame::data(Bytes::from(event)))
+}
 
 /// Carries a route out on smol.
-async fn respond(route: Route, body: Incoming) -> Reply {
+async fn respond(
+    shutdown: &Shutdown,
+    executor: &Arc<Executor<'static>>,
+    route: Route,
+    body: Incoming,
+) -> Reply {
     let answer = match route {
         Route::Answer(answer) => answer,
         Route::Sleep { ms } => {
@@ -107,14 +131,58 @@ async fn respond(route: Route, body: Incoming) -> Reply {
         }
         Route::Stream(lines) => {
             let wait = Timer::never();
-            return Response::new(Either::Right(Chunks { lines, wait }));
+            return Response::new(Either::Right(Either::Left(Chunks { lines, wait })));
         }
+        Route::Events { every } => {
+            let events = target::events(shutdown, Arc::new(graceful_smol::SmolTimer), every);
+            let body = StreamBody::new(events.map(data as fn(_) -> _));
+            let response = Response::builder().header("content-type", "text/event-stream");
+            return response
+                .body(Either::Right(Either::Right(body)))
+                .expect("a valid header");
+        }
+        Route::Job { jobs, ms } => job(shutdown, executor, jobs, ms, body)
+            .await
+            .unwrap_or_else(Answer::from),
         Route::Order { store, ms } => order(store, ms, body).await.unwrap_or_else(Answer::from),
     };
     let response = Response::builder().status(answer.status);
     response
         .body(Either::Left(Full::from(answer.body)))
         .expect("a valid status")
+}
+
+/// Queues the job, spawns it (in flight from here), answers `202` at once;
+/// the job commits its row after `ms`.
+async fn job(
+    shutdown: &Shutdown,
+    executor: &Arc<Executor<'static>>,
+    jobs: Jobs,
+    ms: u64,
+    body: Incoming,
+) -> Result<Answer, BadRequest> {
+    let body = body.collect().await;
+    let body = body.map_err(|_| BadRequest("unreadable body".into()))?;
+    let id = target::job_id(&body.to_bytes())?;
+    let queue = smol::unblock({
+        let id = id.clone();
+        move || jobs.queue(&id)
+    });
+    let queued = match queue.await {
+        Ok(queued) => queued,
+        Err(why) => return Ok(Answer::not_queued(why, &id)),
+    };
+    let work = async move {
+        Timer::after(Duration::from_millis(ms)).await;
+        let id = queued.id().to_owned();
+        if let Err(why) = smol::unblock(move || queued.commit()).await {
+            target::log(format_args!("job {id} not committed: {why:?}"));
+        }
+    };
+    match graceful_smol::spawn_job(executor, shutdown, work) {
+        Ok(()) => Ok(Answer::queued(&id)),
+        Err(_) => Ok(Answer::refused()),
+    }
 }
 
 /// Commits the order at half the time, answers at the full time.
