@@ -122,6 +122,8 @@ mod serve;
 mod service;
 #[cfg(test)]
 mod tests;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use body::GracefulBody;
 pub use conn::{GOAWAY_BOUND, ServeConnection, Spawner, serve_connection};

@@ -62,6 +62,9 @@
 //! - `tower`: `serve_tower`, for any `tower` service (off by default).
 //! - `axum`: `tower`, and `axum::readiness`, a readiness route for axum
 //!   0.8 (off by default).
+//! - `websocket`: `websocket::upgrade`, WebSockets on tokio-tungstenite
+//!   that send Close 1001 at the going-away moment and are counted in
+//!   flight while open (off by default).
 //! - `tracing`: `tracing` events for each step of the shutdown, and for
 //!   accept errors (off by default).
 
@@ -77,6 +80,8 @@ mod signal;
 #[cfg(feature = "axum")]
 pub mod sse;
 mod timer;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use job::spawn_job;
 #[cfg(feature = "tower")]
