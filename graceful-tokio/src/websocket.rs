@@ -46,7 +46,7 @@ pub type WebSocket = GoingAway<WebSocketStream<TokioIo<Upgraded>>>;
 ///
 /// ```
 /// use futures_util::{SinkExt, StreamExt};
-/// use graceful_tokio::websocket::{self, Message};
+/// use graceful_tokio::websocket;
 /// use http_body_util::Empty;
 /// use hyper::body::{Bytes, Incoming};
 /// use hyper::{Request, Response, StatusCode};
