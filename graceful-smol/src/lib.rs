@@ -74,6 +74,9 @@
 //!
 //! - `tower`: `serve_tower`, for any `tower` service (off by default;
 //!   hyper-util's `service` feature, no tokio).
+//! - `websocket`: `websocket::upgrade`, WebSockets on async-tungstenite
+//!   that send Close 1001 at the going-away moment and are counted in
+//!   flight while open (off by default).
 //! - `tracing`: `tracing` events for each step of the shutdown, and for
 //!   accept errors (off by default).
 
@@ -86,6 +89,8 @@ mod serve;
 mod signal;
 mod spawn;
 mod timer;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use job::spawn_job;
 #[cfg(feature = "tower")]
