@@ -3,8 +3,8 @@
 //! [`Routes::route`] reads a request's method, path and query and says what
 //! it asks: an [`Answer`] at once (the health checks, a bad request, a
 //! `404`), or a [`Route`] for the target to carry out on its runtime
-//! (sleeping, streaming, committing an order, sending events, queueing a
-//! job). A target with a router of its own (actix's `App`) uses the pieces
+//! (sleeping, streaming, committing an order, sending events, echoing a
+//! WebSocket, queueing a job). A target with a router of its own (actix's `App`) uses the pieces
 //! instead: [`param`], [`order_id`], [`job_id`], [`ChunkLines`],
 //! [`events_every`] and the answers.
 //!
@@ -144,6 +144,9 @@ pub enum Route {
         /// N, or `--events-ms`.
         every: Duration,
     },
+    /// `GET /ws`: a WebSocket echoing every text message, going away at
+    /// `closed` (the adapter's `websocket` helper).
+    WebSocket,
     /// `POST /jobs?ms=N`: take the body's [`job_id`], [`Jobs::queue`] it,
     /// spawn the job that commits it ([`Queued::commit`](crate::Queued::commit))
     /// after N ms, and answer [`Answer::queued`] at once.
@@ -188,6 +191,7 @@ impl Routes {
             ("GET", "/events") => {
                 events_every(query, self.events_every).map(|every| Route::Events { every })
             }
+            ("GET", "/ws") => Ok(Route::WebSocket),
             ("POST", "/jobs") => match &self.jobs {
                 None => Ok(Route::Answer(Answer::no_store())),
                 Some(jobs) => param(query, "ms").map(|ms| Route::Job {
@@ -470,6 +474,10 @@ mod tests {
             answer(without.route("GET", "/events", Some("ms=x"))).status,
             400
         );
+        assert!(matches!(
+            without.route("GET", "/ws", None),
+            Route::WebSocket
+        ));
         assert_eq!(
             answer(without.route("POST", "/jobs", Some("ms=5"))),
             Answer::no_store()

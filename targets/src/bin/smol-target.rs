@@ -20,8 +20,8 @@
 //! from this crate's library, shared by every adapter's target.
 
 use bytes::Bytes;
-use futures_lite::StreamExt;
-use futures_lite::stream::Map;
+use futures_util::stream::Map;
+use futures_util::{SinkExt, StreamExt};
 use graceful_core::{Shutdown, UntilGoingAway};
 use graceful_smol::Spawn;
 use graceful_targets::{
@@ -90,7 +90,10 @@ async fn serve(
             let route = routes.route(method, uri.path(), uri.query());
             let (shutdown, executor) = (shutdown.clone(), executor.clone());
             async move {
-                let reply = respond(&shutdown, &executor, route, request.into_body()).await;
+                let reply = match route {
+                    Route::WebSocket => websocket(&shutdown, &executor, request),
+                    route => respond(&shutdown, &executor, route, request.into_body()).await,
+                };
                 Ok::<_, Infallible>(reply)
             }
         })
@@ -141,15 +144,28 @@ async fn respond(
                 .body(Either::Right(Either::Right(body)))
                 .expect("a valid header");
         }
+        // Answered before `respond`, with the request's upgrade.
+        Route::WebSocket => Answer::not_found(),
         Route::Job { jobs, ms } => job(shutdown, executor, jobs, ms, body)
             .await
             .unwrap_or_else(Answer::from),
         Route::Order { store, ms } => order(store, ms, body).await.unwrap_or_else(Answer::from),
     };
-    let response = Response::builder().status(answer.status);
-    response
-        .body(Either::Left(Full::from(answer.body)))
-        .expect("a valid status")
+    answer.into_reply()
+}
+
+/// An answer as a response.
+trait IntoReply {
+    fn into_reply(self) -> Reply;
+}
+
+impl IntoReply for Answer {
+    fn into_reply(self) -> Reply {
+        let response = Response::builder().status(self.status);
+        response
+            .body(Either::Left(Full::from(self.body)))
+            .expect("a valid status")
+    }
 }
 
 /// Queues the job, spawns it (in flight from here), answers `202` at once;
@@ -183,6 +199,32 @@ async fn job(
         Ok(()) => Ok(Answer::queued(&id)),
         Err(_) => Ok(Answer::refused()),
     }
+}
+
+/// `GET /ws`: a WebSocket echoing every text message, going away at
+/// `closed` (`graceful_smol::websocket`).
+fn websocket(
+    shutdown: &Shutdown,
+    executor: &Arc<Executor<'static>>,
+    mut request: Request<Incoming>,
+) -> Reply {
+    let echo = graceful_smol::websocket::upgrade(
+        executor,
+        shutdown,
+        &mut request,
+        |mut socket| async move {
+            while let Some(Ok(message)) = socket.next().await {
+                if message.is_text() && socket.send(message).await.is_err() {
+                    break;
+                }
+            }
+        },
+    );
+    let response: Result<Response<Full<Bytes>>, _> = echo;
+    response.map_or_else(
+        |not| Answer::from(BadRequest(not.to_string())).into_reply(),
+        |response| response.map(Either::Left),
+    )
 }
 
 /// Commits the order at half the time, answers at the full time.

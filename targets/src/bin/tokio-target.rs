@@ -17,8 +17,8 @@
 //! from this crate's library, shared by every adapter's target.
 
 use bytes::Bytes;
-use futures_lite::StreamExt;
-use futures_lite::stream::Map;
+use futures_util::stream::Map;
+use futures_util::{SinkExt, StreamExt};
 use graceful_core::{Shutdown, UntilGoingAway};
 use graceful_targets::{
     self as target, Answer, BadRequest, ChunkLines, Insert, Jobs, Journal, Options, Route, Routes,
@@ -79,7 +79,13 @@ async fn serve(options: Options, driver: graceful_tokio::Driver) -> ! {
             let (method, uri) = (request.method().as_str(), request.uri());
             let route = routes.route(method, uri.path(), uri.query());
             let shutdown = shutdown.clone();
-            async move { Ok::<_, Infallible>(respond(&shutdown, route, request.into_body()).await) }
+            async move {
+                let reply = match route {
+                    Route::WebSocket => websocket(&shutdown, request),
+                    route => respond(&shutdown, route, request.into_body()).await,
+                };
+                Ok::<_, Infallible>(reply)
+            }
         })
     };
     // Under the start-up gate: a signal comes before (nothing is served)
@@ -124,15 +130,28 @@ async fn respond(shutdown: &Shutdown, route: Route, body: Incoming) -> Reply {
                 .body(Either::Right(Either::Right(body)))
                 .expect("a valid header");
         }
+        // Answered before `respond`, with the request's upgrade.
+        Route::WebSocket => Answer::not_found(),
         Route::Job { jobs, ms } => job(shutdown, jobs, ms, body)
             .await
             .unwrap_or_else(Answer::from),
         Route::Order { store, ms } => order(store, ms, body).await.unwrap_or_else(Answer::from),
     };
-    let response = Response::builder().status(answer.status);
-    response
-        .body(Either::Left(Full::from(answer.body)))
-        .expect("a valid status")
+    answer.into_reply()
+}
+
+/// An answer as a response.
+trait IntoReply {
+    fn into_reply(self) -> Reply;
+}
+
+impl IntoReply for Answer {
+    fn into_reply(self) -> Reply {
+        let response = Response::builder().status(self.status);
+        response
+            .body(Either::Left(Full::from(self.body)))
+            .expect("a valid status")
+    }
 }
 
 /// Queues the job, spawns it (in flight from here), answers `202` at once;
@@ -166,6 +185,24 @@ async fn job(
         Ok(_) => Ok(Answer::queued(&id)),
         Err(_) => Ok(Answer::refused()),
     }
+}
+
+/// `GET /ws`: a WebSocket echoing every text message, going away at
+/// `closed` (`graceful_tokio::websocket`).
+fn websocket(shutdown: &Shutdown, mut request: Request<Incoming>) -> Reply {
+    let echo =
+        graceful_tokio::websocket::upgrade(shutdown, &mut request, |mut socket| async move {
+            while let Some(Ok(message)) = socket.next().await {
+                if message.is_text() && socket.send(message).await.is_err() {
+                    break;
+                }
+            }
+        });
+    let response: Result<Response<Full<Bytes>>, _> = echo;
+    response.map_or_else(
+        |not| Answer::from(BadRequest(not.to_string())).into_reply(),
+        |response| response.map(Either::Left),
+    )
 }
 
 /// Commits the order at half the time, answers at the full time.
