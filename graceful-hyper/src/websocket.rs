@@ -4,7 +4,8 @@
 //!
 //! A WebSocket never ends by itself, and once upgraded it is no longer a
 //! request, so a drain would neither wait for it nor end it. [`GoingAway`]
-//! wraps the socket so that it does both:
+//! wraps the socket so that it does both, with the core's [`Farewell`]
+//! (the going-away handshake every adapter shares):
 //!
 //! - while open, it holds a guard: the connection is in progress, and the
 //!   drain deadline bounds it;
@@ -23,22 +24,17 @@
 
 use futures_core::Stream;
 use futures_sink::Sink;
-use graceful_core::{OwnedGuard, Shutdown, Sleep, Timer};
+pub use graceful_core::farewell::CLOSE_BOUND;
+use graceful_core::{CloseHandshake, Farewell, OwnedGuard, Shutdown, Timer};
 use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use http::{HeaderValue, Request, Response, StatusCode};
 use std::fmt;
-use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::task::{Context, Poll, ready};
-use std::time::Duration;
+use std::task::{Context, Poll};
 use tungstenite::Message;
 use tungstenite::protocol::CloseFrame;
 use tungstenite::protocol::frame::coding::CloseCode;
-
-/// How long after the server's Close frame the connection is closed when
-/// the client has not answered it.
-pub const CLOSE_BOUND: Duration = Duration::from_secs(1);
 
 /// Why an upgrade request is not a WebSocket handshake.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -81,21 +77,10 @@ pub fn switching_protocols<B: Default>(accept: HeaderValue) -> Response<B> {
     response
 }
 
-/// The moment the socket is at.
-enum State {
-    /// Delivering messages both ways.
-    Open,
-    /// The going-away moment came: the Close frame is to be sent.
-    Closing,
-    /// The Close frame is sent: waiting for the client's, or the bound.
-    Closed(Sleep),
-    /// The socket is dropped and the guard given back.
-    Done,
-}
-
 /// A WebSocket that goes away at the shutdown's going-away moment: see the
 /// [module's documentation](self). A `Stream` of the messages that arrive
-/// before that moment and a `Sink` of the messages to send.
+/// before that moment and a `Sink` of the messages to send (dropped once
+/// the moment has come).
 ///
 /// Poll it for messages (as any handler reading its socket does): the
 /// Close frame, and the end, are sent and noticed while it is polled.
@@ -106,34 +91,19 @@ enum State {
 /// connection without a Close frame, and gives the guard back.
 #[must_use = "streams do nothing unless polled"]
 pub struct GoingAway<S> {
-    socket: Option<S>,
-    going_away: graceful_core::GoingAway,
-    guard: Option<OwnedGuard>,
-    timer: Arc<dyn Timer>,
-    state: State,
+    socket: Option<Socket<S>>,
+    farewell: Farewell,
 }
+
+/// A tungstenite socket behind the core's [`CloseHandshake`] seam.
+struct Socket<S>(S);
 
 impl<S> fmt::Debug for GoingAway<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let state = match self.state {
-            State::Open => "open",
-            State::Closing => "closing",
-            State::Closed(_) => "closed",
-            State::Done => "done",
-        };
         f.debug_struct("GoingAway")
-            .field("state", &state)
-            .field("guarded", &self.guard.is_some())
+            .field("farewell", &self.farewell)
             .finish_non_exhaustive()
     }
-}
-
-/// The Close frame sent at the going-away moment: 1001, going away.
-fn going_away_frame() -> Message {
-    Message::Close(Some(CloseFrame {
-        code: CloseCode::Away,
-        reason: "going away".into(),
-    }))
 }
 
 impl<S> GoingAway<S> {
@@ -142,9 +112,9 @@ impl<S> GoingAway<S> {
     ///
     /// Make it in the upgrade request's handler, before the `101` is sent,
     /// so that the drain cannot end between the request and the socket;
-    /// see [`GoingAway::with_guard`] for a socket made later. Once the shutdown
-    /// refuses new work, the socket is not counted, and is sent its Close
-    /// frame at once.
+    /// see [`GoingAway::with_guard`] for a socket made later. Once the
+    /// shutdown refuses new work, the socket is not counted, and is sent
+    /// its Close frame at once.
     pub fn new(shutdown: &Shutdown, timer: Arc<dyn Timer>, socket: S) -> GoingAway<S> {
         GoingAway::with_guard(shutdown, timer, shutdown.enter_owned().ok(), socket)
     }
@@ -159,30 +129,65 @@ impl<S> GoingAway<S> {
         guard: Option<OwnedGuard>,
         socket: S,
     ) -> GoingAway<S> {
-        let state = if guard.is_some() {
-            State::Open
-        } else {
-            State::Closing
-        };
         GoingAway {
-            socket: Some(socket),
-            going_away: shutdown.going_away(),
-            guard,
-            timer,
-            state,
+            socket: Some(Socket(socket)),
+            farewell: Farewell::new(shutdown, timer, guard),
         }
     }
 
     /// Whether the going-away moment has come for this socket.
     pub fn is_going_away(&self) -> bool {
-        !matches!(self.state, State::Open)
+        !self.farewell.is_open()
     }
 
-    /// Drops the socket (closing the connection) and gives the guard back.
-    fn finish(&mut self) {
-        self.socket = None;
-        self.guard = None;
-        self.state = State::Done;
+    /// The socket while it delivers messages.
+    fn open(&mut self) -> Option<Pin<&mut S>>
+    where
+        S: Unpin,
+    {
+        match self.socket.as_mut() {
+            Some(Socket(socket)) if self.farewell.is_open() => Some(Pin::new(socket)),
+            _ => None,
+        }
+    }
+}
+
+/// The Close frame sent at the going-away moment: 1001, going away.
+fn going_away_frame() -> Message {
+    Message::Close(Some(CloseFrame {
+        code: CloseCode::Away,
+        reason: "going away".into(),
+    }))
+}
+
+impl<S, E> CloseHandshake for Socket<S>
+where
+    S: Stream<Item = Result<Message, E>> + Sink<Message, Error = E> + Unpin,
+{
+    type Message = Message;
+    type Error = E;
+
+    fn poll_message(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<Message, E>>> {
+        Pin::new(&mut self.get_mut().0).poll_next(cx)
+    }
+
+    fn poll_send_going_away(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        let mut socket = Pin::new(&mut self.get_mut().0);
+        match socket.as_mut().poll_ready(cx) {
+            Poll::Ready(Ok(())) => Poll::Ready(socket.start_send(going_away_frame())),
+            other => other,
+        }
+    }
+
+    fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
+        Pin::new(&mut self.get_mut().0).poll_flush(cx)
+    }
+
+    fn is_close(message: &Message) -> bool {
+        message.is_close()
     }
 }
 
@@ -198,53 +203,7 @@ where
 
     fn poll_next(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Option<Self::Item>> {
         let this = self.get_mut();
-        loop {
-            let Some(socket) = this.socket.as_mut() else {
-                return Poll::Ready(None);
-            };
-            match &mut this.state {
-                State::Open => {
-                    if Pin::new(&mut this.going_away).poll(cx).is_ready() {
-                        this.state = State::Closing;
-                        continue;
-                    }
-                    match ready!(Pin::new(socket).poll_next(cx)) {
-                        Some(message) => return Poll::Ready(Some(message)),
-                        // The client went first, and its Close is answered.
-                        None => this.finish(),
-                    }
-                }
-                State::Closing => {
-                    let mut socket = Pin::new(socket);
-                    let sent = match ready!(socket.as_mut().poll_ready(cx)) {
-                        Ok(()) => socket.start_send(going_away_frame()).is_ok(),
-                        Err(_) => false,
-                    };
-                    if sent {
-                        this.state = State::Closed(this.timer.sleep(CLOSE_BOUND));
-                    } else {
-                        this.finish();
-                    }
-                }
-                State::Closed(bound) => {
-                    if bound.as_mut().poll(cx).is_ready() {
-                        this.finish();
-                        continue;
-                    }
-                    let mut socket = Pin::new(socket);
-                    if let Poll::Ready(Err(_)) = socket.as_mut().poll_flush(cx) {
-                        this.finish();
-                        continue;
-                    }
-                    match ready!(socket.poll_next(cx)) {
-                        // Not delivered: the socket is going away.
-                        Some(Ok(Message::Close(_))) | Some(Err(_)) | None => this.finish(),
-                        Some(Ok(_)) => {}
-                    }
-                }
-                State::Done => return Poll::Ready(None),
-            }
-        }
+        this.farewell.poll_next(&mut this.socket, cx)
     }
 }
 
@@ -255,35 +214,31 @@ where
     type Error = E;
 
     fn poll_ready(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
-        let this = self.get_mut();
-        match (&this.state, this.socket.as_mut()) {
-            (State::Open, Some(socket)) => Pin::new(socket).poll_ready(cx),
-            _ => Poll::Ready(Ok(())),
+        match self.get_mut().open() {
+            Some(socket) => socket.poll_ready(cx),
+            None => Poll::Ready(Ok(())),
         }
     }
 
     fn start_send(self: Pin<&mut Self>, message: Message) -> Result<(), E> {
-        let this = self.get_mut();
-        match (&this.state, this.socket.as_mut()) {
-            (State::Open, Some(socket)) => Pin::new(socket).start_send(message),
+        match self.get_mut().open() {
+            Some(socket) => socket.start_send(message),
             // Dropped: the socket is going away.
-            _ => Ok(()),
+            None => Ok(()),
         }
     }
 
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
-        let this = self.get_mut();
-        match (&this.state, this.socket.as_mut()) {
-            (State::Open, Some(socket)) => Pin::new(socket).poll_flush(cx),
-            _ => Poll::Ready(Ok(())),
+        match self.get_mut().open() {
+            Some(socket) => socket.poll_flush(cx),
+            None => Poll::Ready(Ok(())),
         }
     }
 
     fn poll_close(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Result<(), E>> {
-        let this = self.get_mut();
-        match (&this.state, this.socket.as_mut()) {
-            (State::Open, Some(socket)) => Pin::new(socket).poll_close(cx),
-            _ => Poll::Ready(Ok(())),
+        match self.get_mut().open() {
+            Some(socket) => socket.poll_close(cx),
+            None => Poll::Ready(Ok(())),
         }
     }
 }
