@@ -66,6 +66,8 @@
 //!
 //! # Features
 //!
+//! - `websocket`: `websocket::handle`, actix-ws WebSockets that send Close
+//!   1001 at the going-away moment (off by default).
 //! - `tracing`: `tracing` events for each step of the shutdown, for accept
 //!   errors and for apps that fail to start (off by default).
 //!
@@ -83,6 +85,8 @@ mod readiness;
 mod serve;
 mod signal;
 mod timer;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use graceful_core::conn::RETRY_AFTER_SECONDS;
 pub use job::spawn_job;

@@ -123,6 +123,18 @@ impl Farewell {
         }
     }
 
+    /// The handshake of a socket of `shutdown` that needs no guard of its
+    /// own: its upgrade request's guard covers it, because the request's
+    /// response lasts as long as the socket (actix-ws's streaming `101`).
+    pub fn covered(shutdown: &Shutdown, timer: Arc<dyn Timer>) -> Farewell {
+        Farewell {
+            going_away: shutdown.going_away(),
+            guard: None,
+            timer,
+            state: State::Open,
+        }
+    }
+
     /// Whether the socket still delivers messages, and takes the handler's:
     /// the going-away moment has not come.
     pub fn is_open(&self) -> bool {
