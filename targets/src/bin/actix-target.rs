@@ -82,6 +82,7 @@ async fn serve(options: Options, driver: graceful_actix::Driver) -> ! {
                 .service(resource("/orders").route(web::post().to(order)))
                 .service(resource("/events").route(web::get().to(events)))
                 .service(resource("/jobs").route(web::post().to(job)))
+                .service(resource("/ws").route(web::get().to(websocket)))
                 .default_service(web::to(not_found))
         }
     };
@@ -180,6 +181,27 @@ async fn events(
         }
         Err(bad) => reply(Err(bad)),
     }
+}
+
+/// `GET /ws`: a WebSocket echoing every text message, going away at
+/// `closed` (`graceful_actix::websocket`).
+async fn websocket(
+    request: HttpRequest,
+    body: web::Payload,
+    shutdown: web::Data<Shutdown>,
+) -> actix_web::Result<HttpResponse> {
+    let handled = graceful_actix::websocket::handle(&shutdown, &request, body)?;
+    let (response, mut session, mut messages) = handled;
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(message)) = messages.next().await {
+            if let graceful_actix::websocket::Message::Text(text) = message
+                && session.text(text).await.is_err()
+            {
+                break;
+            }
+        }
+    });
+    Ok(response)
 }
 
 async fn job(
