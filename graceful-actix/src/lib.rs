@@ -66,6 +66,8 @@
 //!
 //! # Features
 //!
+//! - `sse`: `sse::sse`, a server-sent events response that ends at the
+//!   going-away moment with a last `retry: 1000` (off by default).
 //! - `websocket`: `websocket::handle`, actix-ws WebSockets that send Close
 //!   1001 at the going-away moment (off by default).
 //! - `tracing`: `tracing` events for each step of the shutdown, for accept
@@ -84,6 +86,8 @@ mod middleware;
 mod readiness;
 mod serve;
 mod signal;
+#[cfg(feature = "sse")]
+pub mod sse;
 mod timer;
 #[cfg(feature = "websocket")]
 pub mod websocket;

@@ -153,7 +153,7 @@ pub use cause::{Cause, Signal};
 pub use driver::{Driver, Run};
 pub use error::{BoxError, ConfigError, Refused, RegisterError, Setting};
 pub use farewell::{CloseHandshake, Farewell};
-pub use going_away::{GoingAway, UntilGoingAway};
+pub use going_away::{GoingAway, SSE_LAST_EVENT, UntilGoingAway};
 pub use guard::{Guard, OwnedGuard};
 pub use job::{Job, JobPanicked};
 pub use report::{DrainOutcome, Event, PhaseDurations, Report, StepOutcome, StepReport};

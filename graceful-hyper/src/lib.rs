@@ -120,6 +120,8 @@ mod conn;
 mod layer;
 mod serve;
 mod service;
+#[cfg(feature = "sse")]
+pub mod sse;
 #[cfg(test)]
 mod tests;
 #[cfg(feature = "websocket")]

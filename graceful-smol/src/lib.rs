@@ -74,6 +74,8 @@
 //!
 //! - `tower`: `serve_tower`, for any `tower` service (off by default;
 //!   hyper-util's `service` feature, no tokio).
+//! - `sse`: `sse::sse`, a server-sent events response that ends at the
+//!   going-away moment with a last `retry: 1000` (off by default).
 //! - `websocket`: `websocket::upgrade`, WebSockets on async-tungstenite
 //!   that send Close 1001 at the going-away moment and are counted in
 //!   flight while open (off by default).
@@ -91,6 +93,9 @@ mod spawn;
 mod timer;
 #[cfg(feature = "websocket")]
 pub mod websocket;
+
+#[cfg(feature = "sse")]
+pub use graceful_hyper::sse;
 
 pub use job::spawn_job;
 #[cfg(feature = "tower")]

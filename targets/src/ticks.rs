@@ -20,7 +20,7 @@ use std::time::Duration;
 
 /// The event a `/events` stream ends with at `closed`: it only sets the
 /// client's reconnection delay, to one second.
-pub const LAST_EVENT: &str = "retry: 1000\n\n";
+pub use graceful_core::SSE_LAST_EVENT as LAST_EVENT;
 
 /// The ticks of `/events`, forever: the first at once, then one every
 /// `every`, on a runtime's [`Timer`].

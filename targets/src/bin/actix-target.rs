@@ -25,7 +25,7 @@ use actix_web::{App, HttpRequest, HttpResponse, Resource};
 use futures_lite::StreamExt;
 use graceful_core::Shutdown;
 use graceful_targets::{
-    self as target, Answer, BadRequest, ChunkLines, Jobs, Journal, Options, Store, param,
+    self as target, Answer, BadRequest, ChunkLines, Jobs, Journal, Options, Store, Ticks, param,
 };
 use std::convert::Infallible;
 use std::io;
@@ -174,10 +174,9 @@ async fn events(
 ) -> HttpResponse {
     match target::events_every(request.query_string(), default.0) {
         Ok(every) => {
-            let events = target::events(&shutdown, Arc::new(graceful_actix::ActixTimer), every);
-            HttpResponse::Ok()
-                .content_type("text/event-stream")
-                .streaming(events.map(|event| Ok::<_, Infallible>(Bytes::from(event))))
+            let ticks = Ticks::new(Arc::new(graceful_actix::ActixTimer), every);
+            let ticks = ticks.map(|event| Ok::<_, Infallible>(Bytes::from(event)));
+            graceful_actix::sse::sse(&shutdown, ticks)
         }
         Err(bad) => reply(Err(bad)),
     }

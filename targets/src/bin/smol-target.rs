@@ -20,16 +20,15 @@
 //! from this crate's library, shared by every adapter's target.
 
 use bytes::Bytes;
-use futures_util::stream::Map;
 use futures_util::{SinkExt, StreamExt};
-use graceful_core::{Shutdown, UntilGoingAway};
+use graceful_core::Shutdown;
 use graceful_smol::Spawn;
 use graceful_targets::{
     self as target, Answer, BadRequest, ChunkLines, Jobs, Journal, Options, Route, Routes, Store,
     Ticks,
 };
 use http_body::{Body, Frame};
-use http_body_util::{BodyExt, Either, Full, StreamBody};
+use http_body_util::{BodyExt, Either, Full};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
@@ -111,13 +110,8 @@ async fn serve(
 
 type Reply = Response<Either<Full<Bytes>, Either<Chunks, Events>>>;
 
-/// The `/events` body: the library's events, as data frames.
-type Events =
-    StreamBody<Map<UntilGoingAway<Ticks>, fn(String) -> Result<Frame<Bytes>, Infallible>>>;
-
-fn data(event: String) -> Result<Frame<Bytes>, Infallible> {
-    Ok(Frame::data(Bytes::from(event)))
-}
+/// The `/events` body: the library's ticks, going away at `closed`.
+type Events = graceful_smol::sse::SseBody<Ticks>;
 
 /// Carries a route out on smol.
 async fn respond(
@@ -137,12 +131,9 @@ async fn respond(
             return Response::new(Either::Right(Either::Left(Chunks { lines, wait })));
         }
         Route::Events { every } => {
-            let events = target::events(shutdown, Arc::new(graceful_smol::SmolTimer), every);
-            let body = StreamBody::new(events.map(data as fn(_) -> _));
-            let response = Response::builder().header("content-type", "text/event-stream");
-            return response
-                .body(Either::Right(Either::Right(body)))
-                .expect("a valid header");
+            let ticks = Ticks::new(Arc::new(graceful_smol::SmolTimer), every);
+            let response = graceful_smol::sse::sse(shutdown, ticks);
+            return response.map(|body| Either::Right(Either::Right(body)));
         }
         // Answered before `respond`, with the request's upgrade.
         Route::WebSocket => Answer::not_found(),
