@@ -117,4 +117,4 @@ pub use routes::{
 };
 pub use steps::{STORE, Step, Told};
 pub use store::{Insert, Journal, Store};
-pub use ticks::{LAST_EVENT, Ticks, events};
+pub use ticks::{LAST_EVENT, Ticks};

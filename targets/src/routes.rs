@@ -139,7 +139,7 @@ pub enum Route {
         /// N.
         ms: u64,
     },
-    /// `GET /events?ms=N`: the [`events`](crate::events) every N ms.
+    /// `GET /events?ms=N`: the [`events`](crate::ticks::events) every N ms.
     Events {
         /// N, or `--events-ms`.
         every: Duration,

@@ -123,7 +123,8 @@ async fn respond(shutdown: &Shutdown, route: Route, body: Incoming) -> Reply {
             return Response::new(Either::Right(Either::Left(Chunks { lines, wait })));
         }
         Route::Events { every } => {
-            let events = target::events(shutdown, Arc::new(graceful_tokio::TokioTimer), every);
+            let events =
+                target::ticks::events(shutdown, Arc::new(graceful_tokio::TokioTimer), every);
             let body = StreamBody::new(events.map(data as fn(_) -> _));
             let response = Response::builder().header("content-type", "text/event-stream");
             return response
