@@ -199,3 +199,123 @@ impl Farewell {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{ManualClock, Signal};
+    use std::collections::VecDeque;
+    use std::task::Waker;
+
+    /// A socket of text messages (`"close"` is the Close frame) that
+    /// records what was sent.
+    #[derive(Default)]
+    struct Fake {
+        incoming: VecDeque<&'static str>,
+        sent: Vec<&'static str>,
+    }
+
+    impl CloseHandshake for Fake {
+        type Message = &'static str;
+        type Error = ();
+
+        fn poll_message(
+            self: Pin<&mut Self>,
+            _: &mut Context<'_>,
+        ) -> Poll<Option<Result<&'static str, ()>>> {
+            match self.get_mut().incoming.pop_front() {
+                Some(message) => Poll::Ready(Some(Ok(message))),
+                None => Poll::Pending,
+            }
+        }
+
+        fn poll_send_going_away(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
+            self.get_mut().sent.push("close 1001");
+            Poll::Ready(Ok(()))
+        }
+
+        fn poll_flush(self: Pin<&mut Self>, _: &mut Context<'_>) -> Poll<Result<(), ()>> {
+            Poll::Ready(Ok(()))
+        }
+
+        fn is_close(message: &&'static str) -> bool {
+            *message == "close"
+        }
+    }
+
+    fn poll(farewell: &mut Farewell, socket: &mut Option<Fake>) -> Poll<Option<&'static str>> {
+        let mut cx = Context::from_waker(Waker::noop());
+        farewell
+            .poll_next(socket, &mut cx)
+            .map(|next| next.map(|message| message.unwrap()))
+    }
+
+    /// A shutdown, its driver's run on `clock`, and a guarded farewell.
+    fn open(clock: &ManualClock) -> (Shutdown, crate::Run, Farewell) {
+        let driver = Shutdown::builder().quiet().build().unwrap();
+        let shutdown = driver.handle();
+        let farewell = Farewell::new(
+            &shutdown,
+            Arc::new(clock.clone()),
+            shutdown.enter_owned().ok(),
+        );
+        (shutdown, driver.run(clock.clone()), farewell)
+    }
+
+    fn step(run: &mut crate::Run) -> bool {
+        let mut cx = Context::from_waker(Waker::noop());
+        Pin::new(run).poll(&mut cx).is_ready()
+    }
+
+    #[test]
+    fn messages_flow_until_closed_then_close_1001_and_the_clients_close_ends_it() {
+        let clock = ManualClock::new();
+        let (shutdown, mut run, mut farewell) = open(&clock);
+        let mut socket = Some(Fake::default());
+        socket.as_mut().unwrap().incoming.push_back("a");
+        assert_eq!(poll(&mut farewell, &mut socket), Poll::Ready(Some("a")));
+        assert_eq!(poll(&mut farewell, &mut socket), Poll::Pending);
+        assert_eq!(shutdown.in_flight(), 1);
+
+        let _ = shutdown.request(Signal::TERM);
+        assert!(!step(&mut run), "the socket holds the drain");
+        socket.as_mut().unwrap().incoming.extend(["late", "close"]);
+        // The Close frame goes out; "late" is not delivered; the client's
+        // Close ends it.
+        assert_eq!(poll(&mut farewell, &mut socket), Poll::Ready(None));
+        assert!(socket.is_none(), "the socket is dropped");
+        assert!(!farewell.is_open());
+        assert_eq!(shutdown.in_flight(), 0);
+        assert!(step(&mut run), "drained");
+    }
+
+    #[test]
+    fn a_client_that_never_answers_is_dropped_after_the_bound() {
+        let clock = ManualClock::new();
+        let (shutdown, mut run, mut farewell) = open(&clock);
+        let mut socket = Some(Fake::default());
+        let _ = shutdown.request(Signal::TERM);
+        assert!(!step(&mut run));
+        assert_eq!(poll(&mut farewell, &mut socket), Poll::Pending);
+        assert_eq!(socket.as_ref().unwrap().sent, ["close 1001"]);
+        clock.advance(CLOSE_BOUND - Duration::from_millis(1));
+        assert_eq!(poll(&mut farewell, &mut socket), Poll::Pending);
+        assert_eq!(shutdown.in_flight(), 1, "in progress until the bound");
+        clock.advance(Duration::from_millis(1));
+        assert_eq!(poll(&mut farewell, &mut socket), Poll::Ready(None));
+        assert!(socket.is_none());
+        assert!(step(&mut run), "drained");
+    }
+
+    #[test]
+    fn without_a_guard_the_close_goes_out_at_once() {
+        let clock = ManualClock::new();
+        let driver = Shutdown::builder().quiet().build().unwrap();
+        let shutdown = driver.handle();
+        let mut farewell = Farewell::new(&shutdown, Arc::new(clock.clone()), None);
+        let mut socket = Some(Fake::default());
+        socket.as_mut().unwrap().incoming.push_back("a");
+        assert_eq!(poll(&mut farewell, &mut socket), Poll::Pending);
+        assert_eq!(socket.as_ref().unwrap().sent, ["close 1001"]);
+    }
+}
