@@ -66,6 +66,10 @@
 //!
 //! # Features
 //!
+//! - `sse`: `sse::sse`, a server-sent events response that ends at the
+//!   going-away moment with a last `retry: 1000` (off by default).
+//! - `websocket`: `websocket::handle`, actix-ws WebSockets that send Close
+//!   1001 at the going-away moment (off by default).
 //! - `tracing`: `tracing` events for each step of the shutdown, for accept
 //!   errors and for apps that fail to start (off by default).
 //!
@@ -82,11 +86,15 @@ mod middleware;
 mod readiness;
 mod serve;
 mod signal;
+#[cfg(feature = "sse")]
+pub mod sse;
 mod timer;
-#[cfg(all(unix, feature = "upgrade"))]
-pub mod upgrade;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(all(unix, feature = "upgrade"))]
+pub mod upgrade;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use graceful_core::conn::RETRY_AFTER_SECONDS;
 pub use job::spawn_job;

@@ -42,6 +42,12 @@ use std::future::Future;
 use std::pin::Pin;
 use std::task::{Context, Poll};
 
+/// The last event of a server-sent events stream that goes away: it only
+/// sets the client's reconnection delay, to one second, so that it
+/// reconnects to a process the load balancer still routes to. The SSE
+/// integrations of every adapter end their stream with it.
+pub const SSE_LAST_EVENT: &str = "retry: 1000\n\n";
+
 /// Whether `s` (with `inner`'s listener count) is past the going-away
 /// moment: see the module's documentation.
 fn gone(inner: &Inner, s: Snapshot) -> bool {

@@ -130,10 +130,14 @@ mod conn;
 mod layer;
 mod serve;
 mod service;
+#[cfg(feature = "sse")]
+pub mod sse;
 #[cfg(test)]
 mod tests;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use body::GracefulBody;
 pub use cancel::{ResetsSent, resets_sent};

@@ -74,6 +74,11 @@
 //!
 //! - `tower`: `serve_tower`, for any `tower` service (off by default;
 //!   hyper-util's `service` feature, no tokio).
+//! - `sse`: `sse::sse`, a server-sent events response that ends at the
+//!   going-away moment with a last `retry: 1000` (off by default).
+//! - `websocket`: `websocket::upgrade`, WebSockets on async-tungstenite
+//!   that send Close 1001 at the going-away moment and are counted in
+//!   flight while open (off by default).
 //! - `tracing`: `tracing` events for each step of the shutdown, and for
 //!   accept errors (off by default).
 //! - `tls`: `tls::serve_tls`, HTTP/1.1 and HTTP/2 (by ALPN) over TLS with
@@ -89,10 +94,15 @@ mod serve;
 mod signal;
 mod spawn;
 mod timer;
-#[cfg(all(unix, feature = "upgrade"))]
-pub mod upgrade;
 #[cfg(feature = "tls")]
 pub mod tls;
+#[cfg(all(unix, feature = "upgrade"))]
+pub mod upgrade;
+#[cfg(feature = "websocket")]
+pub mod websocket;
+
+#[cfg(feature = "sse")]
+pub use graceful_hyper::sse;
 
 pub use job::spawn_job;
 #[cfg(feature = "tower")]

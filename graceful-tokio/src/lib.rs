@@ -67,6 +67,9 @@
 //!   `NOT_SERVING` at the first signal and ends its `Watch` streams at
 //!   `closed`, and server streams ended at `closed` with `UNAVAILABLE`
 //!   (off by default).
+//! - `websocket`: `websocket::upgrade`, WebSockets on tokio-tungstenite
+//!   that send Close 1001 at the going-away moment and are counted in
+//!   flight while open (off by default).
 //! - `tracing`: `tracing` events for each step of the shutdown, and for
 //!   accept errors (off by default).
 //! - `tls`: `tls::serve_tls`, HTTP/1.1 and HTTP/2 (by ALPN) over TLS with
@@ -85,12 +88,14 @@ mod signal;
 #[cfg(feature = "axum")]
 pub mod sse;
 mod timer;
+#[cfg(feature = "tls")]
+pub mod tls;
 #[cfg(feature = "tonic")]
 pub mod tonic;
 #[cfg(all(unix, feature = "upgrade"))]
 pub mod upgrade;
-#[cfg(feature = "tls")]
-pub mod tls;
+#[cfg(feature = "websocket")]
+pub mod websocket;
 
 pub use job::spawn_job;
 #[cfg(feature = "tower")]

@@ -51,6 +51,9 @@
 //!   `listening` line.
 //! - [`store`]: the orders table in SQLite.
 //! - [`tls`]: the TLS config of `--tls-cert` and `--tls-key`.
+//! - [`store`]: the orders and jobs tables in SQLite.
+//! - [`jobs`]: which job ids are queued, and the commit of a job's row.
+//! - [`ticks`]: the `/events` stream, ending at the going-away moment.
 //! - [`routes`]: what each request asks, decided without a runtime.
 //! - [`grpc`]: the tokio target's gRPC services (health and the contract's
 //!   `Contract`), and the service that sends gRPC calls to them.
@@ -89,7 +92,7 @@
 //! let listener = TcpListener::bind(options.addr)
 //!     .unwrap_or_else(|error| target::fail(format_args!("cannot listen: {error}")));
 //! let addr = listener.local_addr().unwrap_or(options.addr);
-//! let routes = Routes::new(shutdown.clone(), store);
+//! let routes = Routes::new(shutdown.clone(), store, options.events_every);
 //! target::start_serving(&shutdown, addr, || {
 //!     // Spawn the adapter's `serve(listener, ...)`, with a service that
 //!     // carries out `routes.route(method, path, query)`.
@@ -103,19 +106,25 @@
 pub mod events;
 pub mod gate;
 pub mod grpc;
+pub mod jobs;
 pub mod options;
 pub mod routes;
 pub mod steps;
 pub mod store;
 #[cfg(test)]
 mod testing;
+pub mod ticks;
 pub mod tls;
 pub mod upgrade;
 
 pub use events::{event_line, exit, exit_with, fail, log, print_event, say};
 pub use gate::{exit_on_signals, start_serving};
+pub use jobs::{Jobs, Queued};
 pub use options::{Options, usage_error};
-pub use routes::{Answer, BadRequest, ChunkLines, Route, Routes, order_id, param};
+pub use routes::{
+    Answer, BadRequest, ChunkLines, Route, Routes, events_every, job_id, order_id, param,
+};
 pub use steps::{STORE, Step, Told};
 pub use store::{Insert, Journal, Store};
+pub use ticks::{LAST_EVENT, Ticks};
 pub use upgrade::{Handover, inherit, print_progress};

@@ -61,7 +61,7 @@ struct Args {
     /// That step never finishes by itself.
     #[arg(long, value_name = "NAME")]
     cleanup_hang: Vec<String>,
-    /// SQLite database for `/orders`, created if missing.
+    /// SQLite database for `/orders` and `/jobs`, created if missing.
     #[arg(long, value_name = "PATH")]
     store: Option<PathBuf>,
     /// A process started by an upgrade (SIGHUP) exits with code 3 before it listens.
@@ -73,6 +73,9 @@ struct Args {
     /// The PEM private key of `--tls-cert`.
     #[arg(long, value_name = "PATH")]
     tls_key: Option<PathBuf>,
+    /// The default interval of `/events`.
+    #[arg(long, value_name = "N", default_value_t = 1_000)]
+    events_ms: u64,
 }
 
 fn parse_addr(value: &str) -> Result<SocketAddr, String> {
@@ -126,8 +129,10 @@ pub struct Options {
     pub cleanup_work: Duration,
     /// `--cleanup-timeout-ms`.
     pub cleanup_timeout: Duration,
-    /// `--store`: the SQLite file for `/orders`.
+    /// `--store`: the SQLite file for `/orders` and `/jobs`.
     pub store: Option<PathBuf>,
+    /// `--events-ms`: the interval of `/events` when the query has no `ms`.
+    pub events_every: Duration,
     /// The cleanup steps in registration order: [`STORE`](crate::STORE)
     /// first when there is a store, then the `--cleanup` steps.
     pub steps: Vec<Step>,
@@ -179,6 +184,7 @@ impl Options {
             cleanup_work: Duration::from_millis(args.cleanup_ms),
             cleanup_timeout: Duration::from_millis(args.cleanup_timeout_ms),
             store: args.store,
+            events_every: Duration::from_millis(args.events_ms),
             steps,
             upgrade_child_fails: args.upgrade_child_fails,
             tls,
@@ -284,6 +290,7 @@ mod tests {
         assert_eq!(options.cleanup_work, Duration::ZERO);
         assert_eq!(options.cleanup_timeout, Duration::from_secs(5));
         assert_eq!(options.store, None);
+        assert_eq!(options.events_every, Duration::from_secs(1));
         assert!(options.steps.is_empty());
         assert!(options.tls.is_none());
     }
@@ -301,8 +308,11 @@ mod tests {
             "3",
             "--cleanup-timeout-ms",
             "40",
+            "--events-ms",
+            "250",
         ])
         .unwrap();
+        assert_eq!(options.events_every, Duration::from_millis(250));
         assert_eq!(options.addr.port(), 8080);
         assert_eq!(options.drain_timeout, Duration::from_millis(1500));
         assert_eq!(options.unready_delay, Duration::from_millis(20));
@@ -320,6 +330,7 @@ mod tests {
         refused(&["--drain-timeout-ms", "-5"], "--drain-timeout-ms");
         refused(&["--cleanup-ms", "1.5"], "--cleanup-ms");
         refused(&["--cleanup-timeout-ms", "x"], "--cleanup-timeout-ms");
+        refused(&["--events-ms", "-1"], "--events-ms");
         refused(&["--addr", "no-such-address"], "--addr");
         refused(&["--addr", "127.0.0.1"], "--addr");
     }

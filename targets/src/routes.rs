@@ -3,13 +3,15 @@
 //! [`Routes::route`] reads a request's method, path and query and says what
 //! it asks: an [`Answer`] at once (the health checks, a bad request, a
 //! `404`), or a [`Route`] for the target to carry out on its runtime
-//! (sleeping, streaming, committing an order). A target with a router of
-//! its own (actix's `App`) uses the pieces instead: [`param`], [`order_id`],
-//! [`ChunkLines`] and the answers.
+//! (sleeping, streaming, committing an order, sending events, echoing a
+//! WebSocket, queueing a job). A target with a router of its own (actix's `App`) uses the pieces
+//! instead: [`param`], [`order_id`], [`job_id`], [`ChunkLines`],
+//! [`events_every`] and the answers.
 //!
 //! The readiness route answers from [`Shutdown::is_ready`]: `503` from the
 //! first signal on, while every other route is still served as before.
 
+use crate::jobs::Jobs;
 use crate::store::{Insert, Store};
 use graceful_core::Shutdown;
 use std::future::Future;
@@ -73,6 +75,26 @@ impl Answer {
             Err(Insert::Failed) => Answer::new(500, "store failed"),
         }
     }
+
+    /// `POST /jobs`, once the job is spawned: `202 queued ID`.
+    pub fn queued(id: &str) -> Answer {
+        Answer::new(202, format!("queued {id}"))
+    }
+
+    /// `POST /jobs` for an id already queued or stored (`409`), or when the
+    /// store failed (`500`).
+    pub fn not_queued(why: Insert, id: &str) -> Answer {
+        match why {
+            Insert::Duplicate => Answer::new(409, format!("duplicate {id}")),
+            Insert::Failed => Answer::new(500, "store failed"),
+        }
+    }
+
+    /// New work refused because the shutdown is draining: `503` (a job
+    /// whose request began before `closed`).
+    pub fn refused() -> Answer {
+        Answer::new(503, "shutting down")
+    }
 }
 
 /// A request that makes no sense: answered `400` with the reason.
@@ -91,6 +113,8 @@ impl From<BadRequest> for Answer {
 pub struct Routes {
     shutdown: Shutdown,
     store: Option<Store>,
+    jobs: Option<Jobs>,
+    events_every: Duration,
 }
 
 /// What a request asks of the target: an answer at once, or work on the
@@ -115,13 +139,36 @@ pub enum Route {
         /// N.
         ms: u64,
     },
+    /// `GET /events?ms=N`: the [`events`](crate::ticks::events) every N ms.
+    Events {
+        /// N, or `--events-ms`.
+        every: Duration,
+    },
+    /// `GET /ws`: a WebSocket echoing every text message, going away at
+    /// `closed` (the adapter's `websocket` helper).
+    WebSocket,
+    /// `POST /jobs?ms=N`: take the body's [`job_id`], [`Jobs::queue`] it,
+    /// spawn the job that commits it ([`Queued::commit`](crate::Queued::commit))
+    /// after N ms, and answer [`Answer::queued`] at once.
+    Job {
+        /// Where the job goes.
+        jobs: Jobs,
+        /// N.
+        ms: u64,
+    },
 }
 
 impl Routes {
-    /// Routes that answer readiness from `shutdown` and take orders into
-    /// `store`.
-    pub fn new(shutdown: Shutdown, store: Option<Store>) -> Routes {
-        Routes { shutdown, store }
+    /// Routes that answer readiness from `shutdown`, take orders and jobs
+    /// into `store`, and send `/events` every `events_every` by default.
+    pub fn new(shutdown: Shutdown, store: Option<Store>, events_every: Duration) -> Routes {
+        let jobs = store.clone().map(Jobs::new);
+        Routes {
+            shutdown,
+            store,
+            jobs,
+            events_every,
+        }
     }
 
     /// What the request `method path?query` asks.
@@ -138,6 +185,17 @@ impl Routes {
                 None => Ok(Route::Answer(Answer::no_store())),
                 Some(store) => param(query, "ms").map(|ms| Route::Order {
                     store: store.clone(),
+                    ms: ms.unwrap_or(0),
+                }),
+            },
+            ("GET", "/events") => {
+                events_every(query, self.events_every).map(|every| Route::Events { every })
+            }
+            ("GET", "/ws") => Ok(Route::WebSocket),
+            ("POST", "/jobs") => match &self.jobs {
+                None => Ok(Route::Answer(Answer::no_store())),
+                Some(jobs) => param(query, "ms").map(|ms| Route::Job {
+                    jobs: jobs.clone(),
                     ms: ms.unwrap_or(0),
                 }),
             },
@@ -166,17 +224,39 @@ pub fn param(query: &str, name: &str) -> Result<Option<u64>, BadRequest> {
     }
 }
 
+/// The interval of `GET /events?ms=N`: N ms, or `default` when absent.
+///
+/// # Errors
+///
+/// When `ms` is not a whole number.
+pub fn events_every(query: &str, default: Duration) -> Result<Duration, BadRequest> {
+    Ok(param(query, "ms")?.map_or(default, Duration::from_millis))
+}
+
 /// The order id in a `POST /orders` body, trimmed.
 ///
 /// # Errors
 ///
 /// When the body holds no id (empty, blank, or not UTF-8).
 pub fn order_id(body: &[u8]) -> Result<String, BadRequest> {
+    body_id(body, "the body must be an order id")
+}
+
+/// The job id in a `POST /jobs` body, trimmed.
+///
+/// # Errors
+///
+/// When the body holds no id (empty, blank, or not UTF-8).
+pub fn job_id(body: &[u8]) -> Result<String, BadRequest> {
+    body_id(body, "the body must be a job id")
+}
+
+fn body_id(body: &[u8], missing: &str) -> Result<String, BadRequest> {
     let id = std::str::from_utf8(body)
         .map(|id| id.trim().to_owned())
         .unwrap_or_default();
     if id.is_empty() {
-        return Err(BadRequest("the body must be an order id".into()));
+        return Err(BadRequest(missing.into()));
     }
     Ok(id)
 }
@@ -261,6 +341,8 @@ mod tests {
         assert!(order_id(b"").is_err());
         assert!(order_id(b" \n").is_err());
         assert!(order_id(&[0xff, 0xfe]).is_err());
+        assert_eq!(job_id(b"j-1\n"), Ok("j-1".to_owned()));
+        assert!(job_id(b"").is_err());
     }
 
     /// A timer that fires when told to.
@@ -329,8 +411,9 @@ mod tests {
         };
         let dir = Scratch::new("routes");
         let store = Store::open(&dir.path().join("o.sqlite"), Journal::Rollback).unwrap();
-        let without = Routes::new(shutdown.clone(), None);
-        let with = Routes::new(shutdown.clone(), Some(store));
+        let every = Duration::from_millis(1000);
+        let without = Routes::new(shutdown.clone(), None, every);
+        let with = Routes::new(shutdown.clone(), Some(store), every);
 
         assert!(matches!(
             without.route("GET", "/sleep", Some("ms=5")),
@@ -379,6 +462,36 @@ mod tests {
             400
         );
 
+        assert!(matches!(
+            without.route("GET", "/events", None),
+            Route::Events { every: e } if e == every
+        ));
+        assert!(matches!(
+            without.route("GET", "/events", Some("ms=20")),
+            Route::Events { every } if every == Duration::from_millis(20)
+        ));
+        assert_eq!(
+            answer(without.route("GET", "/events", Some("ms=x"))).status,
+            400
+        );
+        assert!(matches!(
+            without.route("GET", "/ws", None),
+            Route::WebSocket
+        ));
+        assert_eq!(
+            answer(without.route("POST", "/jobs", Some("ms=5"))),
+            Answer::no_store()
+        );
+        assert!(matches!(
+            with.route("POST", "/jobs", Some("ms=5")),
+            Route::Job { ms: 5, .. }
+        ));
+        assert_eq!(
+            answer(with.route("POST", "/jobs", Some("ms=x"))).status,
+            400
+        );
+        assert_eq!(answer(with.route("GET", "/jobs", None)).status, 404);
+
         assert_eq!(
             answer(with.route("GET", "/health/ready", None)),
             Answer::ready(true)
@@ -395,5 +508,9 @@ mod tests {
         assert_eq!(Answer::stored(Ok(()), "a"), Answer::new(201, "stored a"));
         assert_eq!(Answer::stored(Err(Insert::Duplicate), "a").status, 409);
         assert_eq!(Answer::stored(Err(Insert::Failed), "a").status, 500);
+        assert_eq!(Answer::queued("j"), Answer::new(202, "queued j"));
+        assert_eq!(Answer::not_queued(Insert::Duplicate, "j").status, 409);
+        assert_eq!(Answer::not_queued(Insert::Failed, "j").status, 500);
+        assert_eq!(Answer::refused().status, 503);
     }
 }

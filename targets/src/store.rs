@@ -1,12 +1,15 @@
-//! The orders store: one SQLite table, opened at start-up, closed by the
-//! [`STORE`](crate::STORE) cleanup step.
+//! The store: the SQLite tables `orders` (of `POST /orders`) and `jobs` (of
+//! `POST /jobs`), opened at start-up, closed by the [`STORE`](crate::STORE)
+//! cleanup step.
 //!
 //! The contract's store check is the strictest rule a target meets: after
 //! the exit, every `201` a client received has its row, and every row had
 //! its `201` delivered. The store only has to make a commit durable against
 //! the process being killed; what keeps the two sides in step is the drain
 //! (an order's request is in progress from its commit to its answer) and the
-//! order of cleanup (the store, registered first, closes last).
+//! order of cleanup (the store, registered first, closes last). A job's row
+//! is kept the same way: the job is in flight from its `202` until its row
+//! is committed (see [`jobs`](crate::jobs)).
 
 use crate::events::log;
 use std::fmt;
@@ -26,8 +29,8 @@ pub enum Journal {
     Wal,
 }
 
-/// The orders table, in SQLite; a cheap handle, cloned into every route
-/// that takes orders.
+/// The orders and jobs tables, in SQLite; a cheap handle, cloned into every
+/// route that writes to them.
 ///
 /// The connection sits behind a mutex: SQLite serialises writers anyway,
 /// and [`Store::close`] has to take it away from every clone at once.
@@ -42,7 +45,7 @@ impl fmt::Debug for Store {
     }
 }
 
-/// Why an order was not stored.
+/// Why an order or a job was not stored.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Insert {
     /// That id is already stored.
@@ -51,9 +54,16 @@ pub enum Insert {
     Failed,
 }
 
+/// A table of the store.
+#[derive(Clone, Copy)]
+enum Table {
+    Orders,
+    Jobs,
+}
+
 impl Store {
-    /// Opens (creating it if missing) the file at `path`, with a table
-    /// `orders (id TEXT PRIMARY KEY)`.
+    /// Opens (creating it if missing) the file at `path`, with the tables
+    /// `orders (id TEXT PRIMARY KEY)` and `jobs (id TEXT PRIMARY KEY)`.
     ///
     /// # Errors
     ///
@@ -66,7 +76,10 @@ impl Store {
         if journal == Journal::Wal {
             connection.execute_batch("PRAGMA journal_mode = WAL; PRAGMA synchronous = NORMAL;")?;
         }
-        connection.execute_batch("CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY)")?;
+        connection.execute_batch(
+            "CREATE TABLE IF NOT EXISTS orders (id TEXT PRIMARY KEY);
+             CREATE TABLE IF NOT EXISTS jobs (id TEXT PRIMARY KEY);",
+        )?;
         Ok(Store(Arc::new(Mutex::new(Some(connection)))))
     }
 
@@ -82,9 +95,40 @@ impl Store {
     /// [`Insert::Duplicate`] when `id` is already stored, else
     /// [`Insert::Failed`] (logged), also once the store is closed.
     pub fn insert(&self, id: &str) -> Result<(), Insert> {
+        self.insert_into(Table::Orders, id)
+    }
+
+    /// Commits the row `id` of the table `jobs`: a job's work is done.
+    /// Blocks on SQLite.
+    ///
+    /// # Errors
+    ///
+    /// As [`Store::insert`].
+    pub fn insert_job(&self, id: &str) -> Result<(), Insert> {
+        self.insert_into(Table::Jobs, id)
+    }
+
+    /// Whether the table `jobs` has the row `id`. Blocks on SQLite.
+    ///
+    /// # Errors
+    ///
+    /// [`Insert::Failed`] (logged) when the store failed or is closed.
+    pub fn has_job(&self, id: &str) -> Result<bool, Insert> {
+        let connection = self.lock();
+        let connection = connection.as_ref().ok_or(Insert::Failed)?;
+        let found = connection
+            .prepare_cached("SELECT 1 FROM jobs WHERE id = ?1")
+            .and_then(|mut select| select.exists([id]));
+        found.map_err(|error| {
+            log(format_args!("look up job {id}: {error}"));
+            Insert::Failed
+        })
+    }
+
+    fn insert_into(&self, table: Table, id: &str) -> Result<(), Insert> {
         let mut connection = self.lock();
         let connection = connection.as_mut().ok_or(Insert::Failed)?;
-        match insert_immediate(connection, id) {
+        match insert_immediate(connection, table, id) {
             Ok(_) => Ok(()),
             Err(error)
                 if error.sqlite_error_code() == Some(rusqlite::ErrorCode::ConstraintViolation) =>
@@ -121,10 +165,18 @@ const BUSY_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(10);
 /// a deferred transaction that read first could be refused at once (SQLite
 /// does not wait when waiting could deadlock), with another process
 /// writing to the file.
-fn insert_immediate(connection: &mut rusqlite::Connection, id: &str) -> rusqlite::Result<()> {
+fn insert_immediate(
+    connection: &mut rusqlite::Connection,
+    table: Table,
+    id: &str,
+) -> rusqlite::Result<()> {
+    let sql = match table {
+        Table::Orders => "INSERT INTO orders (id) VALUES (?1)",
+        Table::Jobs => "INSERT INTO jobs (id) VALUES (?1)",
+    };
     let transaction =
         connection.transaction_with_behavior(rusqlite::TransactionBehavior::Immediate)?;
-    transaction.execute("INSERT INTO orders (id) VALUES (?1)", [id])?;
+    transaction.execute(sql, [id])?;
     transaction.commit()
 }
 
@@ -141,10 +193,17 @@ mod tests {
             let store = Store::open(&path, journal).unwrap();
             assert_eq!(store.insert("a"), Ok(()));
             assert_eq!(store.insert("a"), Err(Insert::Duplicate));
+            assert_eq!(store.has_job("a"), Ok(false));
+            assert_eq!(store.insert_job("a"), Ok(()));
+            assert_eq!(store.insert_job("a"), Err(Insert::Duplicate));
+            assert_eq!(store.has_job("a"), Ok(true));
             store.close().unwrap();
             assert_eq!(store.insert("b"), Err(Insert::Failed));
+            assert_eq!(store.insert_job("b"), Err(Insert::Failed));
+            assert_eq!(store.has_job("a"), Err(Insert::Failed));
             let store = Store::open(&path, journal).unwrap();
             assert_eq!(store.insert("a"), Err(Insert::Duplicate));
+            assert_eq!(store.has_job("a"), Ok(true));
             store.close().unwrap();
         }
     }

@@ -22,13 +22,17 @@ use actix_web::http::StatusCode;
 use actix_web::rt::time::{Instant, Sleep, sleep, sleep_until};
 use actix_web::web::{self, Bytes};
 use actix_web::{App, HttpRequest, HttpResponse, Resource};
+use futures_lite::StreamExt;
+use graceful_core::Shutdown;
 use graceful_targets::{
-    self as target, Answer, BadRequest, ChunkLines, Handover, Journal, Options, Store, param,
+    self as target, Answer, BadRequest, ChunkLines, Handover, Jobs, Journal, Options, Store, Ticks,
+    param,
 };
 use std::convert::Infallible;
 use std::io;
 use std::net::TcpListener;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 
@@ -62,16 +66,24 @@ async fn serve(options: Options, driver: graceful_actix::Driver, mut handover: H
 
     let listener: TcpListener = handover.listener(options.addr);
     let addr = listener.local_addr().unwrap_or(options.addr);
+    let jobs = store.clone().map(Jobs::new);
+    let events_every = EventsEvery(options.events_every);
     let app = {
         let shutdown = shutdown.clone();
         move || {
             App::new()
                 .app_data(web::Data::new(store.clone()))
+                .app_data(web::Data::new(jobs.clone()))
+                .app_data(web::Data::new(shutdown.clone()))
+                .app_data(web::Data::new(events_every))
                 .service(resource("/sleep").route(web::get().to(sleep_for)))
                 .service(resource("/stream").route(web::get().to(stream)))
                 .service(resource("/health/ready").route(graceful_actix::readiness(&shutdown)))
                 .service(resource("/health/live").route(web::get().to(|| async { "live" })))
                 .service(resource("/orders").route(web::post().to(order)))
+                .service(resource("/events").route(web::get().to(events)))
+                .service(resource("/jobs").route(web::post().to(job)))
+                .service(resource("/ws").route(web::get().to(websocket)))
                 .default_service(web::to(not_found))
         }
     };
@@ -161,6 +173,86 @@ async fn commit(
     let committed = store.insert(&id);
     sleep_until(started + Duration::from_millis(ms)).await;
     Ok(Answer::stored(committed, &id))
+}
+
+/// `--events-ms`, for the `/events` route.
+#[derive(Clone, Copy)]
+struct EventsEvery(Duration);
+
+async fn events(
+    request: HttpRequest,
+    shutdown: web::Data<Shutdown>,
+    default: web::Data<EventsEvery>,
+) -> HttpResponse {
+    match target::events_every(request.query_string(), default.0) {
+        Ok(every) => {
+            let ticks = Ticks::new(Arc::new(graceful_actix::ActixTimer), every);
+            let ticks = ticks.map(|event| Ok::<_, Infallible>(Bytes::from(event)));
+            graceful_actix::sse::sse(&shutdown, ticks)
+        }
+        Err(bad) => reply(Err(bad)),
+    }
+}
+
+/// `GET /ws`: a WebSocket echoing every text message, going away at
+/// `closed` (`graceful_actix::websocket`).
+async fn websocket(
+    request: HttpRequest,
+    body: web::Payload,
+    shutdown: web::Data<Shutdown>,
+) -> actix_web::Result<HttpResponse> {
+    let handled = graceful_actix::websocket::handle(&shutdown, &request, body)?;
+    let (response, mut session, mut messages) = handled;
+    actix_web::rt::spawn(async move {
+        while let Some(Ok(message)) = messages.next().await {
+            if let graceful_actix::websocket::Message::Text(text) = message
+                && session.text(text).await.is_err()
+            {
+                break;
+            }
+        }
+    });
+    Ok(response)
+}
+
+async fn job(
+    request: HttpRequest,
+    body: Bytes,
+    jobs: web::Data<Option<Jobs>>,
+    shutdown: web::Data<Shutdown>,
+) -> HttpResponse {
+    reply(queue(request, body, jobs, &shutdown).await)
+}
+
+/// Queues the job, spawns it (in flight from here), answers `202` at once;
+/// the job commits its row after `ms`.
+async fn queue(
+    request: HttpRequest,
+    body: Bytes,
+    jobs: web::Data<Option<Jobs>>,
+    shutdown: &Shutdown,
+) -> Result<Answer, BadRequest> {
+    let Some(jobs) = jobs.get_ref().clone() else {
+        return Ok(Answer::no_store());
+    };
+    let ms = param(request.query_string(), "ms")?.unwrap_or(0);
+    let id = target::job_id(&body)?;
+    // On this thread, as the orders' commits (the store is in WAL mode).
+    let queued = match jobs.queue(&id) {
+        Ok(queued) => queued,
+        Err(why) => return Ok(Answer::not_queued(why, &id)),
+    };
+    let work = async move {
+        sleep(Duration::from_millis(ms)).await;
+        let id = queued.id().to_owned();
+        if let Err(why) = queued.commit() {
+            target::log(format_args!("job {id} not committed: {why:?}"));
+        }
+    };
+    match graceful_actix::spawn_job(shutdown, work) {
+        Ok(_) => Ok(Answer::queued(&id)),
+        Err(_) => Ok(Answer::refused()),
+    }
 }
 
 /// The `/stream` body: its lines, on actix's timer.

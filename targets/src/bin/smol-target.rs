@@ -20,10 +20,12 @@
 //! from this crate's library, shared by every adapter's target.
 
 use bytes::Bytes;
+use futures_util::{SinkExt, StreamExt};
+use graceful_core::Shutdown;
 use graceful_smol::Spawn;
 use graceful_targets::{
-    self as target, Answer, BadRequest, ChunkLines, Handover, Journal, Options, Route, Routes,
-    Store,
+    self as target, Answer, BadRequest, ChunkLines, Handover, Jobs, Journal, Options, Route,
+    Routes, Store, Ticks,
 };
 use http_body::{Body, Frame};
 use http_body_util::{BodyExt, Either, Full};
@@ -81,12 +83,22 @@ async fn serve(
         target::fail(format_args!("cannot listen on {}: {error}", options.addr))
     });
     let addr = listener.get_ref().local_addr().unwrap_or(options.addr);
-    let routes = Routes::new(shutdown.clone(), store);
-    let service = service_fn(move |request: Request<Incoming>| {
-        let (method, uri) = (request.method().as_str(), request.uri());
-        let route = routes.route(method, uri.path(), uri.query());
-        async move { Ok::<_, Infallible>(respond(route, request.into_body()).await) }
-    });
+    let routes = Routes::new(shutdown.clone(), store, options.events_every);
+    let service = {
+        let (shutdown, executor) = (shutdown.clone(), executor.clone());
+        service_fn(move |request: Request<Incoming>| {
+            let (method, uri) = (request.method().as_str(), request.uri());
+            let route = routes.route(method, uri.path(), uri.query());
+            let (shutdown, executor) = (shutdown.clone(), executor.clone());
+            async move {
+                let reply = match route {
+                    Route::WebSocket => websocket(&shutdown, &executor, request),
+                    route => respond(&shutdown, &executor, route, request.into_body()).await,
+                };
+                Ok::<_, Infallible>(reply)
+            }
+        })
+    };
     // Under the start-up gate: a signal comes before (nothing is served)
     // or after `listening`.
     let served = target::start_serving(&shutdown, addr, || {
@@ -115,10 +127,18 @@ async fn serve(
     target::exit_with(&report)
 }
 
-type Reply = Response<Either<Full<Bytes>, Chunks>>;
+type Reply = Response<Either<Full<Bytes>, Either<Chunks, Events>>>;
+
+/// The `/events` body: the library's ticks, going away at `closed`.
+type Events = graceful_smol::sse::SseBody<Ticks>;
 
 /// Carries a route out on smol.
-async fn respond(route: Route, body: Incoming) -> Reply {
+async fn respond(
+    shutdown: &Shutdown,
+    executor: &Arc<Executor<'static>>,
+    route: Route,
+    body: Incoming,
+) -> Reply {
     let answer = match route {
         Route::Answer(answer) => answer,
         Route::Sleep { ms } => {
@@ -127,14 +147,94 @@ async fn respond(route: Route, body: Incoming) -> Reply {
         }
         Route::Stream(lines) => {
             let wait = Timer::never();
-            return Response::new(Either::Right(Chunks { lines, wait }));
+            return Response::new(Either::Right(Either::Left(Chunks { lines, wait })));
         }
+        Route::Events { every } => {
+            let ticks = Ticks::new(Arc::new(graceful_smol::SmolTimer), every);
+            let response = graceful_smol::sse::sse(shutdown, ticks);
+            return response.map(|body| Either::Right(Either::Right(body)));
+        }
+        // Answered before `respond`, with the request's upgrade.
+        Route::WebSocket => Answer::not_found(),
+        Route::Job { jobs, ms } => job(shutdown, executor, jobs, ms, body)
+            .await
+            .unwrap_or_else(Answer::from),
         Route::Order { store, ms } => order(store, ms, body).await.unwrap_or_else(Answer::from),
     };
-    let response = Response::builder().status(answer.status);
-    response
-        .body(Either::Left(Full::from(answer.body)))
-        .expect("a valid status")
+    answer.into_reply()
+}
+
+/// An answer as a response.
+trait IntoReply {
+    fn into_reply(self) -> Reply;
+}
+
+impl IntoReply for Answer {
+    fn into_reply(self) -> Reply {
+        let response = Response::builder().status(self.status);
+        response
+            .body(Either::Left(Full::from(self.body)))
+            .expect("a valid status")
+    }
+}
+
+/// Queues the job, spawns it (in flight from here), answers `202` at once;
+/// the job commits its row after `ms`.
+async fn job(
+    shutdown: &Shutdown,
+    executor: &Arc<Executor<'static>>,
+    jobs: Jobs,
+    ms: u64,
+    body: Incoming,
+) -> Result<Answer, BadRequest> {
+    let body = body.collect().await;
+    let body = body.map_err(|_| BadRequest("unreadable body".into()))?;
+    let id = target::job_id(&body.to_bytes())?;
+    let queue = smol::unblock({
+        let id = id.clone();
+        move || jobs.queue(&id)
+    });
+    let queued = match queue.await {
+        Ok(queued) => queued,
+        Err(why) => return Ok(Answer::not_queued(why, &id)),
+    };
+    let work = async move {
+        Timer::after(Duration::from_millis(ms)).await;
+        let id = queued.id().to_owned();
+        if let Err(why) = smol::unblock(move || queued.commit()).await {
+            target::log(format_args!("job {id} not committed: {why:?}"));
+        }
+    };
+    match graceful_smol::spawn_job(executor, shutdown, work) {
+        Ok(()) => Ok(Answer::queued(&id)),
+        Err(_) => Ok(Answer::refused()),
+    }
+}
+
+/// `GET /ws`: a WebSocket echoing every text message, going away at
+/// `closed` (`graceful_smol::websocket`).
+fn websocket(
+    shutdown: &Shutdown,
+    executor: &Arc<Executor<'static>>,
+    mut request: Request<Incoming>,
+) -> Reply {
+    let echo = graceful_smol::websocket::upgrade(
+        executor,
+        shutdown,
+        &mut request,
+        |mut socket| async move {
+            while let Some(Ok(message)) = socket.next().await {
+                if message.is_text() && socket.send(message).await.is_err() {
+                    break;
+                }
+            }
+        },
+    );
+    let response: Result<Response<Full<Bytes>>, _> = echo;
+    response.map_or_else(
+        |not| Answer::from(BadRequest(not.to_string())).into_reply(),
+        |response| response.map(Either::Left),
+    )
 }
 
 /// Commits the order at half the time, answers at the full time.

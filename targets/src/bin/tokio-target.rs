@@ -19,18 +19,22 @@
 //! from this crate's library, shared by every adapter's target.
 
 use bytes::Bytes;
+use futures_util::stream::Map;
+use futures_util::{SinkExt, StreamExt};
+use graceful_core::{Shutdown, UntilGoingAway};
 use graceful_targets::{
-    self as target, Answer, BadRequest, ChunkLines, Handover, Insert, Journal, Options, Route,
-    Routes, Store,
+    self as target, Answer, BadRequest, ChunkLines, Handover, Insert, Jobs, Journal, Options,
+    Route, Routes, Store, Ticks,
 };
 use http_body::{Body, Frame};
-use http_body_util::{BodyExt, Either, Full};
+use http_body_util::{BodyExt, Either, Full, StreamBody};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use std::convert::Infallible;
 use std::io;
 use std::pin::Pin;
+use std::sync::Arc;
 use std::task::{Context, Poll, ready};
 use std::time::Duration;
 use tokio::net::TcpListener;
@@ -70,12 +74,22 @@ async fn serve(options: Options, driver: graceful_tokio::Driver, mut handover: H
         target::fail(format_args!("cannot listen on {}: {error}", options.addr))
     });
     let addr = listener.local_addr().unwrap_or(options.addr);
-    let routes = Routes::new(shutdown.clone(), store);
-    let service = service_fn(move |request: Request<Incoming>| {
-        let (method, uri) = (request.method().as_str(), request.uri());
-        let route = routes.route(method, uri.path(), uri.query());
-        async move { Ok::<_, Infallible>(respond(route, request.into_body()).await) }
-    });
+    let routes = Routes::new(shutdown.clone(), store, options.events_every);
+    let service = {
+        let shutdown = shutdown.clone();
+        service_fn(move |request: Request<Incoming>| {
+            let (method, uri) = (request.method().as_str(), request.uri());
+            let route = routes.route(method, uri.path(), uri.query());
+            let shutdown = shutdown.clone();
+            async move {
+                let reply = match route {
+                    Route::WebSocket => websocket(&shutdown, request),
+                    route => respond(&shutdown, route, request.into_body()).await,
+                };
+                Ok::<_, Infallible>(reply)
+            }
+        })
+    };
     // gRPC on the same port: `application/grpc` calls go to tonic's routes.
     let service = target::grpc::WithGrpc::new(target::grpc::routes(&shutdown).await, service);
     // Under the start-up gate: a signal comes before (nothing is served)
@@ -108,10 +122,18 @@ async fn serve(options: Options, driver: graceful_tokio::Driver, mut handover: H
     }
 }
 
-type Reply = Response<Either<Full<Bytes>, Chunks>>;
+type Reply = Response<Either<Full<Bytes>, Either<Chunks, Events>>>;
+
+/// The `/events` body: the library's events, as data frames.
+type Events =
+    StreamBody<Map<UntilGoingAway<Ticks>, fn(String) -> Result<Frame<Bytes>, Infallible>>>;
+
+fn data(event: String) -> Result<Frame<Bytes>, Infallible> {
+    Ok(Frame::data(Bytes::from(event)))
+}
 
 /// Carries a route out on tokio.
-async fn respond(route: Route, body: Incoming) -> Reply {
+async fn respond(shutdown: &Shutdown, route: Route, body: Incoming) -> Reply {
     let answer = match route {
         Route::Answer(answer) => answer,
         Route::Sleep { ms } => {
@@ -120,14 +142,90 @@ async fn respond(route: Route, body: Incoming) -> Reply {
         }
         Route::Stream(lines) => {
             let wait = Box::pin(sleep(Duration::ZERO));
-            return Response::new(Either::Right(Chunks { lines, wait }));
+            return Response::new(Either::Right(Either::Left(Chunks { lines, wait })));
         }
+        Route::Events { every } => {
+            let events =
+                target::ticks::events(shutdown, Arc::new(graceful_tokio::TokioTimer), every);
+            let body = StreamBody::new(events.map(data as fn(_) -> _));
+            let response = Response::builder().header("content-type", "text/event-stream");
+            return response
+                .body(Either::Right(Either::Right(body)))
+                .expect("a valid header");
+        }
+        // Answered before `respond`, with the request's upgrade.
+        Route::WebSocket => Answer::not_found(),
+        Route::Job { jobs, ms } => job(shutdown, jobs, ms, body)
+            .await
+            .unwrap_or_else(Answer::from),
         Route::Order { store, ms } => order(store, ms, body).await.unwrap_or_else(Answer::from),
     };
-    let response = Response::builder().status(answer.status);
-    response
-        .body(Either::Left(Full::from(answer.body)))
-        .expect("a valid status")
+    answer.into_reply()
+}
+
+/// An answer as a response.
+trait IntoReply {
+    fn into_reply(self) -> Reply;
+}
+
+impl IntoReply for Answer {
+    fn into_reply(self) -> Reply {
+        let response = Response::builder().status(self.status);
+        response
+            .body(Either::Left(Full::from(self.body)))
+            .expect("a valid status")
+    }
+}
+
+/// Queues the job, spawns it (in flight from here), answers `202` at once;
+/// the job commits its row after `ms`.
+async fn job(
+    shutdown: &Shutdown,
+    jobs: Jobs,
+    ms: u64,
+    body: Incoming,
+) -> Result<Answer, BadRequest> {
+    let body = body.collect().await;
+    let body = body.map_err(|_| BadRequest("unreadable body".into()))?;
+    let id = target::job_id(&body.to_bytes())?;
+    let queue = tokio::task::spawn_blocking({
+        let id = id.clone();
+        move || jobs.queue(&id)
+    });
+    let queued = match queue.await.unwrap_or(Err(Insert::Failed)) {
+        Ok(queued) => queued,
+        Err(why) => return Ok(Answer::not_queued(why, &id)),
+    };
+    let work = async move {
+        sleep(Duration::from_millis(ms)).await;
+        let id = queued.id().to_owned();
+        let commit = tokio::task::spawn_blocking(move || queued.commit());
+        if let Err(why) = commit.await.unwrap_or(Err(Insert::Failed)) {
+            target::log(format_args!("job {id} not committed: {why:?}"));
+        }
+    };
+    match graceful_tokio::spawn_job(shutdown, work) {
+        Ok(_) => Ok(Answer::queued(&id)),
+        Err(_) => Ok(Answer::refused()),
+    }
+}
+
+/// `GET /ws`: a WebSocket echoing every text message, going away at
+/// `closed` (`graceful_tokio::websocket`).
+fn websocket(shutdown: &Shutdown, mut request: Request<Incoming>) -> Reply {
+    let echo =
+        graceful_tokio::websocket::upgrade(shutdown, &mut request, |mut socket| async move {
+            while let Some(Ok(message)) = socket.next().await {
+                if message.is_text() && socket.send(message).await.is_err() {
+                    break;
+                }
+            }
+        });
+    let response: Result<Response<Full<Bytes>>, _> = echo;
+    response.map_or_else(
+        |not| Answer::from(BadRequest(not.to_string())).into_reply(),
+        |response| response.map(Either::Left),
+    )
 }
 
 /// Commits the order at half the time, answers at the full time.
