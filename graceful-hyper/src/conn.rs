@@ -14,9 +14,11 @@
 //! before that are served ([`Connection::enter_stream`]), never `503`.
 //! hyper then closes a connection with no stream left by itself, but it has
 //! no timer: a client that never answers the PING, or that sent the preface
-//! and no SETTINGS, would keep the connection open for ever. So one second
-//! ([`GOAWAY_BOUND`]) after the GOAWAY, a connection with no stream in
-//! progress is closed here, whatever hyper is waiting for. At the drain
+//! and no SETTINGS, would keep the connection open for ever, and accepting
+//! new streams. So one second ([`GOAWAY_BOUND`]) after the GOAWAY, h2 is
+//! handed the PING's ACK the client did not send ([`crate::ping_ack`]),
+//! which makes it send the final GOAWAY, and a connection with no stream
+//! in progress is closed here, whatever hyper is waiting for. At the drain
 //! deadline the streams still in progress are reset with `CANCEL` and the
 //! connection is closed once they are ([`crate::cancel`]).
 //!
@@ -30,6 +32,7 @@
 //! as here) and, when hyper drops it, that the io is gone.
 
 use crate::cancel::RESET_BOUND;
+use crate::ping_ack::{AckRequest, InboundFrames};
 use crate::service::GracefulService;
 use crate::service::Streams;
 use graceful_core::conn::{ConnIo, Connection};
@@ -62,6 +65,9 @@ struct TrackedIo<I> {
     /// The bytes [`sniff`] read, and how many of them hyper has read back.
     prefix: Vec<u8>,
     replayed: usize,
+    /// HTTP/2 only: the inbound frames, followed so that the shutdown
+    /// PING's ACK can be spliced in at the bound ([`crate::ping_ack`]).
+    frames: Option<InboundFrames>,
 }
 
 impl<I: Read + Unpin> Read for TrackedIo<I> {
@@ -71,13 +77,33 @@ impl<I: Read + Unpin> Read for TrackedIo<I> {
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if let Some(frames) = &mut this.frames
+            && let Some(ack) = frames.splice(buf.remaining())
+        {
+            buf.put_slice(ack);
+            return Poll::Ready(Ok(()));
+        }
         if this.replayed < this.prefix.len() {
             let n = (this.prefix.len() - this.replayed).min(buf.remaining());
-            buf.put_slice(&this.prefix[this.replayed..this.replayed + n]);
+            let replay = &this.prefix[this.replayed..this.replayed + n];
+            if let Some(frames) = &mut this.frames {
+                frames.consumed(replay);
+            }
+            buf.put_slice(replay);
             this.replayed += n;
             return Poll::Ready(Ok(()));
         }
-        Pin::new(&mut this.io).poll_read(cx, buf)
+        let Some(frames) = &mut this.frames else {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        };
+        // Through a buffer of our own, to see where the frames end.
+        let mut bytes = [0u8; 16 * 1024];
+        let room = buf.remaining().min(bytes.len());
+        let mut read = ReadBuf::new(&mut bytes[..room]);
+        ready!(Pin::new(&mut this.io).poll_read(cx, read.unfilled()))?;
+        frames.consumed(read.filled());
+        buf.put_slice(read.filled());
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -317,6 +343,7 @@ where
         conn,
         prefix: Vec::new(),
         replayed: 0,
+        frames: None,
     };
     let service = Streams {
         service: GracefulService::for_connection(service, state.clone()),
@@ -333,9 +360,12 @@ where
             },
         };
         if h2 {
+            let ack = AckRequest::default();
+            io.frames = Some(InboundFrames::new(ack.clone()));
             let conn = http2::Builder::new(spawner).serve_connection(io, service);
             H2 {
                 conn,
+                ack,
                 goaway: GoAway::Waiting(shutdown.reached(Phase::Draining)),
                 deadline: Deadline::new(&shutdown),
                 resetting: None,
@@ -473,8 +503,10 @@ enum GoAway {
     /// Sent (the first one): hyper sends the final one when the PING is
     /// answered; until this sleep of [`GOAWAY_BOUND`] ends at the latest.
     Sent(Sleep),
-    /// Sent [`GOAWAY_BOUND`] ago or more: a connection with no stream in
-    /// progress is closed, whatever hyper is still waiting for.
+    /// Sent [`GOAWAY_BOUND`] ago or more: the final GOAWAY is sent (the
+    /// PING's ACK is given to hyper if the client did not send it), and a
+    /// connection with no stream in progress is closed, whatever hyper is
+    /// still waiting for.
     Bounded,
 }
 
@@ -490,6 +522,9 @@ pin_project! {
     {
         #[pin]
         conn: http2::Connection<TrackedIo<I>, Streams<S>, Spawner>,
+        // At the bound, the shutdown PING's ACK the client did not send
+        // ([`crate::ping_ack`]): hyper then sends the final GOAWAY.
+        ack: AckRequest,
         goaway: GoAway,
         deadline: Deadline,
         // Set at the drain deadline if busy: the streams are being reset
@@ -520,6 +555,7 @@ where
             && bound.as_mut().poll(cx).is_ready()
         {
             *this.goaway = GoAway::Bounded;
+            this.ack.request();
         }
         if this.resetting.is_none() && this.deadline.closes(cx, this.state) {
             // Its streams reset themselves with CANCEL ([`crate::cancel`]);

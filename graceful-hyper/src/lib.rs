@@ -128,6 +128,7 @@ mod cancel;
 mod conn;
 #[cfg(feature = "tower")]
 mod layer;
+mod ping_ack;
 mod serve;
 mod service;
 #[cfg(feature = "sse")]

@@ -28,11 +28,12 @@ const SOON: Duration = Duration::from_secs(10);
 
 type Body = http_body_util::combinators::BoxBody<Bytes, Infallible>;
 
-/// `/sleep` answers after 400 ms, `/hang` never answers, `/trickle` sends
-/// its head and one chunk and never ends its body.
+/// `/sleep` answers after 400 ms, `/long` after 2.5 s, `/hang` never
+/// answers, `/trickle` sends its head and one chunk and never ends its body.
 async fn sleep_route(request: Request<Incoming>) -> Result<Response<Body>, Infallible> {
     match request.uri().path() {
         "/sleep" => tokio::time::sleep(Duration::from_millis(400)).await,
+        "/long" => tokio::time::sleep(Duration::from_millis(2_500)).await,
         "/hang" => std::future::pending().await,
         "/trickle" => {
             let chunk =
@@ -183,6 +184,54 @@ async fn a_client_that_never_answers_the_ping_is_closed_within_the_bound() {
     assert!(closed < Duration::from_secs(3), "closed after {closed:?}");
     let report = server.run.await.expect("join");
     assert_eq!(report.exit_code(), 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_final_goaway_comes_within_the_bound_when_the_ping_is_never_answered() {
+    let server = server().await;
+    // A stream that outlasts the bound, and a PING never answered.
+    let mut client = connect(server.addr, Some("/long")).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let _ = server.shutdown.request(Signal::TERM);
+    let mut goaways = Vec::new();
+    let mut body = Vec::new();
+    let mut ended = None;
+    while let Some((kind, flags, id, payload)) = read_frame(&mut client).await {
+        if kind == GOAWAY {
+            let last = u32::from_be_bytes(payload[..4].try_into().expect("4 bytes")) & 0x7fff_ffff;
+            goaways.push((Instant::now(), last));
+        }
+        if kind == DATA && id == 1 {
+            body.extend_from_slice(&payload);
+            if flags & END_STREAM != 0 {
+                ended = Some(Instant::now());
+                break;
+            }
+        }
+    }
+    let ended = ended.expect("the stream's end");
+    let [(first_at, first), (final_at, last)] = goaways[..] else {
+        panic!("two GOAWAYs before the stream's end: {goaways:?}");
+    };
+    assert_eq!(first, 0x7fff_ffff, "the first GOAWAY admits every stream");
+    assert_eq!(last, 1, "the final GOAWAY names the stream being served");
+    let apart = final_at - first_at;
+    // The bound is 1 s; hyper alone would wait for the PING's answer for
+    // ever, and send the final GOAWAY only after the stream's end, if at all.
+    assert!(
+        apart >= Duration::from_millis(800) && apart < Duration::from_millis(2_000),
+        "final GOAWAY {apart:?} after the first"
+    );
+    assert!(
+        final_at < ended,
+        "the final GOAWAY came before the stream's end"
+    );
+    assert_eq!(body, b"slept");
+    let report = tokio::time::timeout(SOON, server.run)
+        .await
+        .expect("drained")
+        .expect("join");
+    assert_eq!(report.exit_code(), 0, "drained, nothing abandoned");
 }
 
 /// At the drain deadline a stream still in progress is reset with CANCEL

@@ -18,6 +18,12 @@
 //! when it ends. Standard output gets the table of scenarios × targets.
 //! Exit code 0 when everything passed, 1 when something failed, 2 on a
 //! usage error.
+//!
+//! A few scenarios are known to fail on one target ([`KNOWN_FAILURES`]),
+//! each for a reason written beside it and tracked by an open issue: they
+//! are shown in the table as failed, listed with their reason, and do not
+//! fail the run. One of them that passes does, so that the list is
+//! emptied as the gaps close and never hides a regression.
 
 use std::fs;
 use std::io::Write;
@@ -30,6 +36,68 @@ use graceful_conformance::{
 
 use crate::Failure;
 use crate::targets::{self, FAKE, KNOWN, Known};
+
+/// A scenario a target is known to fail, and why.
+#[derive(Debug, Clone, Copy)]
+struct KnownFailure {
+    target: &'static str,
+    scenario: &'static str,
+    why: &'static str,
+}
+
+/// The scenarios a target is known to fail (see the module's
+/// documentation). HTTP/2 on actix: actix-http's HTTP/2 dispatcher never
+/// sends GOAWAY and cannot be drained, so graceful-actix serves HTTP/1.1
+/// only (TLS with ALPN `http/1.1` alone) until it drives HTTP/2 itself
+/// (issue 11).
+const KNOWN_FAILURES: &[KnownFailure] = &[
+    KnownFailure {
+        target: "actix",
+        scenario: "h2c-served",
+        why: "no HTTP/2 on actix yet (issue 11)",
+    },
+    KnownFailure {
+        target: "actix",
+        scenario: "h2-unready-delay-serves",
+        why: "no HTTP/2 on actix yet (issue 11)",
+    },
+    KnownFailure {
+        target: "actix",
+        scenario: "h2-goaway-at-closed",
+        why: "no HTTP/2 on actix yet (issue 11)",
+    },
+    KnownFailure {
+        target: "actix",
+        scenario: "h2-inflight-completes",
+        why: "no HTTP/2 on actix yet (issue 11)",
+    },
+    KnownFailure {
+        target: "actix",
+        scenario: "h2-idle-closed",
+        why: "no HTTP/2 on actix yet (issue 11)",
+    },
+    KnownFailure {
+        target: "actix",
+        scenario: "h2-no-ping-answer",
+        why: "no HTTP/2 on actix yet (issue 11)",
+    },
+    KnownFailure {
+        target: "actix",
+        scenario: "h2-deadline-resets",
+        why: "no HTTP/2 on actix yet (issue 11)",
+    },
+    KnownFailure {
+        target: "actix",
+        scenario: "tls-served",
+        why: "no HTTP/2 on actix yet: ALPN offers http/1.1 only (issue 11)",
+    },
+];
+
+fn known_failure(target: &str, scenario: &str) -> Option<&'static KnownFailure> {
+    KNOWN_FAILURES
+        .iter()
+        .find(|k| k.target == target && k.scenario == scenario)
+}
 
 #[derive(Debug, Default)]
 struct Options {
@@ -225,19 +293,47 @@ pub(crate) fn run(args: &[String]) -> Result<(), Failure> {
         fs::write(path, text + "\n")
             .map_err(|e| Failure::failed(format!("writing {}: {e}", path.display())))?;
     }
-    let failed = runs
-        .iter()
-        .flat_map(|(_, reports)| reports)
-        .filter(|r| !r.passed)
-        .count();
+    let mut failed = 0;
+    let mut known = Vec::new();
+    let mut fixed = Vec::new();
+    for (target, reports) in &runs {
+        for r in reports {
+            match (r.passed, known_failure(target, r.name)) {
+                (false, Some(k)) => known.push(k),
+                (false, None) => failed += 1,
+                (true, Some(k)) => fixed.push(k),
+                (true, None) => {}
+            }
+        }
+    }
+    if !known.is_empty() {
+        println!(
+            "\nknown failures, which do not fail the run ({}):",
+            known.len()
+        );
+        for k in &known {
+            println!("  {} {}: {}", k.target, k.scenario, k.why);
+        }
+    }
+    for k in &fixed {
+        println!(
+            "\n{} {} passed but is listed as a known failure ({}): take it off the list",
+            k.target, k.scenario, k.why
+        );
+    }
     eprintln!(
-        "xtask: conformance done in {:.0} s, {failed} scenario run(s) failed",
-        started.elapsed().as_secs_f64()
+        "xtask: conformance done in {:.0} s, {failed} scenario run(s) failed, {} known failure(s), {} known failure(s) passed",
+        started.elapsed().as_secs_f64(),
+        known.len(),
+        fixed.len()
     );
-    if failed == 0 {
+    if failed == 0 && fixed.is_empty() {
         Ok(())
     } else {
-        Err(Failure::failed(format!("{failed} scenario run(s) failed")))
+        Err(Failure::failed(format!(
+            "{failed} scenario run(s) failed, {} known failure(s) passed",
+            fixed.len()
+        )))
     }
 }
 
@@ -247,6 +343,19 @@ mod tests {
 
     fn strings(args: &[&str]) -> Vec<String> {
         args.iter().map(|s| (*s).to_owned()).collect()
+    }
+
+    #[test]
+    fn every_known_failure_names_a_target_and_a_scenario() {
+        for k in KNOWN_FAILURES {
+            assert!(KNOWN.iter().any(|t| t.name == k.target), "{k:?}");
+            let exists = Scenario::from_name(k.scenario).is_some()
+                || GrpcScenario::all().iter().any(|s| s.name() == k.scenario);
+            assert!(exists, "{k:?}");
+            assert!(!k.why.is_empty(), "{k:?}");
+        }
+        assert!(known_failure("actix", "h2c-served").is_some());
+        assert!(known_failure("tokio", "h2c-served").is_none());
     }
 
     #[test]
