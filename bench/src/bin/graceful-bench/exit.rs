@@ -64,6 +64,84 @@ pub(crate) fn idle(spec: &Spec, config: &Config, keep_alive: bool) -> Row {
     })
 }
 
+/// How long figure 8 waits for an exit with a stream open before it kills
+/// the server and counts it as held.
+pub(crate) const SSE_BOUND: Duration = Duration::from_secs(10);
+
+/// Figure 8 for `spec`: the time from a SIGTERM to the exit with one
+/// server-sent events stream (`GET /events?ms=100`) open, its first event
+/// read. A server still running [`SSE_BOUND`] after the signal is killed,
+/// and the row stops there (a server that holds once holds every time).
+pub(crate) fn with_sse(spec: &Spec, config: &Config) -> Row {
+    let mut row = Row {
+        server: spec.name.clone(),
+        ..Row::default()
+    };
+    for _ in 0..config.repetitions {
+        match sse_once(spec, config) {
+            Ok((latency, ending)) => {
+                row.latencies.push(latency);
+                row.endings.insert(ending);
+            }
+            Err(error) => {
+                eprintln!("  {error}");
+                let held = error.contains("still running");
+                row.failures.push(error);
+                if held {
+                    break;
+                }
+            }
+        }
+    }
+    row
+}
+
+fn sse_once(spec: &Spec, config: &Config) -> Result<(f64, String), String> {
+    use std::io::{Read, Write};
+    let mut server = Running::start(spec)?;
+    let addr = server.addr();
+    let mut stream =
+        http::connect(addr, SSE_BOUND).map_err(|e| server.failure(&format!("connect: {e}")))?;
+    let request = format!("GET /events?ms=100 HTTP/1.1\r\nHost: {addr}\r\n\r\n");
+    stream
+        .write_all(request.as_bytes())
+        .map_err(|e| server.failure(&format!("/events: {e}")))?;
+    // The head and the first event.
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 4096];
+    while !String::from_utf8_lossy(&seen).contains("tick 0") {
+        match stream.read(&mut buf) {
+            Ok(0) | Err(_) => return Err(server.failure("/events: no first event")),
+            Ok(n) => seen.extend_from_slice(&buf[..n]),
+        }
+    }
+    if !seen.starts_with(b"HTTP/1.1 200") {
+        return Err(server.failure("/events: not a 200"));
+    }
+    thread::sleep(config.signal_after);
+    // What the stream says after the signal, read on until it ends.
+    let reader = thread::spawn(move || {
+        let mut rest = Vec::new();
+        let _ = stream.read_to_end(&mut rest);
+        String::from_utf8_lossy(&rest).contains("retry:")
+    });
+    let signalled = server.signal(Signal::SIGTERM)?;
+    let exit = server.wait(SSE_BOUND)?;
+    let retry = reader.join().unwrap_or(false);
+    Ok((
+        server::millis_between(signalled, exit.at),
+        format!(
+            "{}{}",
+            server::describe(exit.status),
+            if retry {
+                ", the stream ended with `retry:`"
+            } else {
+                ""
+            }
+        ),
+    ))
+}
+
 fn repeat(
     spec: &Spec,
     config: &Config,

@@ -1,7 +1,7 @@
 //! `graceful-bench`: the benchmark runner behind `cargo xtask bench`.
 //!
 //! ```text
-//! graceful-bench [--quick] [--figures 1,2,3,4,5,6,7] [--counts-only]
+//! graceful-bench [--quick] [--figures 1,2,3,4,5,6,7,8] [--counts-only]
 //!                [--target NAME=PATH]... [--targets-from FILE]
 //!                [--markdown PATH] [--svg PATH]
 //! ```
@@ -9,7 +9,7 @@
 //! It builds the peers and baselines of this crate, finds graceful's
 //! conformance targets with `cargo xtask targets` (or takes them from
 //! `--target` / `--targets-from`, in the same `NAME PATH` form), measures
-//! the seven figures side by side, prints the tables, and writes
+//! the eight figures side by side, prints the tables, and writes
 //! `BENCHMARKS.md` and `BENCHMARKS.svg` at the workspace root.
 //!
 //! 1. Guard cost: instruction counts of `guard-ops` under callgrind, and
@@ -24,6 +24,8 @@
 //! 7. gRPC: unary calls per second through graceful's tokio target against
 //!    tonic alone, and SIGTERM to exit with idle gRPC clients, against
 //!    tonic's own `serve_with_incoming_shutdown`.
+//! 8. SIGTERM to exit with one server-sent events stream open: ours and
+//!    axum's `with_graceful_shutdown`.
 //!
 //! Every load goes to 127.0.0.1 and every step is bounded in count and
 //! time. Progress goes to standard error; the tables to standard output.
@@ -55,7 +57,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: graceful-bench [--quick] [--figures 1,2,3,4,5,6,7] [--counts-only] [--target NAME=PATH]...
+usage: graceful-bench [--quick] [--figures 1,2,3,4,5,6,7,8] [--counts-only] [--target NAME=PATH]...
                       [--targets-from FILE] [--markdown PATH] [--svg PATH]
 
   --quick              shorter rounds, fewer repetitions, 1 000 requests at scale (a few minutes)
@@ -168,7 +170,7 @@ struct Options {
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
-        figures: (1..=7).collect(),
+        figures: (1..=8).collect(),
         ..Options::default()
     };
     let mut args = args.iter();
@@ -191,8 +193,8 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 options.figures = list
                     .split(',')
                     .map(|f| match f.trim().parse::<u8>() {
-                        Ok(n @ 1..=7) => Ok(n),
-                        _ => Err(format!("--figures {list}: figures are 1 to 7")),
+                        Ok(n @ 1..=8) => Ok(n),
+                        _ => Err(format!("--figures {list}: figures are 1 to 8")),
                     })
                     .collect::<Result<_, _>>()?;
             }
@@ -370,6 +372,7 @@ fn run(options: &Options) -> Result<(), String> {
         scale: None,
         rollout: None,
         grpc: None,
+        sse: None,
         notes: None,
     };
     let by_kind = |kinds: &[Kind]| -> Vec<&Spec> {
@@ -500,6 +503,22 @@ fn run(options: &Options) -> Result<(), String> {
         }
     }
 
+    if options.figures.contains(&8) {
+        eprintln!(
+            "graceful-bench: figure 8, SIGTERM to exit with a server-sent events stream open"
+        );
+        // Of the peers, axum's serves `/events` (its SSE example's stream).
+        results.sse = Some(
+            contenders
+                .iter()
+                .filter(|s| s.kind == Kind::Target || s.name == "axum")
+                .map(|spec| {
+                    eprintln!("  {}", spec.name);
+                    exit::with_sse(spec, &settings.idle)
+                })
+                .collect(),
+        );
+    }
     if options.figures.contains(&7) {
         eprintln!("graceful-bench: figure 7, gRPC against tonic alone");
         let grpc_specs: Vec<Spec> = GRPC_SERVERS
@@ -575,13 +594,13 @@ mod tests {
     fn parses_the_command_line() {
         let o = parse(&[]).unwrap();
         assert!(!o.quick && !o.targets_given);
-        assert_eq!(o.figures.len(), 7);
+        assert_eq!(o.figures.len(), 8);
         let o = parse(&["--quick", "--figures", "1,3", "--target=tokio=/x/t"]).unwrap();
         assert!(o.quick && o.targets_given && !o.counts_only);
         assert!(parse(&["--counts-only"]).unwrap().counts_only);
         assert_eq!(o.figures.into_iter().collect::<Vec<_>>(), [1, 3]);
         assert_eq!(o.targets, [("tokio".to_owned(), PathBuf::from("/x/t"))]);
-        assert!(parse(&["--figures", "8"]).is_err());
+        assert!(parse(&["--figures", "9"]).is_err());
         assert!(parse(&["--target", "tokio"]).is_err());
         assert!(parse(&["--fast"]).is_err());
     }

@@ -17,6 +17,8 @@ pub(crate) const SERVING_RATIO: f64 = 0.97;
 pub(crate) const SERVING_INSTRUCTIONS: f64 = 1.03;
 pub(crate) const EXIT_AFTER_LAST_MS: f64 = 5.0;
 pub(crate) const EXIT_IDLE_MS: f64 = 10.0;
+/// Figure 8's goal for ours: the stream ends at `closed`, then the exit.
+pub(crate) const EXIT_SSE_MS: f64 = 50.0;
 
 /// How a run was set up.
 #[derive(Debug, Clone, Copy)]
@@ -89,6 +91,7 @@ pub(crate) struct Results {
     pub(crate) scale: Option<Vec<scale::Row>>,
     pub(crate) rollout: Option<Result<rollout::Figure, String>>,
     pub(crate) grpc: Option<Result<grpc::Figure, String>>,
+    pub(crate) sse: Option<Vec<exit::Row>>,
     /// `bench/NOTES.md`: the profiles' diagnoses, written by hand, copied
     /// at the end of the report.
     pub(crate) notes: Option<String>,
@@ -194,7 +197,7 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
     );
     let _ = writeln!(
         md,
-        "cargo run --release -p graceful-bench --bin graceful-bench -- [--quick] [--figures 1,2,3,4,5,6,7]"
+        "cargo run --release -p graceful-bench --bin graceful-bench -- [--quick] [--figures 1,2,3,4,5,6,7,8]"
     );
     let _ = writeln!(md, "{}   # figure 1 alone", guards::command(s.quick));
     let _ = writeln!(md, "```\n");
@@ -208,6 +211,7 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
     figure_scale(&mut md, results);
     figure_rollout(&mut md, results);
     figure_grpc(&mut md, results);
+    figure_sse(&mut md, results);
     if let Some(notes) = &results.notes {
         let _ = writeln!(md, "{}", notes.trim_end());
     }
@@ -281,6 +285,23 @@ fn goals(md: &mut String, r: &Results) {
     }
     rollout_goals(md, r);
     grpc_goals(md, r);
+    for row in r.sse.iter().flatten().filter(|row| r.is_ours(&row.server)) {
+        let measured = Summary::of(&row.latencies).map(|l| {
+            (
+                format!("{} ms", ms(l.median)),
+                l.median <= EXIT_SSE_MS && row.failures.is_empty(),
+            )
+        });
+        goal_line(
+            md,
+            "8. exit with a stream open",
+            &format!(
+                "{}, one server-sent events stream open: ≤ {EXIT_SSE_MS} ms",
+                row.server
+            ),
+            measured,
+        );
+    }
     let _ = writeln!(md);
 }
 
@@ -1215,6 +1236,40 @@ fn figure_grpc(md: &mut String, r: &Results) {
     let _ = writeln!(md);
 }
 
+fn figure_sse(md: &mut String, r: &Results) {
+    let Some(rows) = &r.sse else { return };
+    let c = &r.settings.idle;
+    let _ = writeln!(md, "## 8. Exit with a server-sent events stream open\n");
+    let _ = writeln!(
+        md,
+        "One `GET /events?ms=100` stream open, its first event read, then a SIGTERM {} ms \
+         later: the time from the signal to the exit. Ours end the stream at `closed` with a \
+         last `retry: 1000` event and exit; axum's `with_graceful_shutdown` waits for every \
+         connection, and an event stream never ends by itself. A server still running {} s \
+         after the signal is killed (once is enough). A fresh process for each of {} runs. \
+         Goal for ours: ≤ {EXIT_SSE_MS} ms median.\n",
+        c.signal_after.as_millis(),
+        exit::SSE_BOUND.as_secs(),
+        c.repetitions
+    );
+    let _ = writeln!(
+        md,
+        "| server | median ms | min | max | runs | failed | ended with |"
+    );
+    let _ = writeln!(md, "| --- | ---: | ---: | ---: | ---: | ---: | --- |");
+    for row in rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {} |",
+            row.server,
+            latency_cells(row),
+            row.failures.len(),
+            endings(row)
+        );
+    }
+    failures(md, rows.iter().map(|row| (&row.server, &row.failures)));
+}
+
 /// Results of every kind, for the tests of the report and the chart.
 #[cfg(test)]
 pub(crate) fn example() -> Results {
@@ -1344,6 +1399,7 @@ pub(crate) fn example() -> Results {
                 },
             ],
         })),
+        sse: Some(vec![exit_row("graceful-tokio", vec![2.0, 3.0])]),
         grpc: Some(Ok(grpc::Figure {
             rates: vec![grpc::RateRow {
                 server: "graceful-tokio".to_owned(),
@@ -1418,6 +1474,8 @@ mod tests {
         assert!(md.contains("| 7. gRPC | graceful-tokio, SIGTERM to exit with idle gRPC clients and a PING-less one: ≤ 10 ms | 2.50 ms | met |"));
         assert!(md.contains("| graceful-tokio | 31000 | 30000 – 32000 | 0.980× | 0 |"));
         assert!(md.contains("| axum | 50 idle + 1 PING-less | - | - | 1 | 0 |"));
+        assert!(md.contains("| 8. exit with a stream open | graceful-tokio, one server-sent events stream open: ≤ 50 ms | 2.50 ms | met |"));
+        assert!(md.contains("## 8. Exit with a server-sent events stream open"));
         assert!(md.contains("cargo xtask bench --quick"));
         assert!(md.ends_with("## Notes\n\nWhere the instructions go.\n"));
     }
