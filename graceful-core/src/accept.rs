@@ -185,9 +185,11 @@ where
                 drop(std);
                 Ok(())
             }
-            // An upgrade handed the socket over: the new process accepts
-            // from the same queue, so this process only lets go of its copy.
-            Some(Ok(std)) if self.token.as_ref().is_some_and(is_handed_over) => {
+            // An upgrade handed the socket over, or it is shared with a
+            // process that keeps it (systemd's socket activation): the
+            // other process accepts from the same queue, so this process
+            // only lets go of its copy.
+            Some(Ok(std)) if self.token.as_ref().is_some_and(is_handed_over) || is_shared(&std) => {
                 listener::release(std);
                 Ok(())
             }
@@ -221,6 +223,17 @@ where
         drop(self.token.take());
         accepting.and(closed)
     }
+}
+
+/// Whether [`listener::mark_shared`] marked the socket.
+#[cfg(unix)]
+fn is_shared(std: &std::net::TcpListener) -> bool {
+    listener::is_shared(std)
+}
+
+#[cfg(not(unix))]
+fn is_shared(_: &std::net::TcpListener) -> bool {
+    false
 }
 
 /// Whether the shutdown is an upgrade's: the socket lives on in the new
@@ -410,5 +423,42 @@ mod tests {
             Pin::new(&mut run).poll(&mut cx).is_ready(),
             "closed, drained"
         );
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_shared_socket_is_released_and_its_other_copy_serves_on() {
+        let driver = Shutdown::builder().build().expect("build");
+        let shutdown = driver.handle();
+        let (listener, addr) = bound();
+        // systemd's copy, which outlives this process's.
+        let systemd = listener.0.try_clone().expect("clone");
+        listener::mark_shared(&listener.0).expect("mark");
+        let token = shutdown.track_listener().expect("track");
+        let served = Rc::new(Cell::new(0));
+        let mut accept = accept(listener, token, ManualClock::new(), {
+            let served = served.clone();
+            move |_| {
+                served.set(served.get() + 1);
+                Ok(())
+            }
+        });
+        let mut cx = Context::from_waker(Waker::noop());
+        assert!(Pin::new(&mut accept).poll(&mut cx).is_pending());
+        // Queued for the next instance: not this process's to take.
+        let _queued = TcpStream::connect(addr).expect("connect");
+        let _ = shutdown.request(Signal::TERM);
+        let mut run = driver.run(ManualClock::new());
+        assert!(Pin::new(&mut run).poll(&mut cx).is_pending());
+        let Poll::Ready(result) = Pin::new(&mut accept).poll(&mut cx) else {
+            panic!("the loop did not let go on draining");
+        };
+        result.expect("released");
+        assert_eq!(served.get(), 0, "the queue is left to the other copy");
+        // No drop-all filter: the other copy takes the queued connection
+        // and new ones.
+        systemd.set_nonblocking(false).expect("blocking");
+        let _later = TcpStream::connect(addr).expect("a connect after the release");
+        assert!(systemd.accept().is_ok() && systemd.accept().is_ok());
     }
 }

@@ -54,6 +54,51 @@ pub fn release(listener: TcpListener) {
     drop(listener);
 }
 
+/// The sockets [`mark_shared`] was told of, by device and inode (a
+/// socket's identity, whatever descriptor refers to it).
+#[cfg(unix)]
+static SHARED: std::sync::Mutex<Vec<(u64, u64)>> = std::sync::Mutex::new(Vec::new());
+
+/// A socket's device and inode, read through a descriptor of its own.
+#[cfg(unix)]
+fn identity(socket: std::os::fd::BorrowedFd<'_>) -> io::Result<(u64, u64)> {
+    use std::os::unix::fs::MetadataExt;
+    let meta = std::fs::File::from(socket.try_clone_to_owned()?).metadata()?;
+    Ok((meta.dev(), meta.ino()))
+}
+
+/// Marks `listener`'s socket as shared with a process that keeps it after
+/// this one stops (systemd, which passed it by socket activation and
+/// queues the connections for the next instance): the accept loop then
+/// [releases](release) it at the drain, with no socket filter and no
+/// reading of its queue, as at an upgrade's hand-over. The mark belongs to
+/// the socket, so every descriptor of it in this process is marked.
+///
+/// # Errors
+///
+/// The socket's identity cannot be read (`fstat`).
+#[cfg(unix)]
+pub fn mark_shared(listener: &impl std::os::fd::AsFd) -> io::Result<()> {
+    let id = identity(listener.as_fd())?;
+    let mut shared = SHARED.lock().unwrap_or_else(|e| e.into_inner());
+    if !shared.contains(&id) {
+        shared.push(id);
+    }
+    Ok(())
+}
+
+/// Whether [`mark_shared`] marked `listener`'s socket. A socket whose
+/// identity cannot be read counts as not shared.
+#[cfg(unix)]
+pub fn is_shared(listener: &impl std::os::fd::AsFd) -> bool {
+    identity(listener.as_fd()).is_ok_and(|id| {
+        SHARED
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(&id)
+    })
+}
+
 /// True for `accept` errors that concern one incoming connection, not the
 /// listener: the connection is gone, accepting goes on.
 pub fn is_per_connection(error: &io::Error) -> bool {
@@ -147,6 +192,18 @@ mod tests {
         }
         let _ = client.join();
         false
+    }
+
+    #[test]
+    #[cfg(unix)]
+    fn a_mark_belongs_to_the_socket_not_to_the_descriptor() {
+        let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+        let copy = listener.try_clone().unwrap();
+        let other = TcpListener::bind("127.0.0.1:0").unwrap();
+        assert!(!is_shared(&listener));
+        mark_shared(&listener).unwrap();
+        assert!(is_shared(&listener) && is_shared(&copy));
+        assert!(!is_shared(&other));
     }
 
     #[test]

@@ -11,6 +11,11 @@ use std::os::unix::net::UnixStream;
 /// that it serves: one byte, written by [`Inherited::notify_ready`].
 pub const READY_NAME: &str = "graceful-upgrade-ready";
 
+/// The `LISTEN_FDNAMES` name of a listener shared with systemd (socket
+/// activation), which a new process must release, never close, at its own
+/// drain ([`graceful_core::listener::mark_shared`]).
+pub const SHARED_NAME: &str = "graceful-shared";
+
 /// The sockets this process inherited, in systemd's socket-activation form:
 /// `LISTEN_FDS` descriptors from 3 on, named by `LISTEN_FDNAMES`.
 ///
@@ -53,6 +58,9 @@ impl Inherited {
         let names: Vec<String> = env::var("LISTEN_FDNAMES")
             .map(|names| names.split(':').map(str::to_owned).collect())
             .unwrap_or_default();
+        // systemd sets LISTEN_PID (an upgrade does not): its sockets stay
+        // systemd's, which queues connections for the next instance.
+        let activated = env::var_os("LISTEN_PID").is_some();
         let mut fds = listenfd::ListenFd::from_env();
         let mut inherited = Inherited::default();
         for index in 0..fds.len() {
@@ -64,6 +72,11 @@ impl Inherited {
                     "unix stream socket",
                 )?;
             } else if let Some(listener) = fds.take_tcp_listener(index)? {
+                // Shared with systemd: released, never closed, at the drain
+                // (and passed on as such by an upgrade).
+                if activated || names.get(index).map(String::as_str) == Some(SHARED_NAME) {
+                    graceful_core::listener::mark_shared(&listener)?;
+                }
                 inherited.listeners.push_back(listener);
             }
         }

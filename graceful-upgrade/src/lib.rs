@@ -63,6 +63,6 @@ mod inherited;
 mod start;
 mod upgrades;
 
-pub use inherited::{Inherited, READY_NAME};
+pub use inherited::{Inherited, READY_NAME, SHARED_NAME};
 pub use start::{Failure, Outcome, READY_TIMEOUT, Starting, kill, start};
 pub use upgrades::{Progress, Upgrades};

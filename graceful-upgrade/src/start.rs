@@ -124,7 +124,12 @@ pub fn start(listeners: &[BorrowedFd<'_>], timeout: Duration) -> Result<Starting
             parent_fd,
             child_fd,
         });
-        names.push("listener");
+        // A socket systemd shares stays marked in the new process.
+        names.push(if graceful_core::listener::is_shared(fd) {
+            crate::inherited::SHARED_NAME
+        } else {
+            "listener"
+        });
     }
     mappings.push(FdMapping {
         parent_fd: theirs.into(),
