@@ -6,8 +6,8 @@
 use bytes::Bytes;
 use futures_rustls::TlsConnector;
 use futures_rustls::client::TlsStream;
-use graceful_smol::tls::rustls;
 use graceful_smol::{Global, Shutdown, Signal};
+use graceful_test_support::tls;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -18,7 +18,6 @@ use smol::{Async, Timer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
@@ -56,18 +55,9 @@ struct Server {
 /// A server on a fresh self-signed certificate for `localhost`, its PEM
 /// files loaded with `load_config`, and a client that trusts it.
 fn server(alpn: &[&[u8]]) -> Server {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
-    let dir = std::env::temp_dir().join(format!(
-        "graceful-smol-tls-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).expect("cert");
-    std::fs::write(&key, certified.key_pair.serialize_pem()).expect("key");
-    let config = graceful_smol::tls::load_config(&cert, &key).expect("load");
-    std::fs::remove_dir_all(&dir).expect("clean");
+    let (config, client) = tls::self_signed(alpn, |cert, key| {
+        graceful_smol::tls::load_config(cert, key).expect("load")
+    });
 
     let driver = Shutdown::builder()
         .drain_timeout(Duration::from_secs(120))
@@ -87,17 +77,11 @@ fn server(alpn: &[&[u8]]) -> Server {
     .detach();
     let run = smol::spawn(graceful_smol::run(driver));
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(certified.cert.der().clone()).expect("root");
-    let mut client = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Server {
         addr,
         shutdown,
         run,
-        client: TlsConnector::from(Arc::new(client)),
+        client: TlsConnector::from(client),
     }
 }
 
@@ -105,7 +89,7 @@ async fn connect(server: &Server) -> TlsStream<Async<TcpStream>> {
     let tcp = Async::<TcpStream>::connect(server.addr)
         .await
         .expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let name = tls::localhost();
     soon(server.client.connect(name, tcp))
         .await
         .expect("handshake")

@@ -4,14 +4,13 @@
 //! `close_notify` of a connection the server closes at the drain.
 
 use bytes::Bytes;
-use graceful_tokio::tls::rustls;
+use graceful_test_support::tls;
 use graceful_tokio::{Shutdown, Signal};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
@@ -54,18 +53,9 @@ async fn server(alpn: &[&[u8]]) -> Server {
 
 /// [`server`], with this drain timeout.
 async fn server_draining_for(alpn: &[&[u8]], drain: Duration) -> Server {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
-    let dir = std::env::temp_dir().join(format!(
-        "graceful-tokio-tls-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).expect("cert");
-    std::fs::write(&key, certified.key_pair.serialize_pem()).expect("key");
-    let config = graceful_tokio::tls::load_config(&cert, &key).expect("load");
-    std::fs::remove_dir_all(&dir).expect("clean");
+    let (config, client) = tls::self_signed(alpn, |cert, key| {
+        graceful_tokio::tls::load_config(cert, key).expect("load")
+    });
 
     let driver = Shutdown::builder()
         .drain_timeout(drain)
@@ -83,30 +73,17 @@ async fn server_draining_for(alpn: &[&[u8]], drain: Duration) -> Server {
     ));
     let run = tokio::spawn(graceful_tokio::run(driver));
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(certified.cert.der().clone()).expect("root");
-    let mut client = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Server {
         addr,
         shutdown,
         run,
-        client: TlsConnector::from(Arc::new(client)),
+        client: TlsConnector::from(client),
     }
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0);
-    hasher.finish()
 }
 
 async fn connect(server: &Server) -> TlsStream<TcpStream> {
     let tcp = TcpStream::connect(server.addr).await.expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let name = tls::localhost();
     tokio::time::timeout(SOON, server.client.connect(name, tcp))
         .await
         .expect("handshake in time")

@@ -1,8 +1,10 @@
 //! A certificate made for the test and a rustls client that trusts it.
 
+use std::net::{SocketAddr, TcpStream};
 use std::path::Path;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
 
 /// A fresh self-signed certificate for `localhost`, written as PEM files
 /// in a directory of its own; `load` is called with the certificate's and
@@ -39,4 +41,18 @@ pub fn self_signed<T>(
 /// The server name the certificate is for.
 pub fn localhost() -> rustls::pki_types::ServerName<'static> {
     rustls::pki_types::ServerName::try_from("localhost").expect("name")
+}
+
+/// A blocking TLS client on `addr` for `localhost` with `client`'s
+/// config, its reads bounded by `read_timeout`; the handshake happens on
+/// the first read or write.
+pub fn connect(
+    addr: SocketAddr,
+    client: &Arc<rustls::ClientConfig>,
+    read_timeout: Duration,
+) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
+    let tcp = TcpStream::connect(addr).expect("connect");
+    tcp.set_read_timeout(Some(read_timeout)).expect("timeout");
+    let session = rustls::ClientConnection::new(client.clone(), localhost()).expect("session");
+    rustls::StreamOwned::new(session, tcp)
 }
