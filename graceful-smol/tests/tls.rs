@@ -7,6 +7,9 @@ use bytes::Bytes;
 use futures_rustls::TlsConnector;
 use futures_rustls::client::TlsStream;
 use graceful_smol::{Global, Shutdown, Signal};
+use graceful_test_support::h2::{
+    self, DATA, END_STREAM, GOAWAY, HEADERS, PREFACE, SETTINGS, frame,
+};
 use graceful_test_support::tls;
 use http_body_util::Full;
 use hyper::body::Incoming;
@@ -20,12 +23,6 @@ use std::future::Future;
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const DATA: u8 = 0;
-const HEADERS: u8 = 1;
-const SETTINGS: u8 = 4;
-const GOAWAY: u8 = 7;
-const END_STREAM: u8 = 1;
 /// The bound on anything that should happen "at once".
 const SOON: Duration = Duration::from_secs(10);
 
@@ -95,14 +92,6 @@ async fn connect(server: &Server) -> TlsStream<Async<TcpStream>> {
         .expect("handshake")
 }
 
-fn frame(kind: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
-    let len = (payload.len() as u32).to_be_bytes();
-    let mut out = vec![len[1], len[2], len[3], kind, flags];
-    out.extend_from_slice(&id.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
-}
-
 /// The next frame's type, flags, stream id and payload; or the error that
 /// ended the stream.
 async fn read_frame(
@@ -110,11 +99,10 @@ async fn read_frame(
 ) -> Result<(u8, u8, u32, Vec<u8>), std::io::Error> {
     let mut head = [0u8; 9];
     soon(stream.read_exact(&mut head)).await?;
-    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-    let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let (kind, flags, id, len) = h2::head(&head);
     let mut payload = vec![0; len];
     stream.read_exact(&mut payload).await?;
-    Ok((head[3], head[4], id, payload))
+    Ok((kind, flags, id, payload))
 }
 
 #[test]
