@@ -7,9 +7,9 @@
 use actix_web::{App, HttpRequest, web};
 use graceful_actix::tls::rustls;
 use graceful_actix::{Shutdown, Signal};
+use graceful_test_support::tls;
 use std::io::{Read, Write};
 use std::net::{SocketAddr, TcpStream};
-use std::sync::Arc;
 use std::sync::mpsc;
 use std::time::{Duration, Instant};
 
@@ -20,7 +20,7 @@ struct Server {
     addr: SocketAddr,
     shutdown: Shutdown,
     report: mpsc::Receiver<(u8, usize)>,
-    client: Arc<rustls::ClientConfig>,
+    client: std::sync::Arc<rustls::ClientConfig>,
 }
 
 /// A server on its own actix `System` thread, on a fresh self-signed
@@ -32,18 +32,9 @@ fn server(alpn: &[&[u8]]) -> Server {
 
 /// [`server`], with this drain timeout.
 fn server_draining_for(alpn: &[&[u8]], drain: Duration) -> Server {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
-    let dir = std::env::temp_dir().join(format!(
-        "graceful-actix-tls-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).expect("cert");
-    std::fs::write(&key, certified.key_pair.serialize_pem()).expect("key");
-    let config = graceful_actix::tls::load_config(&cert, &key).expect("load");
-    std::fs::remove_dir_all(&dir).expect("clean");
+    let (config, client) = tls::self_signed(alpn, |cert, key| {
+        graceful_actix::tls::load_config(cert, key).expect("load")
+    });
 
     let driver = Shutdown::builder()
         .drain_timeout(drain)
@@ -75,26 +66,16 @@ fn server_draining_for(alpn: &[&[u8]], drain: Duration) -> Server {
         });
     });
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(certified.cert.der().clone()).expect("root");
-    let mut client = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Server {
         addr,
         shutdown,
         report,
-        client: Arc::new(client),
+        client,
     }
 }
 
 fn connect(server: &Server) -> rustls::StreamOwned<rustls::ClientConnection, TcpStream> {
-    let tcp = TcpStream::connect(server.addr).expect("connect");
-    tcp.set_read_timeout(Some(SOON)).expect("timeout");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
-    let session = rustls::ClientConnection::new(server.client.clone(), name).expect("session");
-    rustls::StreamOwned::new(session, tcp)
+    tls::connect(server.addr, &server.client, SOON)
 }
 
 #[test]

@@ -5,6 +5,9 @@
 
 use bytes::Bytes;
 use graceful_smol::{Global, Shutdown, Signal};
+use graceful_test_support::h2::{
+    self, CANCEL, DATA, END_STREAM, Frame, GOAWAY, PING, RST_STREAM, Scheme, frame,
+};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -16,14 +19,6 @@ use std::convert::Infallible;
 use std::net::{TcpListener, TcpStream};
 use std::time::{Duration, Instant};
 
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const GOAWAY: u8 = 7;
-const PING: u8 = 6;
-const DATA: u8 = 0;
-const RST_STREAM: u8 = 3;
-/// RST_STREAM's error code CANCEL (RFC 9113, section 7).
-const CANCEL: u32 = 0x8;
-const END_STREAM: u8 = 1;
 /// The bound on anything that should happen "at once".
 const SOON: Duration = Duration::from_secs(10);
 
@@ -38,9 +33,6 @@ async fn sleep_route(request: Request<Incoming>) -> Result<Response<Full<Bytes>>
     Ok(Response::new(Full::new(Bytes::from_static(b"slept"))))
 }
 
-/// A frame: type, flags, stream id, payload.
-type Frame = (u8, u8, u32, Vec<u8>);
-
 async fn read_frame(stream: &mut Async<TcpStream>) -> Option<Frame> {
     let mut head = [0u8; 9];
     let read = async { Some(stream.read_exact(&mut head).await) };
@@ -51,35 +43,17 @@ async fn read_frame(stream: &mut Async<TcpStream>) -> Option<Frame> {
     .await
     .expect("a frame or the end in time")
     .ok()?;
-    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-    let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let (kind, flags, id, len) = h2::head(&head);
     let mut payload = vec![0; len];
     stream.read_exact(&mut payload).await.ok()?;
-    Some((head[3], head[4], id, payload))
-}
-
-fn frame(kind: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
-    let len = (payload.len() as u32).to_be_bytes();
-    let mut out = vec![len[1], len[2], len[3], kind, flags];
-    out.extend_from_slice(&id.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
+    Some((kind, flags, id, payload))
 }
 
 /// Connects and sends the preface and empty SETTINGS (never acknowledging
 /// the server's), and with `path` one GET stream (id 1) in literal HPACK.
 async fn connect(addr: std::net::SocketAddr, path: Option<&str>) -> Async<TcpStream> {
     let mut stream = Async::<TcpStream>::connect(addr).await.expect("connect");
-    let mut out = PREFACE.to_vec();
-    out.extend(frame(4, 0, 0, &[]));
-    if let Some(path) = path {
-        // :method GET, :scheme http (indexed), :path and :authority
-        // (literal with indexed name, not indexed).
-        let mut block = vec![0x82, 0x86, 0x04, path.len() as u8];
-        block.extend_from_slice(path.as_bytes());
-        block.extend_from_slice(&[0x01, 1, b'x']);
-        out.extend(frame(1, 0x4 | END_STREAM, 1, &block));
-    }
+    let out = h2::start(Scheme::Http, path);
     stream.write_all(&out).await.expect("write");
     stream
 }

@@ -3,13 +3,13 @@
 //! the chunked terminator, and the drain ends with it (exit 0).
 
 use futures_lite::{StreamExt, stream};
-use graceful_smol::{DrainOutcome, Global, Shutdown, Signal};
+use graceful_smol::{DrainOutcome, Global, Shutdown};
+use graceful_test_support::sse::{self, End};
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use smol::Async;
 use std::convert::Infallible;
-use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 const UNREADY: Duration = Duration::from_millis(600);
 
@@ -43,47 +43,7 @@ fn an_open_stream_flows_while_unready_then_ends_at_closed_and_the_exit_is_0() {
         })
     });
 
-    let mut client = std::net::TcpStream::connect(addr).expect("connect");
-    client
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    client
-        .write_all(b"GET /events HTTP/1.1\r\nHost: test\r\n\r\n")
-        .expect("send");
-    let mut received = Vec::new();
-    let mut buffer = [0; 4096];
-    let mut read = |received: &mut Vec<u8>| {
-        let n = client.read(&mut buffer).expect("read");
-        assert!(
-            n > 0,
-            "ended early: {:?}",
-            String::from_utf8_lossy(received)
-        );
-        received.extend_from_slice(&buffer[..n]);
-    };
-    while !String::from_utf8_lossy(&received).contains("tick 0") {
-        read(&mut received);
-    }
-    let signalled = Instant::now();
-    let _ = shutdown.request(Signal::TERM);
-    let before = received.len();
-    while signalled.elapsed() < Duration::from_millis(400) {
-        read(&mut received);
-    }
-    assert!(
-        received.len() > before,
-        "ticks flow during the unready delay"
-    );
-    while !received.ends_with(b"\r\n0\r\n\r\n") {
-        read(&mut received);
-    }
-    let ended = signalled.elapsed();
-    let text = String::from_utf8_lossy(&received);
-    assert!(text.contains("text/event-stream"), "{text}");
-    assert!(
-        text.ends_with("retry: 1000\n\n\r\n0\r\n\r\n"),
-        "a last retry event, then the chunked terminator: {text:?}"
-    );
+    let ended = sse::flows_while_unready_then_ends(addr, &shutdown, End::Response);
     assert!(
         ended >= UNREADY && ended < UNREADY + Duration::from_millis(500),
         "the last event within 500 ms of closed: {ended:?}"

@@ -6,8 +6,11 @@
 use bytes::Bytes;
 use futures_rustls::TlsConnector;
 use futures_rustls::client::TlsStream;
-use graceful_smol::tls::rustls;
 use graceful_smol::{Global, Shutdown, Signal};
+use graceful_test_support::h2::{
+    self, DATA, END_STREAM, GOAWAY, HEADERS, PREFACE, SETTINGS, frame,
+};
+use graceful_test_support::tls;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
@@ -18,15 +21,8 @@ use smol::{Async, Timer};
 use std::convert::Infallible;
 use std::future::Future;
 use std::net::{TcpListener, TcpStream};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const DATA: u8 = 0;
-const HEADERS: u8 = 1;
-const SETTINGS: u8 = 4;
-const GOAWAY: u8 = 7;
-const END_STREAM: u8 = 1;
 /// The bound on anything that should happen "at once".
 const SOON: Duration = Duration::from_secs(10);
 
@@ -56,18 +52,9 @@ struct Server {
 /// A server on a fresh self-signed certificate for `localhost`, its PEM
 /// files loaded with `load_config`, and a client that trusts it.
 fn server(alpn: &[&[u8]]) -> Server {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
-    let dir = std::env::temp_dir().join(format!(
-        "graceful-smol-tls-{}-{:?}",
-        std::process::id(),
-        std::thread::current().id()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).expect("cert");
-    std::fs::write(&key, certified.key_pair.serialize_pem()).expect("key");
-    let config = graceful_smol::tls::load_config(&cert, &key).expect("load");
-    std::fs::remove_dir_all(&dir).expect("clean");
+    let (config, client) = tls::self_signed(alpn, |cert, key| {
+        graceful_smol::tls::load_config(cert, key).expect("load")
+    });
 
     let driver = Shutdown::builder()
         .drain_timeout(Duration::from_secs(120))
@@ -87,17 +74,11 @@ fn server(alpn: &[&[u8]]) -> Server {
     .detach();
     let run = smol::spawn(graceful_smol::run(driver));
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(certified.cert.der().clone()).expect("root");
-    let mut client = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Server {
         addr,
         shutdown,
         run,
-        client: TlsConnector::from(Arc::new(client)),
+        client: TlsConnector::from(client),
     }
 }
 
@@ -105,18 +86,10 @@ async fn connect(server: &Server) -> TlsStream<Async<TcpStream>> {
     let tcp = Async::<TcpStream>::connect(server.addr)
         .await
         .expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let name = tls::localhost();
     soon(server.client.connect(name, tcp))
         .await
         .expect("handshake")
-}
-
-fn frame(kind: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
-    let len = (payload.len() as u32).to_be_bytes();
-    let mut out = vec![len[1], len[2], len[3], kind, flags];
-    out.extend_from_slice(&id.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
 }
 
 /// The next frame's type, flags, stream id and payload; or the error that
@@ -126,11 +99,10 @@ async fn read_frame(
 ) -> Result<(u8, u8, u32, Vec<u8>), std::io::Error> {
     let mut head = [0u8; 9];
     soon(stream.read_exact(&mut head)).await?;
-    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-    let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let (kind, flags, id, len) = h2::head(&head);
     let mut payload = vec![0; len];
     stream.read_exact(&mut payload).await?;
-    Ok((head[3], head[4], id, payload))
+    Ok((kind, flags, id, payload))
 }
 
 #[test]

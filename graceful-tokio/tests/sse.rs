@@ -3,10 +3,10 @@
 //! with it (exit 0) long before the drain deadline.
 
 use futures_lite::{StreamExt, stream};
-use graceful_tokio::{DrainOutcome, Shutdown, Signal};
+use graceful_test_support::sse::{self, End};
+use graceful_tokio::{DrainOutcome, Shutdown};
 use std::convert::Infallible;
-use std::io::{Read, Write};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 #[test]
 fn an_open_stream_flows_while_unready_then_ends_at_closed_and_the_exit_is_0() {
@@ -49,47 +49,7 @@ fn an_open_stream_flows_while_unready_then_ends_at_closed_and_the_exit_is_0() {
             report
         })
     });
-    let mut client = std::net::TcpStream::connect(addr).expect("connect");
-    client
-        .set_read_timeout(Some(Duration::from_secs(20)))
-        .expect("timeout");
-    client
-        .write_all(b"GET /events HTTP/1.1\r\nHost: test\r\n\r\n")
-        .expect("send");
-    let mut received = Vec::new();
-    let mut buffer = [0; 4096];
-    let read = |client: &mut std::net::TcpStream, received: &mut Vec<u8>, buffer: &mut [u8]| {
-        let n = client.read(buffer).expect("read");
-        received.extend_from_slice(&buffer[..n]);
-        n
-    };
-    while !String::from_utf8_lossy(&received).contains("tick 0") {
-        assert!(
-            read(&mut client, &mut received, &mut buffer) > 0,
-            "ended early"
-        );
-    }
-    let signalled = Instant::now();
-    let _ = shutdown.request(Signal::TERM);
-    let before = received.len();
-    while signalled.elapsed() < Duration::from_millis(400) {
-        assert!(
-            read(&mut client, &mut received, &mut buffer) > 0,
-            "ended while unready"
-        );
-    }
-    assert!(
-        received.len() > before,
-        "ticks flow during the unready delay"
-    );
-    while read(&mut client, &mut received, &mut buffer) > 0 {}
-    let ended = signalled.elapsed();
-    let text = String::from_utf8_lossy(&received);
-    assert!(text.contains("text/event-stream"), "{text}");
-    assert!(
-        text.ends_with("retry: 1000\n\n\r\n0\r\n\r\n"),
-        "a last retry event, then the chunked terminator: {text:?}"
-    );
+    let ended = sse::flows_while_unready_then_ends(addr, &shutdown, End::Connection);
     let report = server.join().expect("server");
     assert_eq!(report.drain(), DrainOutcome::Drained);
     assert_eq!(report.exit_code(), 0);

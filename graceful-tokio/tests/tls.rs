@@ -4,30 +4,22 @@
 //! `close_notify` of a connection the server closes at the drain.
 
 use bytes::Bytes;
-use graceful_tokio::tls::rustls;
+use graceful_test_support::h2::{
+    self, CANCEL, DATA, END_STREAM, Frame, GOAWAY, PING, RST_STREAM, SETTINGS, Scheme, frame,
+};
+use graceful_test_support::tls;
 use graceful_tokio::{Shutdown, Signal};
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::service::service_fn;
 use hyper::{Request, Response};
 use std::convert::Infallible;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::io::{AsyncRead, AsyncReadExt, AsyncWrite, AsyncWriteExt};
 use tokio::net::{TcpListener, TcpStream};
 use tokio_rustls::TlsConnector;
 use tokio_rustls::client::TlsStream;
 
-const PREFACE: &[u8] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
-const DATA: u8 = 0;
-const HEADERS: u8 = 1;
-const SETTINGS: u8 = 4;
-const PING: u8 = 6;
-const GOAWAY: u8 = 7;
-const RST_STREAM: u8 = 3;
-const END_STREAM: u8 = 1;
-/// RST_STREAM's error code CANCEL (RFC 9113, section 7).
-const CANCEL: u32 = 0x8;
 /// The bound on anything that should happen "at once".
 const SOON: Duration = Duration::from_secs(10);
 
@@ -54,18 +46,9 @@ async fn server(alpn: &[&[u8]]) -> Server {
 
 /// [`server`], with this drain timeout.
 async fn server_draining_for(alpn: &[&[u8]], drain: Duration) -> Server {
-    let certified = rcgen::generate_simple_self_signed(vec!["localhost".into()]).expect("rcgen");
-    let dir = std::env::temp_dir().join(format!(
-        "graceful-tokio-tls-{}-{}",
-        std::process::id(),
-        rand_suffix()
-    ));
-    std::fs::create_dir_all(&dir).expect("dir");
-    let (cert, key) = (dir.join("cert.pem"), dir.join("key.pem"));
-    std::fs::write(&cert, certified.cert.pem()).expect("cert");
-    std::fs::write(&key, certified.key_pair.serialize_pem()).expect("key");
-    let config = graceful_tokio::tls::load_config(&cert, &key).expect("load");
-    std::fs::remove_dir_all(&dir).expect("clean");
+    let (config, client) = tls::self_signed(alpn, |cert, key| {
+        graceful_tokio::tls::load_config(cert, key).expect("load")
+    });
 
     let driver = Shutdown::builder()
         .drain_timeout(drain)
@@ -83,38 +66,22 @@ async fn server_draining_for(alpn: &[&[u8]], drain: Duration) -> Server {
     ));
     let run = tokio::spawn(graceful_tokio::run(driver));
 
-    let mut roots = rustls::RootCertStore::empty();
-    roots.add(certified.cert.der().clone()).expect("root");
-    let mut client = rustls::ClientConfig::builder()
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-    client.alpn_protocols = alpn.iter().map(|p| p.to_vec()).collect();
     Server {
         addr,
         shutdown,
         run,
-        client: TlsConnector::from(Arc::new(client)),
+        client: TlsConnector::from(client),
     }
-}
-
-fn rand_suffix() -> u64 {
-    use std::hash::{BuildHasher, Hasher};
-    let mut hasher = std::collections::hash_map::RandomState::new().build_hasher();
-    hasher.write_u64(0);
-    hasher.finish()
 }
 
 async fn connect(server: &Server) -> TlsStream<TcpStream> {
     let tcp = TcpStream::connect(server.addr).await.expect("connect");
-    let name = rustls::pki_types::ServerName::try_from("localhost").expect("name");
+    let name = tls::localhost();
     tokio::time::timeout(SOON, server.client.connect(name, tcp))
         .await
         .expect("handshake in time")
         .expect("handshake")
 }
-
-/// A frame: type, flags, stream id, payload.
-type Frame = (u8, u8, u32, Vec<u8>);
 
 async fn read_frame<R: AsyncRead + Unpin>(stream: &mut R) -> Option<Frame> {
     let mut head = [0u8; 9];
@@ -122,33 +89,15 @@ async fn read_frame<R: AsyncRead + Unpin>(stream: &mut R) -> Option<Frame> {
         .await
         .expect("a frame or the end in time")
         .ok()?;
-    let len = u32::from_be_bytes([0, head[0], head[1], head[2]]) as usize;
-    let id = u32::from_be_bytes([head[5], head[6], head[7], head[8]]) & 0x7fff_ffff;
+    let (kind, flags, id, len) = h2::head(&head);
     let mut payload = vec![0; len];
     stream.read_exact(&mut payload).await.ok()?;
-    Some((head[3], head[4], id, payload))
-}
-
-fn frame(kind: u8, flags: u8, id: u32, payload: &[u8]) -> Vec<u8> {
-    let len = (payload.len() as u32).to_be_bytes();
-    let mut out = vec![len[1], len[2], len[3], kind, flags];
-    out.extend_from_slice(&id.to_be_bytes());
-    out.extend_from_slice(payload);
-    out
+    Some((kind, flags, id, payload))
 }
 
 /// The preface and empty SETTINGS, and with `path` one GET stream (id 1).
 async fn h2_start<W: AsyncWrite + Unpin>(stream: &mut W, path: Option<&str>) {
-    let mut out = PREFACE.to_vec();
-    out.extend(frame(SETTINGS, 0, 0, &[]));
-    if let Some(path) = path {
-        // :method GET, :scheme https (indexed), :path and :authority
-        // (literal with indexed name, not indexed).
-        let mut block = vec![0x82, 0x87, 0x04, path.len() as u8];
-        block.extend_from_slice(path.as_bytes());
-        block.extend_from_slice(&[0x01, 1, b'x']);
-        out.extend(frame(HEADERS, 0x4 | END_STREAM, 1, &block));
-    }
+    let out = h2::start(Scheme::Https, path);
     stream.write_all(&out).await.expect("write");
 }
 
