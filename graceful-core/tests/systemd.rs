@@ -75,24 +75,28 @@ fn messages(socket: &UnixDatagram) -> Vec<String> {
     out
 }
 
+/// Runs the test `name` again as the child, with `NOTIFY_SOCKET` naming a
+/// datagram socket of this process, and returns what the child sent there.
+fn notifications_of(name: &str) -> Vec<String> {
+    let short = &name[..name.len().min(12)];
+    let dir = std::env::temp_dir().join(format!("graceful-systemd-{}-{short}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&dir);
+    std::fs::create_dir_all(&dir).unwrap();
+    let path = dir.join("notify.sock");
+    let socket = UnixDatagram::bind(&path).unwrap();
+    let served = run_child(name, &[("NOTIFY_SOCKET", path.as_os_str())], &[]);
+    assert!(served, "the child failed");
+    let got = messages(&socket);
+    let _ = std::fs::remove_dir_all(&dir);
+    got
+}
+
 #[test]
 fn notifications_follow_the_shutdown() {
     if is_child() {
         return serve();
     }
-    let dir = std::env::temp_dir().join(format!("graceful-systemd-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("notify.sock");
-    let socket = UnixDatagram::bind(&path).unwrap();
-    let served = run_child(
-        "notifications_follow_the_shutdown",
-        &[("NOTIFY_SOCKET", path.as_os_str())],
-        &[],
-    );
-    assert!(served, "the child failed");
-    let got = messages(&socket);
-    let _ = std::fs::remove_dir_all(&dir);
+    let got = notifications_of("notifications_follow_the_shutdown");
     let expected = [
         "READY=1\nSTATUS=serving\n",
         // 2 s unready + 15 s drain + 3 s cleanup + 1 s margin.
@@ -131,19 +135,7 @@ fn an_upgrade_is_a_reload_that_ends_with_the_new_main_pid() {
     if is_child() {
         return upgrade();
     }
-    let dir = std::env::temp_dir().join(format!("graceful-systemd-up-{}", std::process::id()));
-    let _ = std::fs::remove_dir_all(&dir);
-    std::fs::create_dir_all(&dir).unwrap();
-    let path = dir.join("notify.sock");
-    let socket = UnixDatagram::bind(&path).unwrap();
-    let served = run_child(
-        "an_upgrade_is_a_reload_that_ends_with_the_new_main_pid",
-        &[("NOTIFY_SOCKET", path.as_os_str())],
-        &[],
-    );
-    assert!(served, "the child failed");
-    let got = messages(&socket);
-    let _ = std::fs::remove_dir_all(&dir);
+    let got = notifications_of("an_upgrade_is_a_reload_that_ends_with_the_new_main_pid");
     // RELOADING=1 carries the monotonic clock systemd matches it with.
     let reloading = |m: &String| {
         let lines: Vec<&str> = m.lines().collect();
