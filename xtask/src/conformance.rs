@@ -45,6 +45,9 @@ struct KnownFailure {
     why: &'static str,
 }
 
+/// Why actix fails the HTTP/2 scenarios.
+const NO_H2_ON_ACTIX: &str = "no HTTP/2 on actix yet (issue 11)";
+
 /// The scenarios a target is known to fail (see the module's
 /// documentation). HTTP/2 on actix: actix-http's HTTP/2 dispatcher never
 /// sends GOAWAY and cannot be drained, so graceful-actix serves HTTP/1.1
@@ -54,37 +57,37 @@ const KNOWN_FAILURES: &[KnownFailure] = &[
     KnownFailure {
         target: "actix",
         scenario: "h2c-served",
-        why: "no HTTP/2 on actix yet (issue 11)",
+        why: NO_H2_ON_ACTIX,
     },
     KnownFailure {
         target: "actix",
         scenario: "h2-unready-delay-serves",
-        why: "no HTTP/2 on actix yet (issue 11)",
+        why: NO_H2_ON_ACTIX,
     },
     KnownFailure {
         target: "actix",
         scenario: "h2-goaway-at-closed",
-        why: "no HTTP/2 on actix yet (issue 11)",
+        why: NO_H2_ON_ACTIX,
     },
     KnownFailure {
         target: "actix",
         scenario: "h2-inflight-completes",
-        why: "no HTTP/2 on actix yet (issue 11)",
+        why: NO_H2_ON_ACTIX,
     },
     KnownFailure {
         target: "actix",
         scenario: "h2-idle-closed",
-        why: "no HTTP/2 on actix yet (issue 11)",
+        why: NO_H2_ON_ACTIX,
     },
     KnownFailure {
         target: "actix",
         scenario: "h2-no-ping-answer",
-        why: "no HTTP/2 on actix yet (issue 11)",
+        why: NO_H2_ON_ACTIX,
     },
     KnownFailure {
         target: "actix",
         scenario: "h2-deadline-resets",
-        why: "no HTTP/2 on actix yet (issue 11)",
+        why: NO_H2_ON_ACTIX,
     },
     KnownFailure {
         target: "actix",

@@ -461,32 +461,10 @@ fn rollout(
             final_exits_clean = false;
         }
     }
-    if role == Role::Peer {
-        return Ok(Outcome {
-            adapter: name.to_owned(),
-            role,
-            balancer: kind,
-            tally,
-            jobs,
-            orders_lost: 0,
-            order_answers_lost: 0,
-            duplicated: 0,
-            jobs_lost: 0,
-            job_answers_lost: 0,
-            restarts,
-            final_exits_clean,
-            balancer_log,
-            took: started.elapsed(),
-        });
-    }
-    let (orders, mut duplicated) = stored(&stores, "orders")?;
-    let (orders_lost, order_answers_lost) = compare(&tally.orders_answered, &orders);
-    let (jobs_lost, job_answers_lost) = if jobs {
-        let (jobs, twice) = stored(&stores, "jobs")?;
-        duplicated += twice;
-        compare(&tally.jobs_answered, &jobs)
-    } else {
-        (0, 0)
+    // A peer has no store: its lost work cannot be counted (shown as `-`).
+    let lost = match role {
+        Role::Target => lost_work(&stores, &tally, jobs)?,
+        Role::Peer => Lost::default(),
     };
     Ok(Outcome {
         adapter: name.to_owned(),
@@ -494,15 +472,51 @@ fn rollout(
         balancer: kind,
         tally,
         jobs,
-        orders_lost,
-        order_answers_lost,
-        duplicated,
-        jobs_lost,
-        job_answers_lost,
+        orders_lost: lost.orders,
+        order_answers_lost: lost.order_answers,
+        duplicated: lost.duplicated,
+        jobs_lost: lost.jobs,
+        job_answers_lost: lost.job_answers,
         restarts,
         final_exits_clean,
         balancer_log,
         took: started.elapsed(),
+    })
+}
+
+/// What the stores say of the work the clients were answered for.
+#[derive(Debug, Default)]
+struct Lost {
+    /// Orders answered `201` with no row.
+    orders: usize,
+    /// Order rows whose answer never came.
+    order_answers: usize,
+    /// Jobs answered `202` with no row.
+    jobs: usize,
+    /// Job rows whose answer never came.
+    job_answers: usize,
+    /// Ids stored by two instances.
+    duplicated: usize,
+}
+
+/// Reads `stores` against what `tally` was answered (jobs only when the
+/// target serves them).
+fn lost_work(stores: &[PathBuf], tally: &Tally, jobs: bool) -> Result<Lost, Failure> {
+    let (orders, mut duplicated) = stored(stores, "orders")?;
+    let (orders_lost, order_answers) = compare(&tally.orders_answered, &orders);
+    let (jobs_lost, job_answers) = if jobs {
+        let (jobs, twice) = stored(stores, "jobs")?;
+        duplicated += twice;
+        compare(&tally.jobs_answered, &jobs)
+    } else {
+        (0, 0)
+    };
+    Ok(Lost {
+        orders: orders_lost,
+        order_answers,
+        jobs: jobs_lost,
+        job_answers,
+        duplicated,
     })
 }
 
