@@ -18,9 +18,12 @@
 //!   the server's, whichever comes first, it drops the socket (closing the
 //!   TCP connection), gives its guard back, and the stream ends.
 //!
-//! [`accept_key`] and [`switching_protocols`] answer the upgrade request
-//! (RFC 6455's handshake, computed by tungstenite); the adapters spawn the
-//! socket's task on their runtime.
+//! [`upgrade`] answers the upgrade request and makes the socket's task:
+//! the handshake ([`accept_key`], [`switching_protocols`]: RFC 6455's,
+//! computed by tungstenite), the guard taken while the request is still in
+//! flight, hyper's upgrade awaited, the socket made by the adapter's
+//! WebSocket crate and wrapped in [`GoingAway`]. An adapter only names its
+//! crate's socket type, its timer and its way to spawn.
 
 use futures_core::Stream;
 use futures_sink::Sink;
@@ -28,7 +31,9 @@ pub use graceful_core::farewell::CLOSE_BOUND;
 use graceful_core::{CloseHandshake, Farewell, OwnedGuard, Shutdown, Timer};
 use http::header::{CONNECTION, SEC_WEBSOCKET_ACCEPT, SEC_WEBSOCKET_KEY, UPGRADE};
 use http::{HeaderValue, Request, Response, StatusCode};
+use hyper::upgrade::Upgraded;
 use std::fmt;
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -75,6 +80,51 @@ pub fn switching_protocols<B: Default>(accept: HeaderValue) -> Response<B> {
     headers.insert(UPGRADE, HeaderValue::from_static("websocket"));
     headers.insert(SEC_WEBSOCKET_ACCEPT, accept);
     response
+}
+
+/// Answers the WebSocket handshake `request` with `101 Switching Protocols`
+/// and hands `spawn` the task that runs `handler` on the socket, once hyper
+/// has upgraded the connection: `socket` makes it from the upgraded
+/// connection (`WebSocketStream::from_raw_socket`, say), and the handler
+/// gets it as a [`GoingAway`], timed by `timer`. Return the response from
+/// the request's handler. The runtime adapters' `websocket::upgrade` is
+/// this, with their WebSocket crate, timer and spawner.
+///
+/// The guard is taken here, while the request is still in flight, so the
+/// drain cannot end between the handshake and the socket. If the shutdown
+/// already refuses new work, the socket is sent its Close frame at once.
+/// An upgrade that never completes (the client went away after the `101`)
+/// ends the task and gives the guard back.
+///
+/// # Errors
+///
+/// [`NotWebSocket`] when `request` is no WebSocket handshake (answer it
+/// `400`); nothing is spawned then.
+pub fn upgrade<B, R, S, M, F, Fut>(
+    shutdown: &Shutdown,
+    timer: Arc<dyn Timer>,
+    spawn: impl FnOnce(crate::ConnectionTask),
+    request: &mut Request<B>,
+    socket: impl FnOnce(Upgraded) -> M + Send + 'static,
+    handler: F,
+) -> Result<Response<R>, NotWebSocket>
+where
+    R: Default,
+    M: Future<Output = S> + Send,
+    S: Send + 'static,
+    F: FnOnce(GoingAway<S>) -> Fut + Send + 'static,
+    Fut: Future<Output = ()> + Send + 'static,
+{
+    let accept = accept_key(request)?;
+    let guard = shutdown.enter_owned().ok();
+    let upgrade = hyper::upgrade::on(request);
+    let shutdown = shutdown.clone();
+    spawn(Box::pin(async move {
+        let Ok(upgraded) = upgrade.await else { return };
+        let socket = socket(upgraded).await;
+        handler(GoingAway::with_guard(&shutdown, timer, guard, socket)).await;
+    }));
+    Ok(switching_protocols(accept))
 }
 
 /// A WebSocket that goes away at the shutdown's going-away moment: see the

@@ -17,7 +17,6 @@ pub use async_tungstenite::tungstenite::{self, Message};
 use futures_lite::{AsyncRead, AsyncWrite};
 use graceful_core::Shutdown;
 pub use graceful_hyper::websocket::{GoingAway, NotWebSocket};
-use graceful_hyper::websocket::{accept_key, switching_protocols};
 use http::{Request, Response};
 use hyper::rt::ReadBuf;
 use hyper::upgrade::Upgraded;
@@ -117,23 +116,15 @@ where
     F: FnOnce(WebSocket) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let accept = accept_key(request)?;
-    // Taken now, while the request is still in flight: the drain cannot
-    // end between the handshake and the socket.
-    let guard = shutdown.enter_owned().ok();
-    let upgrade = hyper::upgrade::on(request);
-    let shutdown = shutdown.clone();
-    spawner.spawn_detached(async move {
-        let Ok(upgraded) = upgrade.await else { return };
-        let role = tungstenite::protocol::Role::Server;
-        let socket = WebSocketStream::from_raw_socket(UpgradedIo(upgraded), role, None).await;
-        handler(GoingAway::with_guard(
-            &shutdown,
-            Arc::new(SmolTimer),
-            guard,
-            socket,
-        ))
-        .await;
-    });
-    Ok(switching_protocols(accept))
+    graceful_hyper::websocket::upgrade(
+        shutdown,
+        Arc::new(SmolTimer),
+        |task| spawner.spawn_detached(task),
+        request,
+        |upgraded| {
+            let role = tungstenite::protocol::Role::Server;
+            WebSocketStream::from_raw_socket(UpgradedIo(upgraded), role, None)
+        },
+        handler,
+    )
 }

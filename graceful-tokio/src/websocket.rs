@@ -14,7 +14,6 @@
 use crate::TokioTimer;
 use graceful_core::Shutdown;
 pub use graceful_hyper::websocket::{GoingAway, NotWebSocket};
-use graceful_hyper::websocket::{accept_key, switching_protocols};
 use http::{Request, Response};
 use hyper::upgrade::Upgraded;
 use hyper_util::rt::TokioIo;
@@ -77,24 +76,15 @@ where
     F: FnOnce(WebSocket) -> Fut + Send + 'static,
     Fut: Future<Output = ()> + Send + 'static,
 {
-    let accept = accept_key(request)?;
-    // Taken now, while the request is still in flight: the drain cannot
-    // end between the handshake and the socket.
-    let guard = shutdown.enter_owned().ok();
-    let upgrade = hyper::upgrade::on(request);
-    let shutdown = shutdown.clone();
-    tokio::spawn(async move {
-        let Ok(upgraded) = upgrade.await else { return };
-        let io = TokioIo::new(upgraded);
-        let role = tungstenite::protocol::Role::Server;
-        let socket = WebSocketStream::from_raw_socket(io, role, None).await;
-        handler(GoingAway::with_guard(
-            &shutdown,
-            Arc::new(TokioTimer),
-            guard,
-            socket,
-        ))
-        .await;
-    });
-    Ok(switching_protocols(accept))
+    graceful_hyper::websocket::upgrade(
+        shutdown,
+        Arc::new(TokioTimer),
+        |task| drop(tokio::spawn(task)),
+        request,
+        |upgraded| {
+            let role = tungstenite::protocol::Role::Server;
+            WebSocketStream::from_raw_socket(TokioIo::new(upgraded), role, None)
+        },
+        handler,
+    )
 }
