@@ -81,6 +81,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod conn;
+#[cfg(feature = "http2")]
+mod h2;
 mod job;
 mod middleware;
 mod readiness;
@@ -97,6 +99,8 @@ pub mod upgrade;
 pub mod websocket;
 
 pub use graceful_core::conn::RETRY_AFTER_SECONDS;
+#[cfg(feature = "http2")]
+pub use h2::{ResetsSent, resets_sent};
 pub use job::spawn_job;
 pub use middleware::{Graceful, GracefulBody, GracefulMiddleware, ResponseFuture};
 pub use readiness::{Readiness, readiness};

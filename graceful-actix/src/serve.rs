@@ -29,13 +29,13 @@
 //! with `503` and `Connection: close`, and closes with the process. Only at
 //! the drain deadline are the connections still busy with a request closed.
 
-use crate::conn::{Abandon, Acceptor, Io, serve_connection};
+use crate::conn::{Abandon, Acceptor, Io, Services, serve_connection};
 use crate::middleware::Graceful;
 use crate::timer::ActixTimer;
 use actix_http::{HttpServiceBuilder, KeepAlive};
 use actix_rt::Arbiter;
 use actix_rt::net::{TcpListener, TcpStream};
-use actix_service::{IntoServiceFactory, ServiceFactory, map_config};
+use actix_service::{IntoServiceFactory, ServiceFactory, fn_factory, map_config};
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error};
@@ -201,13 +201,21 @@ where
     /// nothing, so it never delays the drain; every connection the server
     /// closes gets `close_notify`.
     ///
-    /// This path serves HTTP/1.1 only: the config's ALPN protocols are
-    /// replaced by `http/1.1` alone, so that a client that offers `h2`
-    /// falls back to HTTP/1.1 rather than speaking HTTP/2 to it.
+    /// The protocol is the one the handshake's ALPN chose: HTTP/2 for `h2`
+    /// (feature `http2`), HTTP/1.1 otherwise. A config whose ALPN list is
+    /// empty is given `h2` and `http/1.1` (only `http/1.1` without
+    /// `http2`); a list the config already has is kept as it is. The
+    /// helpers of [`tls`](crate::tls) set that list already.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: std::sync::Arc<crate::tls::rustls::ServerConfig>) -> Server<F> {
         let mut config = (*config).clone();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        if config.alpn_protocols.is_empty() || !cfg!(feature = "http2") {
+            config.alpn_protocols = if cfg!(feature = "http2") {
+                vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+            } else {
+                vec![b"http/1.1".to_vec()]
+            };
+        }
         self.acceptor = Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)));
         self
     }
@@ -443,6 +451,15 @@ async fn worker<F, T, B>(
     let app = map_config(app, move |()| {
         AppConfig::__priv_test_new(false, addr.to_string(), addr)
     });
+    // One app per worker, shared by both protocols: HTTP/1.1 connections
+    // reach it through actix-http's dispatcher, HTTP/2 streams directly.
+    let Ok(app) = app.new_service(()).await else {
+        log::app_failed();
+        return;
+    };
+    let app = Rc::new(app);
+    let h1_app = app.clone();
+    let h1_app = fn_factory(move || std::future::ready(Ok::<_, ()>(h1_app.clone())));
     let http = HttpServiceBuilder::<Io, _>::default()
         .keep_alive(settings.keep_alive)
         .client_request_timeout(settings.client_request_timeout)
@@ -451,15 +468,19 @@ async fn worker<F, T, B>(
         .on_connect_ext(|io: &Io, data: &mut actix_http::Extensions| {
             data.insert(io.data());
         })
-        .h1(app);
-    let Ok(service) = ServiceFactory::<(Io, Option<SocketAddr>)>::new_service(&http, ()).await
-    else {
+        .h1(h1_app);
+    let Ok(h1) = ServiceFactory::<(Io, Option<SocketAddr>)>::new_service(&http, ()).await else {
         // actix-http has logged why; dropping the inbox tells the accept
         // loop to use the other workers.
         log::app_failed();
         return;
     };
-    let service = Rc::new(service);
+    let services = Rc::new(Services {
+        h1,
+        app,
+        acceptor,
+        first_bytes_timeout: settings.client_request_timeout,
+    });
     let abandon = Rc::new(Abandon::default());
     actix_rt::spawn({
         let abandon = abandon.clone();
@@ -482,10 +503,9 @@ async fn worker<F, T, B>(
         let _ = stream.set_nodelay(true);
         actix_rt::spawn(serve_connection(
             stream,
-            service.clone(),
+            services.clone(),
             shutdown.clone(),
             abandon.clone(),
-            acceptor.clone(),
         ));
     }
 }
