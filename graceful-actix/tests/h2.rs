@@ -200,9 +200,15 @@ fn h2_is_served_over_tls_by_alpn() {
 #[test]
 fn a_stream_in_progress_completes_after_the_goaway() {
     let server = server();
-    let mut client = connect(server.addr, Some("/sleep"));
+    let mut client = connect(server.addr, Some("/long"));
     std::thread::sleep(Duration::from_millis(100));
     let _ = server.shutdown.request(Signal::TERM);
+    // The stream is counted: the drain waits for it.
+    std::thread::sleep(Duration::from_millis(300));
+    assert!(
+        server.report.try_recv().is_err(),
+        "drained with the stream in progress"
+    );
     let (body, goaways) = read_stream(&mut client, true);
     assert!(!goaways.is_empty(), "GOAWAY before the stream's end");
     assert_eq!(body, b"slept");
