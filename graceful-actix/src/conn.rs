@@ -375,7 +375,7 @@ pub(crate) async fn serve_connection<H, A, B>(
     B: actix_web::body::MessageBody + 'static,
 {
     let peer = stream.peer_addr().ok();
-    let Some(stream) = handshake(stream, services.acceptor.clone()).await else {
+    let Some(stream) = handshake(stream, &services.acceptor).await else {
         return;
     };
     #[cfg(feature = "tls")]
@@ -403,7 +403,8 @@ pub(crate) async fn serve_connection<H, A, B>(
             }
         };
         match h2 {
-            None => return,
+            // The client left, or sent nothing in time: nothing to serve.
+            None => {}
             Some(true) => crate::h2::serve(io, services.app.clone(), peer, shutdown, abandon).await,
             Some(false) => drive(io, peer, &services.h1, abandon).await,
         }
@@ -425,13 +426,13 @@ pub(crate) type Acceptor = Option<std::convert::Infallible>;
 
 /// The stream to serve: `stream` itself, or TLS over it once its handshake
 /// is done; `None` if the handshake failed or took too long.
-async fn handshake(stream: TcpStream, acceptor: Acceptor) -> Option<Stream> {
+async fn handshake(stream: TcpStream, acceptor: &Acceptor) -> Option<Stream> {
     match acceptor {
         None => Some(Stream::Plain(stream)),
         #[cfg(feature = "tls")]
-        Some(acceptor) => tls::handshake(stream, acceptor).await,
+        Some(acceptor) => tls::handshake(stream, acceptor.clone()).await,
         #[cfg(not(feature = "tls"))]
-        Some(never) => match never {},
+        Some(never) => match *never {},
     }
 }
 

@@ -15,7 +15,9 @@
 //!   the [`Graceful`] middleware applied: requests counted until their
 //!   response is flushed, `503` + `Connection: close` + `Retry-After` once
 //!   draining, idle keep-alive connections left open, busy ones closed at
-//!   the drain deadline;
+//!   the drain deadline; HTTP/2 (h2c, and `h2` by ALPN under TLS) drained
+//!   with GOAWAY, its streams reset with `CANCEL` at the deadline
+//!   ([`resets_sent`] is what a process exiting right after awaits);
 //! - [`run`] drives the shutdown on actix-rt's clock ([`ActixTimer`]): the
 //!   report's exit code is 1 when the deadline cut requests off, never a
 //!   silent success.
@@ -66,6 +68,10 @@
 //!
 //! # Features
 //!
+//! - `http2`: HTTP/2 on every listener, driven by the `h2` crate (on by
+//!   default).
+//! - `tls`: `tls::serve_tls` and `Server::tls`, rustls with HTTP/2 or
+//!   HTTP/1.1 by ALPN (off by default).
 //! - `sse`: `sse::sse`, a server-sent events response that ends at the
 //!   going-away moment with a last `retry: 1000` (off by default).
 //! - `websocket`: `websocket::handle`, actix-ws WebSockets that send Close

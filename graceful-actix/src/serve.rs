@@ -108,11 +108,16 @@ where
 /// factory is called once on each worker thread. It applies [`Graceful`] to
 /// the app, outermost, so every request is counted: do not add it yourself.
 ///
-/// What it does not do, compared to `HttpServer`: TLS, HTTP/2 (cleartext or
-/// not), several listeners per call (call [`serve`](Server::serve) once per
-/// listener, on a clone), and actix's own signal handling (use
-/// [`signals`](crate::signals)). Plain HTTP/1.1 behind a load balancer or
-/// an ingress is what it is for.
+/// It serves HTTP/1.1 and, with the `http2` feature (on by default),
+/// HTTP/2: h2c with prior knowledge on the same plaintext port, and `h2` by
+/// ALPN under TLS ([`Server::tls`], feature `tls`). HTTP/2 is driven by the
+/// `h2` crate rather than actix-http's dispatcher, which cannot be drained
+/// (it never sends GOAWAY).
+///
+/// What it does not do, compared to `HttpServer`: several listeners per
+/// call (call [`serve`](Server::serve) once per listener, on a clone),
+/// actix-http's HTTP/2 settings, and actix's own signal handling (use
+/// [`signals`](crate::signals)).
 ///
 /// # Examples
 ///
@@ -265,11 +270,19 @@ where
     /// - The worker threads start at once, each making its `App` with the
     ///   factory, wrapped in [`Graceful`].
     /// - Accepted connections (with `TCP_NODELAY` set) go to the workers in
-    ///   turn, and are served by actix-http's HTTP/1 dispatcher: requests are
-    ///   counted in flight until their response is flushed, refused with
-    ///   `503` once the shutdown drains, and a connection is closed by the
-    ///   server only when the drain deadline finds it busy (or after a
-    ///   response with `Connection: close`).
+    ///   turn. HTTP/1.1 ones are served by actix-http's HTTP/1 dispatcher:
+    ///   requests are counted in flight until their response is flushed,
+    ///   refused with `503` once the shutdown drains, and a connection is
+    ///   closed by the server only when the drain deadline finds it busy (or
+    ///   after a response with `Connection: close`).
+    /// - HTTP/2 ones (feature `http2`: the connection preface on plaintext,
+    ///   ALPN `h2` under TLS) are served stream by stream, each a request
+    ///   counted until its END_STREAM is flushed; once the shutdown drains
+    ///   they get GOAWAY, the final one at most
+    ///   [`GOAWAY_BOUND`](graceful_core::goaway::GOAWAY_BOUND) after the
+    ///   first, streams opened before it are served (never `503`), and a
+    ///   connection with no stream left is closed; at the drain deadline
+    ///   the streams in progress are reset with `RST_STREAM(CANCEL)`.
     /// - When the shutdown reaches [`Phase::Draining`](graceful_core::Phase::Draining),
     ///   the connections the kernel has already completed are accepted, then
     ///   the listener is closed, then its token is dropped, and the future
@@ -303,6 +316,7 @@ where
                 let factory = self.factory.clone();
                 let shutdown = shutdown.clone();
                 let settings = self.settings;
+                #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
                 let acceptor = self.acceptor.clone();
                 let arbiter = Arbiter::new();
                 arbiter.spawn_fn(move || {
