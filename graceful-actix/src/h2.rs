@@ -291,33 +291,33 @@ async fn until<F: Future>(abandoned: &mut Abandoned, future: F) -> Option<F::Out
 }
 
 /// Sends `body` on `send` within h2's flow control, then END_STREAM.
-async fn send_body(send: &mut SendStream<Bytes>, body: BoxBody) -> Result<(), BoxError> {
+async fn send_body(send: &mut SendStream<Bytes>, body: BoxBody) -> Result<(), BodyError> {
     let mut body = pin!(body);
     while let Some(chunk) = poll_fn(|cx| body.as_mut().poll_next(cx)).await {
-        let mut chunk = chunk.map_err(|error| BoxError(error.to_string()))?;
+        let mut chunk = chunk.map_err(|error| BodyError(error.to_string()))?;
         while !chunk.is_empty() {
             send.reserve_capacity(chunk.len().min(CHUNK));
             match poll_fn(|cx| send.poll_capacity(cx)).await {
                 // The stream is gone (reset by the client): stop sending.
                 None => return Ok(()),
-                Some(Err(error)) => return Err(BoxError(error.to_string())),
+                Some(Err(error)) => return Err(BodyError(error.to_string())),
                 Some(Ok(capacity)) => {
                     let part = chunk.split_to(capacity.min(chunk.len()));
                     send.send_data(part, false)
-                        .map_err(|error| BoxError(error.to_string()))?;
+                        .map_err(|error| BodyError(error.to_string()))?;
                 }
             }
         }
     }
     send.send_data(Bytes::new(), true)
-        .map_err(|error| BoxError(error.to_string()))
+        .map_err(|error| BodyError(error.to_string()))
 }
 
 /// Why a stream's body could not be sent.
 #[derive(Debug)]
-struct BoxError(String);
+struct BodyError(String);
 
-impl fmt::Display for BoxError {
+impl fmt::Display for BodyError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
