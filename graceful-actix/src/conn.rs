@@ -1,7 +1,16 @@
-//! One HTTP/1.1 connection: its shared state, its io, and the task that
-//! serves it.
+//! One connection: its shared state, its io, and the task that serves it,
+//! HTTP/1.1 through actix-http's dispatcher or HTTP/2 through [`crate::h2`]
+//! (feature `http2`).
 //!
 //! # Design
+//!
+//! **Which protocol.** Over TLS, the one the handshake's ALPN chose (`h2`
+//! or anything else, which is HTTP/1.1). Over plaintext, the first bytes
+//! decide: the 24-byte HTTP/2 connection preface means HTTP/2 with prior
+//! knowledge (h2c), anything else HTTP/1.1. Reading them holds nothing (a
+//! connection that never sends a byte never delays the drain, and is
+//! dropped after the client request timeout, as actix would); [`Io`] then
+//! replays them, so that neither protocol loses a byte.
 //!
 //! **When a request ends, which connections close at the deadline.** The
 //! core's rules ([`graceful_core::conn`]): a request stays in progress
@@ -27,6 +36,8 @@ use actix_rt::net::TcpStream;
 use actix_service::Service;
 use graceful_core::Shutdown;
 use graceful_core::conn::{ConnIo, Connection};
+#[cfg(feature = "http2")]
+use graceful_core::goaway::InboundFrames;
 use std::cell::Cell;
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -120,12 +131,20 @@ macro_rules! on_stream {
     };
 }
 
-/// The connection's socket, watched for successful flushes.
+/// The connection's socket, watched for successful flushes, with the bytes
+/// read to choose the protocol replayed first.
 pub(crate) struct Io {
     stream: Stream,
     // Dropped with the socket: the requests waiting for a flush end then.
     conn: ConnIo,
     data: ConnData,
+    /// The bytes [`Io::sniff`] read, and how many of them were read back.
+    prefix: Vec<u8>,
+    replayed: usize,
+    /// HTTP/2 only: the inbound frames, followed so that the shutdown
+    /// PING's ACK can be spliced in at the bound ([`graceful_core::goaway`]).
+    #[cfg(feature = "http2")]
+    frames: Option<InboundFrames>,
 }
 
 impl Io {
@@ -138,7 +157,44 @@ impl Io {
                 conn,
                 closing: Rc::default(),
             },
+            prefix: Vec::new(),
+            replayed: 0,
+            #[cfg(feature = "http2")]
+            frames: None,
         }
+    }
+
+    /// Follows the inbound HTTP/2 frames from here on (the replayed bytes
+    /// included), splicing in the ACK `frames` is asked for.
+    #[cfg(feature = "http2")]
+    pub(crate) fn follow_frames(&mut self, frames: InboundFrames) {
+        self.frames = Some(frames);
+    }
+
+    /// Reads until the bytes are known not to be the HTTP/2 preface, or are
+    /// all of it, and keeps them to be replayed: whether they are the
+    /// preface, or `None` when the client left (or failed) before that.
+    #[cfg(feature = "http2")]
+    async fn sniff(&mut self) -> Option<bool> {
+        let mut prefix = [0u8; PREFACE.len()];
+        let mut len = 0;
+        while len < PREFACE.len() {
+            let read = poll_fn(|cx| {
+                let mut buf = ReadBuf::new(&mut prefix[len..]);
+                std::task::ready!(on_stream!(&mut self.stream, io => io.poll_read(cx, &mut buf)))?;
+                Poll::Ready(io::Result::Ok(buf.filled().len()))
+            })
+            .await;
+            match read {
+                Ok(0) | Err(_) => return None,
+                Ok(n) => len += n,
+            }
+            if prefix[..len] != PREFACE[..len] {
+                break;
+            }
+        }
+        self.prefix = prefix[..len].to_vec();
+        Some(prefix[..len] == PREFACE[..])
     }
 
     /// What the middleware finds in the connection data.
@@ -162,7 +218,33 @@ impl AsyncRead for Io {
         cx: &mut Context<'_>,
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
-        on_stream!(&mut self.get_mut().stream, io => io.poll_read(cx, buf))
+        let this = self.get_mut();
+        #[cfg(feature = "http2")]
+        if let Some(frames) = &mut this.frames
+            && let Some(ack) = frames.splice(buf.remaining())
+        {
+            buf.put_slice(ack);
+            return Poll::Ready(Ok(()));
+        }
+        if this.replayed < this.prefix.len() {
+            let n = (this.prefix.len() - this.replayed).min(buf.remaining());
+            let replay = &this.prefix[this.replayed..this.replayed + n];
+            #[cfg(feature = "http2")]
+            if let Some(frames) = &mut this.frames {
+                frames.consumed(replay);
+            }
+            buf.put_slice(replay);
+            this.replayed += n;
+            return Poll::Ready(Ok(()));
+        }
+        #[cfg(feature = "http2")]
+        let before = buf.filled().len();
+        std::task::ready!(on_stream!(&mut this.stream, io => io.poll_read(cx, buf)))?;
+        #[cfg(feature = "http2")]
+        if let Some(frames) = &mut this.frames {
+            frames.consumed(&buf.filled()[before..]);
+        }
+        Poll::Ready(Ok(()))
     }
 }
 
@@ -219,29 +301,81 @@ impl Abandon {
         self.fired.set(true);
         self.notify.notify_waiters();
     }
+
+    /// True once the deadline has come.
+    #[cfg(feature = "http2")]
+    pub(crate) fn fired(&self) -> bool {
+        self.fired.get()
+    }
+
+    /// Resolves at the next [`fire`](Abandon::fire): make it before the
+    /// first look at [`fired`](Abandon::fired), so that none is missed.
+    #[cfg(feature = "http2")]
+    pub(crate) fn notified(&self) -> tokio::sync::futures::Notified<'_> {
+        self.notify.notified()
+    }
 }
 
-/// Serves one connection with `service` (an HTTP/1 service over [`Io`]),
-/// until the dispatcher is done, the connection must close after a closing
-/// response, or the drain deadline finds it busy. The socket closes when
-/// this returns.
+/// The HTTP/2 connection preface (RFC 9113, section 3.4).
+#[cfg(feature = "http2")]
+const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// The app's service, as a worker built it: the `App` under its
+/// [`Graceful`](crate::Graceful) middleware, for actix-http's `Request`.
+pub(crate) trait AppService<B>:
+    Service<
+        actix_http::Request,
+        Response = actix_web::dev::ServiceResponse<B>,
+        Error = actix_web::Error,
+    > + 'static
+{
+}
+
+impl<S, B> AppService<B> for S where
+    S: Service<
+            actix_http::Request,
+            Response = actix_web::dev::ServiceResponse<B>,
+            Error = actix_web::Error,
+        > + 'static
+{
+}
+
+/// What a worker serves its connections with: the HTTP/1 service over
+/// [`Io`] (actix-http's dispatcher) and the app itself, which HTTP/2 calls
+/// once per stream; the TLS acceptor, if any; and how long a plaintext
+/// connection may take to send the bytes that choose its protocol.
+pub(crate) struct Services<H, A> {
+    pub(crate) h1: H,
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    pub(crate) app: Rc<A>,
+    pub(crate) acceptor: Acceptor,
+    #[cfg_attr(not(feature = "http2"), allow(dead_code))]
+    pub(crate) first_bytes_timeout: std::time::Duration,
+}
+
+/// Serves one connection, HTTP/1.1 or HTTP/2 (see the module's design
+/// notes), until its protocol's driver is done: for HTTP/1.1, the
+/// dispatcher ended, the connection must close after a closing response,
+/// or the drain deadline finds it busy; for HTTP/2, see [`crate::h2`]. The
+/// socket closes when this returns.
 ///
-/// With a TLS `acceptor`, the handshake comes first, under
+/// With a TLS acceptor, the handshake comes first, under
 /// `HANDSHAKE_TIMEOUT`, holding nothing (a connection still handshaking is
 /// not in progress), and the TLS stream is shut down at the end, which
 /// sends `close_notify`, unless the dispatcher already did.
-pub(crate) async fn serve_connection<S>(
+pub(crate) async fn serve_connection<H, A, B>(
     stream: TcpStream,
-    service: Rc<S>,
+    services: Rc<Services<H, A>>,
     shutdown: Shutdown,
     abandon: Rc<Abandon>,
-    acceptor: Acceptor,
 ) where
-    S: Service<(Io, Option<SocketAddr>)>,
-    S::Error: fmt::Display,
+    H: Service<(Io, Option<SocketAddr>)>,
+    H::Error: fmt::Display,
+    A: AppService<B>,
+    B: actix_web::body::MessageBody + 'static,
 {
     let peer = stream.peer_addr().ok();
-    let Some(stream) = handshake(stream, acceptor).await else {
+    let Some(stream) = handshake(stream, &services.acceptor).await else {
         return;
     };
     #[cfg(feature = "tls")]
@@ -249,7 +383,34 @@ pub(crate) async fn serve_connection<S>(
         Stream::Tls(tls) => Some(tls.clone()),
         Stream::Plain(_) => None,
     };
-    drive(stream, peer, service, shutdown, abandon).await;
+    #[cfg_attr(not(feature = "http2"), allow(unused_mut))]
+    let mut io = Io::new(stream, &shutdown);
+    #[cfg(feature = "http2")]
+    {
+        let h2 = match &io.stream {
+            #[cfg(feature = "tls")]
+            Stream::Tls(tls) => Some(tls.borrow().get_ref().1.alpn_protocol() == Some(&b"h2"[..])),
+            Stream::Plain(_) => {
+                let timeout = services.first_bytes_timeout;
+                if timeout.is_zero() {
+                    io.sniff().await
+                } else {
+                    tokio::time::timeout(timeout, io.sniff())
+                        .await
+                        .ok()
+                        .flatten()
+                }
+            }
+        };
+        match h2 {
+            // The client left, or sent nothing in time: nothing to serve.
+            None => {}
+            Some(true) => crate::h2::serve(io, services.app.clone(), peer, shutdown, abandon).await,
+            Some(false) => drive(io, peer, &services.h1, abandon).await,
+        }
+    }
+    #[cfg(not(feature = "http2"))]
+    drive(io, peer, &services.h1, abandon).await;
     #[cfg(feature = "tls")]
     if let Some(tls) = shared {
         tls::close(tls).await;
@@ -265,13 +426,13 @@ pub(crate) type Acceptor = Option<std::convert::Infallible>;
 
 /// The stream to serve: `stream` itself, or TLS over it once its handshake
 /// is done; `None` if the handshake failed or took too long.
-async fn handshake(stream: TcpStream, acceptor: Acceptor) -> Option<Stream> {
+async fn handshake(stream: TcpStream, acceptor: &Acceptor) -> Option<Stream> {
     match acceptor {
         None => Some(Stream::Plain(stream)),
         #[cfg(feature = "tls")]
-        Some(acceptor) => tls::handshake(stream, acceptor).await,
+        Some(acceptor) => tls::handshake(stream, acceptor.clone()).await,
         #[cfg(not(feature = "tls"))]
-        Some(never) => match never {},
+        Some(never) => match *never {},
     }
 }
 
@@ -314,18 +475,12 @@ mod tls {
     }
 }
 
-/// Serves the connection until it ends (see [`serve_connection`]).
-async fn drive<S>(
-    stream: Stream,
-    peer: Option<SocketAddr>,
-    service: Rc<S>,
-    shutdown: Shutdown,
-    abandon: Rc<Abandon>,
-) where
+/// Serves an HTTP/1.1 connection until it ends (see [`serve_connection`]).
+async fn drive<S>(io: Io, peer: Option<SocketAddr>, service: &S, abandon: Rc<Abandon>)
+where
     S: Service<(Io, Option<SocketAddr>)>,
     S::Error: fmt::Display,
 {
-    let io = Io::new(stream, &shutdown);
     let state = io.data();
     // Made before the first look at `fired`: a `Notified` sees every
     // `notify_waiters` that comes after it was made.

@@ -15,7 +15,9 @@
 //!   the [`Graceful`] middleware applied: requests counted until their
 //!   response is flushed, `503` + `Connection: close` + `Retry-After` once
 //!   draining, idle keep-alive connections left open, busy ones closed at
-//!   the drain deadline;
+//!   the drain deadline; HTTP/2 (h2c, and `h2` by ALPN under TLS) drained
+//!   with GOAWAY, its streams reset with `CANCEL` at the deadline
+//!   ([`resets_sent`] is what a process exiting right after awaits);
 //! - [`run`] drives the shutdown on actix-rt's clock ([`ActixTimer`]): the
 //!   report's exit code is 1 when the deadline cut requests off, never a
 //!   silent success.
@@ -66,6 +68,10 @@
 //!
 //! # Features
 //!
+//! - `http2`: HTTP/2 on every listener, driven by the `h2` crate (on by
+//!   default).
+//! - `tls`: `tls::serve_tls` and `Server::tls`, rustls with HTTP/2 or
+//!   HTTP/1.1 by ALPN (off by default).
 //! - `sse`: `sse::sse`, a server-sent events response that ends at the
 //!   going-away moment with a last `retry: 1000` (off by default).
 //! - `websocket`: `websocket::handle`, actix-ws WebSockets that send Close
@@ -81,6 +87,8 @@
 #![cfg_attr(docsrs, feature(doc_auto_cfg))]
 
 mod conn;
+#[cfg(feature = "http2")]
+mod h2;
 mod job;
 mod middleware;
 mod readiness;
@@ -97,6 +105,8 @@ pub mod upgrade;
 pub mod websocket;
 
 pub use graceful_core::conn::RETRY_AFTER_SECONDS;
+#[cfg(feature = "http2")]
+pub use h2::{ResetsSent, resets_sent};
 pub use job::spawn_job;
 pub use middleware::{Graceful, GracefulBody, GracefulMiddleware, ResponseFuture};
 pub use readiness::{Readiness, readiness};

@@ -128,9 +128,10 @@ impl<S> fmt::Debug for GracefulMiddleware<S> {
     }
 }
 
-/// Marks a request that an outer [`Graceful`] already counts.
+/// Marks a request that is already counted: by an outer [`Graceful`], or
+/// as an HTTP/2 stream by the connection ([`crate::h2`]).
 #[derive(Clone, Copy, Debug)]
-struct Counted;
+pub(crate) struct Counted;
 
 impl<S, B> Service<ServiceRequest> for GracefulMiddleware<S>
 where

@@ -29,13 +29,13 @@
 //! with `503` and `Connection: close`, and closes with the process. Only at
 //! the drain deadline are the connections still busy with a request closed.
 
-use crate::conn::{Abandon, Acceptor, Io, serve_connection};
+use crate::conn::{Abandon, Acceptor, Io, Services, serve_connection};
 use crate::middleware::Graceful;
 use crate::timer::ActixTimer;
 use actix_http::{HttpServiceBuilder, KeepAlive};
 use actix_rt::Arbiter;
 use actix_rt::net::{TcpListener, TcpStream};
-use actix_service::{IntoServiceFactory, ServiceFactory, map_config};
+use actix_service::{IntoServiceFactory, ServiceFactory, fn_factory, map_config};
 use actix_web::body::MessageBody;
 use actix_web::dev::{AppConfig, ServiceRequest, ServiceResponse};
 use actix_web::{App, Error};
@@ -108,11 +108,16 @@ where
 /// factory is called once on each worker thread. It applies [`Graceful`] to
 /// the app, outermost, so every request is counted: do not add it yourself.
 ///
-/// What it does not do, compared to `HttpServer`: TLS, HTTP/2 (cleartext or
-/// not), several listeners per call (call [`serve`](Server::serve) once per
-/// listener, on a clone), and actix's own signal handling (use
-/// [`signals`](crate::signals)). Plain HTTP/1.1 behind a load balancer or
-/// an ingress is what it is for.
+/// It serves HTTP/1.1 and, with the `http2` feature (on by default),
+/// HTTP/2: h2c with prior knowledge on the same plaintext port, and `h2` by
+/// ALPN under TLS ([`Server::tls`], feature `tls`). HTTP/2 is driven by the
+/// `h2` crate rather than actix-http's dispatcher, which cannot be drained
+/// (it never sends GOAWAY).
+///
+/// What it does not do, compared to `HttpServer`: several listeners per
+/// call (call [`serve`](Server::serve) once per listener, on a clone),
+/// actix-http's HTTP/2 settings, and actix's own signal handling (use
+/// [`signals`](crate::signals)).
 ///
 /// # Examples
 ///
@@ -201,13 +206,21 @@ where
     /// nothing, so it never delays the drain; every connection the server
     /// closes gets `close_notify`.
     ///
-    /// This path serves HTTP/1.1 only: the config's ALPN protocols are
-    /// replaced by `http/1.1` alone, so that a client that offers `h2`
-    /// falls back to HTTP/1.1 rather than speaking HTTP/2 to it.
+    /// The protocol is the one the handshake's ALPN chose: HTTP/2 for `h2`
+    /// (feature `http2`), HTTP/1.1 otherwise. A config whose ALPN list is
+    /// empty is given `h2` and `http/1.1` (only `http/1.1` without
+    /// `http2`); a list the config already has is kept as it is. The
+    /// helpers of [`tls`](crate::tls) set that list already.
     #[cfg(feature = "tls")]
     pub fn tls(mut self, config: std::sync::Arc<crate::tls::rustls::ServerConfig>) -> Server<F> {
         let mut config = (*config).clone();
-        config.alpn_protocols = vec![b"http/1.1".to_vec()];
+        if config.alpn_protocols.is_empty() || !cfg!(feature = "http2") {
+            config.alpn_protocols = if cfg!(feature = "http2") {
+                vec![b"h2".to_vec(), b"http/1.1".to_vec()]
+            } else {
+                vec![b"http/1.1".to_vec()]
+            };
+        }
         self.acceptor = Some(tokio_rustls::TlsAcceptor::from(std::sync::Arc::new(config)));
         self
     }
@@ -257,11 +270,19 @@ where
     /// - The worker threads start at once, each making its `App` with the
     ///   factory, wrapped in [`Graceful`].
     /// - Accepted connections (with `TCP_NODELAY` set) go to the workers in
-    ///   turn, and are served by actix-http's HTTP/1 dispatcher: requests are
-    ///   counted in flight until their response is flushed, refused with
-    ///   `503` once the shutdown drains, and a connection is closed by the
-    ///   server only when the drain deadline finds it busy (or after a
-    ///   response with `Connection: close`).
+    ///   turn. HTTP/1.1 ones are served by actix-http's HTTP/1 dispatcher:
+    ///   requests are counted in flight until their response is flushed,
+    ///   refused with `503` once the shutdown drains, and a connection is
+    ///   closed by the server only when the drain deadline finds it busy (or
+    ///   after a response with `Connection: close`).
+    /// - HTTP/2 ones (feature `http2`: the connection preface on plaintext,
+    ///   ALPN `h2` under TLS) are served stream by stream, each a request
+    ///   counted until its END_STREAM is flushed; once the shutdown drains
+    ///   they get GOAWAY, the final one at most
+    ///   [`GOAWAY_BOUND`](graceful_core::goaway::GOAWAY_BOUND) after the
+    ///   first, streams opened before it are served (never `503`), and a
+    ///   connection with no stream left is closed; at the drain deadline
+    ///   the streams in progress are reset with `RST_STREAM(CANCEL)`.
     /// - When the shutdown reaches [`Phase::Draining`](graceful_core::Phase::Draining),
     ///   the connections the kernel has already completed are accepted, then
     ///   the listener is closed, then its token is dropped, and the future
@@ -295,6 +316,7 @@ where
                 let factory = self.factory.clone();
                 let shutdown = shutdown.clone();
                 let settings = self.settings;
+                #[cfg_attr(not(feature = "tls"), allow(clippy::clone_on_copy))]
                 let acceptor = self.acceptor.clone();
                 let arbiter = Arbiter::new();
                 arbiter.spawn_fn(move || {
@@ -443,6 +465,15 @@ async fn worker<F, T, B>(
     let app = map_config(app, move |()| {
         AppConfig::__priv_test_new(false, addr.to_string(), addr)
     });
+    // One app per worker, shared by both protocols: HTTP/1.1 connections
+    // reach it through actix-http's dispatcher, HTTP/2 streams directly.
+    let Ok(app) = app.new_service(()).await else {
+        log::app_failed();
+        return;
+    };
+    let app = Rc::new(app);
+    let h1_app = app.clone();
+    let h1_app = fn_factory(move || std::future::ready(Ok::<_, ()>(h1_app.clone())));
     let http = HttpServiceBuilder::<Io, _>::default()
         .keep_alive(settings.keep_alive)
         .client_request_timeout(settings.client_request_timeout)
@@ -451,15 +482,19 @@ async fn worker<F, T, B>(
         .on_connect_ext(|io: &Io, data: &mut actix_http::Extensions| {
             data.insert(io.data());
         })
-        .h1(app);
-    let Ok(service) = ServiceFactory::<(Io, Option<SocketAddr>)>::new_service(&http, ()).await
-    else {
+        .h1(h1_app);
+    let Ok(h1) = ServiceFactory::<(Io, Option<SocketAddr>)>::new_service(&http, ()).await else {
         // actix-http has logged why; dropping the inbox tells the accept
         // loop to use the other workers.
         log::app_failed();
         return;
     };
-    let service = Rc::new(service);
+    let services = Rc::new(Services {
+        h1,
+        app,
+        acceptor,
+        first_bytes_timeout: settings.client_request_timeout,
+    });
     let abandon = Rc::new(Abandon::default());
     actix_rt::spawn({
         let abandon = abandon.clone();
@@ -482,10 +517,9 @@ async fn worker<F, T, B>(
         let _ = stream.set_nodelay(true);
         actix_rt::spawn(serve_connection(
             stream,
-            service.clone(),
+            services.clone(),
             shutdown.clone(),
             abandon.clone(),
-            acceptor.clone(),
         ));
     }
 }

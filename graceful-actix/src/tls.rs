@@ -3,8 +3,10 @@
 //! adapter.
 //!
 //! The handshake is tokio-rustls's, on the worker's connection task before
-//! actix-http sees the connection; it holds nothing, so a connection still
-//! handshaking never delays the drain. HTTP/1.1 only: see [`Server::tls`].
+//! the protocol is served; it holds nothing, so a connection still
+//! handshaking never delays the drain. The protocol is the one ALPN chose:
+//! HTTP/2 for `h2` (feature `http2`), HTTP/1.1 otherwise; see
+//! [`Server::tls`].
 
 use crate::serve::{Serve, Server};
 use actix_web::body::MessageBody;

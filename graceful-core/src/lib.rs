@@ -125,6 +125,7 @@ pub mod conn;
 mod driver;
 mod error;
 pub mod farewell;
+pub mod goaway;
 mod going_away;
 mod guard;
 mod inner;

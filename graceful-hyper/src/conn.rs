@@ -51,7 +51,6 @@ use std::io;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll, ready};
-use std::time::Duration;
 
 type BoxError = Box<dyn StdError + Send + Sync>;
 
@@ -142,10 +141,8 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
     }
 }
 
-/// How long after its first GOAWAY an HTTP/2 connection with no stream in
-/// progress is closed even if hyper is still waiting for the client (the
-/// PING's answer, or the client's SETTINGS): 1 s, the contract's bound.
-pub const GOAWAY_BOUND: Duration = Duration::from_secs(1);
+/// The bound of the HTTP/2 GOAWAY (1 s), whose home is graceful-core.
+pub use graceful_core::goaway::GOAWAY_BOUND;
 
 /// The HTTP/2 connection preface (RFC 9113, section 3.4).
 const PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";

@@ -45,61 +45,10 @@ struct KnownFailure {
     why: &'static str,
 }
 
-/// Why actix fails the HTTP/2 scenarios.
-const NO_H2_ON_ACTIX: &str = "no HTTP/2 on actix yet (issue 11)";
-
 /// The scenarios a target is known to fail (see the module's
-/// documentation). HTTP/2 on actix: actix-http's HTTP/2 dispatcher never
-/// sends GOAWAY and cannot be drained, so graceful-actix serves HTTP/1.1
-/// only (TLS with ALPN `http/1.1` alone) until it drives HTTP/2 itself
-/// (issue 11).
-const KNOWN_FAILURES: &[KnownFailure] = &[
-    KnownFailure {
-        target: "actix",
-        scenario: "h2c-served",
-        why: NO_H2_ON_ACTIX,
-    },
-    KnownFailure {
-        target: "actix",
-        scenario: "h2-unready-delay-serves",
-        why: NO_H2_ON_ACTIX,
-    },
-    KnownFailure {
-        target: "actix",
-        scenario: "h2-goaway-at-closed",
-        why: NO_H2_ON_ACTIX,
-    },
-    KnownFailure {
-        target: "actix",
-        scenario: "h2-inflight-completes",
-        why: NO_H2_ON_ACTIX,
-    },
-    KnownFailure {
-        target: "actix",
-        scenario: "h2-idle-closed",
-        why: NO_H2_ON_ACTIX,
-    },
-    KnownFailure {
-        target: "actix",
-        scenario: "h2-no-ping-answer",
-        why: NO_H2_ON_ACTIX,
-    },
-    KnownFailure {
-        target: "actix",
-        scenario: "h2-deadline-resets",
-        why: NO_H2_ON_ACTIX,
-    },
-    KnownFailure {
-        target: "actix",
-        scenario: "tls-served",
-        why: "no HTTP/2 on actix yet: ALPN offers http/1.1 only (issue 11)",
-    },
-    KnownFailure {
-        target: "actix",
-        scenario: "tls-close-notify",
-        why: "no HTTP/2 on actix yet: its idle-h2 half offers ALPN h2 alone (issue 11)",
-    },
-];
+/// documentation): none today. HTTP/2 on actix, the last entries, is
+/// served by graceful-actix's own driver on the `h2` crate (issue 11).
+const KNOWN_FAILURES: &[KnownFailure] = &[];
 
 fn known_failure(target: &str, scenario: &str) -> Option<&'static KnownFailure> {
     KNOWN_FAILURES
@@ -362,7 +311,7 @@ mod tests {
             assert!(exists, "{k:?}");
             assert!(!k.why.is_empty(), "{k:?}");
         }
-        assert!(known_failure("actix", "h2c-served").is_some());
+        assert!(known_failure("actix", "h2c-served").is_none());
         assert!(known_failure("tokio", "h2c-served").is_none());
     }
 

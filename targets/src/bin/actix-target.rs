@@ -110,7 +110,13 @@ async fn serve(options: Options, driver: graceful_actix::Driver, mut handover: H
     }
 
     match run.await {
-        Ok(report) => target::exit_with(&report),
+        Ok(report) => {
+            // The HTTP/2 streams reset at the deadline: their frames first.
+            if report.abandoned() > 0 {
+                graceful_actix::resets_sent().await;
+            }
+            target::exit_with(&report)
+        }
         Err(error) => target::fail(format_args!("the shutdown driver failed: {error}")),
     }
 }
