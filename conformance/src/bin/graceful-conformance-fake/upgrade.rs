@@ -67,8 +67,19 @@ pub(crate) fn hangup(shared: &Arc<Shared>, begin: &Sender<Begin>) {
         }
     };
     if shared.config.has(Fault::UpgradeDrainsEarly) {
-        // The new process is left to come up (or fail) on its own.
-        let pid = starting.pid();
+        // Hands over once the new process exists (graceful-upgrade spawns
+        // it on its own thread), and leaves it to come up, or fail, alone.
+        let mut starting = starting;
+        let pid = loop {
+            if let Some(pid) = starting.pid() {
+                break pid;
+            }
+            let mut cx = Context::from_waker(Waker::noop());
+            if let Poll::Ready(Outcome::Failed(failure)) = starting.poll_outcome(&mut cx) {
+                return failed(shared, &failure);
+            }
+            thread::sleep(Duration::from_millis(1));
+        };
         drop(starting);
         hand_over(shared, lock(&shared.state), pid, begin);
         return;
