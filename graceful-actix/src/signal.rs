@@ -1,5 +1,8 @@
-//! SIGTERM and SIGINT on actix-rt's signal handling, forwarded to the
-//! shutdown by the core's [`graceful_core::signal::Signals`].
+//! actix-rt's signal handling behind the core's [`SignalSource`]: SIGTERM
+//! and SIGINT forwarded to the shutdown by the core's
+//! [`graceful_core::signal::Signals`], and (feature `upgrade`) SIGHUP for
+//! the upgrades of [`upgrade_on_sighup`](crate::upgrade_on_sighup). One
+//! listener type for both: only the signals it listens for differ.
 
 use graceful_core::signal::SignalSource;
 use graceful_core::{Shutdown, Signal};
@@ -61,7 +64,9 @@ pub fn signals(shutdown: &Shutdown) -> io::Result<Signals> {
     Ok(Signals::new(shutdown, Listeners::new()?))
 }
 
-/// actix-rt's listeners, one per signal: the source of [`Signals`].
+/// actix-rt's listeners, one per signal: the source of [`Signals`]
+/// (SIGTERM and SIGINT) and of [`Upgrades`](crate::upgrade::Upgrades)
+/// (SIGHUP).
 ///
 /// A listener that reports the end (the runtime is shutting down) can
 /// receive nothing more: the source then stays pending.
@@ -71,7 +76,17 @@ pub struct Listeners {
 
 impl Listeners {
     fn new() -> io::Result<Listeners> {
-        let listening = imp::LISTENED
+        Listeners::listen(imp::LISTENED)
+    }
+
+    /// Listens for SIGHUP, the upgrade's signal.
+    #[cfg(all(unix, feature = "upgrade"))]
+    pub(crate) fn hangups() -> io::Result<Listeners> {
+        Listeners::listen(imp::HANGUP)
+    }
+
+    fn listen(listened: &[(imp::Kind, Signal)]) -> io::Result<Listeners> {
+        let listening = listened
             .iter()
             .map(|&(kind, signal)| Ok((imp::listen(kind)?, signal)))
             .collect::<io::Result<_>>()?;
@@ -107,12 +122,15 @@ mod imp {
     pub(crate) type Listener = Unix;
 
     /// How to make a listener's kind: `SignalKind`'s constructors.
-    type Kind = fn() -> SignalKind;
+    pub(crate) type Kind = fn() -> SignalKind;
 
     pub(crate) const LISTENED: &[(Kind, Signal)] = &[
         (SignalKind::terminate, Signal::TERM),
         (SignalKind::interrupt, Signal::INT),
     ];
+
+    #[cfg(feature = "upgrade")]
+    pub(crate) const HANGUP: &[(Kind, Signal)] = &[(SignalKind::hangup, Signal::HUP)];
 
     pub(crate) fn listen(kind: Kind) -> io::Result<Listener> {
         signal(kind())
@@ -134,7 +152,10 @@ mod imp {
     /// Ctrl+C, made again after each arrival to hear the next one.
     pub(crate) type Listener = Pin<Box<dyn Future<Output = io::Result<()>> + Send>>;
 
-    pub(crate) const LISTENED: &[((), Signal)] = &[((), Signal::INT)];
+    /// Ctrl+C needs no kind.
+    pub(crate) type Kind = ();
+
+    pub(crate) const LISTENED: &[(Kind, Signal)] = &[((), Signal::INT)];
 
     pub(crate) fn listen((): ()) -> io::Result<Listener> {
         Ok(Box::pin(actix_rt::signal::ctrl_c()))

@@ -1,5 +1,8 @@
-//! SIGTERM and SIGINT through `async-signal`, forwarded to the shutdown by
-//! the core's [`graceful_core::signal::Signals`].
+//! `async-signal` behind the core's [`SignalSource`]: SIGTERM and SIGINT
+//! forwarded to the shutdown by the core's
+//! [`graceful_core::signal::Signals`], and (feature `upgrade`) SIGHUP for
+//! the upgrades of [`upgrade_on_sighup`](crate::upgrade_on_sighup). One
+//! listener type for both: only the signals it listens for differ.
 
 use futures_lite::Stream;
 use graceful_core::signal::SignalSource;
@@ -74,9 +77,20 @@ pub fn signals(shutdown: &Shutdown) -> io::Result<Signals> {
     Ok(Signals::new(shutdown, Listeners(pipe)))
 }
 
-/// async-signal's listeners: the source of [`Signals`]. Signals that
-/// arrive while it is not polled wait in its pipe.
+/// async-signal's listeners: the source of [`Signals`] (SIGTERM and
+/// SIGINT) and of [`Upgrades`](crate::upgrade::Upgrades) (SIGHUP). Signals
+/// that arrive while it is not polled wait in its pipe.
 pub struct Listeners(async_signal::Signals);
+
+impl Listeners {
+    /// Listens for SIGHUP, the upgrade's signal.
+    #[cfg(all(unix, feature = "upgrade"))]
+    pub(crate) fn hangups() -> io::Result<Listeners> {
+        Ok(Listeners(async_signal::Signals::new([
+            async_signal::Signal::Hup,
+        ])?))
+    }
+}
 
 impl SignalSource for Listeners {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
@@ -84,6 +98,8 @@ impl SignalSource for Listeners {
             return match Pin::new(&mut self.0).poll_next(cx) {
                 Poll::Ready(Some(Ok(async_signal::Signal::Int))) => Poll::Ready(Signal::INT),
                 Poll::Ready(Some(Ok(async_signal::Signal::Term))) => Poll::Ready(Signal::TERM),
+                #[cfg(unix)]
+                Poll::Ready(Some(Ok(async_signal::Signal::Hup))) => Poll::Ready(Signal::HUP),
                 // A signal not listened for, or a message that names none.
                 Poll::Ready(Some(Ok(_))) => continue,
                 Poll::Ready(Some(Err(error))) if is_transient(&error) => continue,

@@ -1,5 +1,8 @@
-//! SIGTERM and SIGINT on tokio's signal handling, forwarded to the
-//! shutdown by the core's [`graceful_core::signal::Signals`].
+//! tokio's signal handling behind the core's [`SignalSource`]: SIGTERM
+//! and SIGINT forwarded to the shutdown by the core's
+//! [`graceful_core::signal::Signals`], and (feature `upgrade`) SIGHUP for
+//! the upgrades of [`upgrade_on_sighup`](crate::upgrade_on_sighup). One
+//! listener type for both: only the signals it listens for differ.
 
 use graceful_core::Shutdown;
 use graceful_core::signal::SignalSource;
@@ -59,14 +62,30 @@ pub type Signals = graceful_core::signal::Signals<Listeners>;
 /// # }
 /// ```
 pub fn signals(shutdown: &Shutdown) -> io::Result<Signals> {
-    Ok(Signals::new(shutdown, Listeners(imp::Listeners::new()?)))
+    Ok(Signals::new(
+        shutdown,
+        Listeners(imp::Listeners::shutdown()?),
+    ))
 }
 
-/// tokio's listeners for SIGTERM and SIGINT: the source of [`Signals`].
+/// tokio's signal listeners: the source of [`Signals`] (SIGTERM and
+/// SIGINT) and of [`Upgrades`](crate::upgrade::Upgrades) (SIGHUP).
 ///
 /// `None` from tokio means the runtime is shutting down: nothing more will
 /// arrive, so the source stays pending.
 pub struct Listeners(imp::Listeners);
+
+impl Listeners {
+    /// Listens for SIGHUP, the upgrade's signal.
+    #[cfg(all(unix, feature = "upgrade"))]
+    pub(crate) fn hangups() -> io::Result<Listeners> {
+        use tokio::signal::unix::SignalKind;
+        Ok(Listeners(imp::Listeners::new(&[(
+            SignalKind::hangup,
+            graceful_core::Signal::HUP,
+        )])?))
+    }
+}
 
 impl SignalSource for Listeners {
     fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<graceful_core::Signal> {
@@ -85,29 +104,37 @@ mod imp {
     use graceful_core::Signal;
     use std::io;
     use std::task::{Context, Poll};
-    use tokio::signal::unix::{SignalKind, signal};
+    use tokio::signal::unix::SignalKind;
 
-    pub(crate) struct Listeners {
-        term: tokio::signal::unix::Signal,
-        int: tokio::signal::unix::Signal,
-    }
+    /// How to make a listener's kind: `SignalKind`'s constructors.
+    pub(crate) type Kind = fn() -> SignalKind;
+
+    /// One listener per signal, in the order they are polled.
+    pub(crate) struct Listeners(Vec<(tokio::signal::unix::Signal, Signal)>);
 
     impl Listeners {
-        pub(crate) fn new() -> io::Result<Listeners> {
-            Ok(Listeners {
-                term: signal(SignalKind::terminate())?,
-                int: signal(SignalKind::interrupt())?,
-            })
+        pub(crate) fn shutdown() -> io::Result<Listeners> {
+            Listeners::new(&[
+                (SignalKind::terminate, Signal::TERM),
+                (SignalKind::interrupt, Signal::INT),
+            ])
+        }
+
+        pub(crate) fn new(listened: &[(Kind, Signal)]) -> io::Result<Listeners> {
+            listened
+                .iter()
+                .map(|&(kind, signal)| Ok((tokio::signal::unix::signal(kind())?, signal)))
+                .collect::<io::Result<_>>()
+                .map(Listeners)
         }
 
         pub(crate) fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
-            if let Poll::Ready(Some(())) = self.term.poll_recv(cx) {
-                return Poll::Ready(Signal::TERM);
-            }
-            if let Poll::Ready(Some(())) = self.int.poll_recv(cx) {
-                return Poll::Ready(Signal::INT);
-            }
-            Poll::Pending
+            self.0
+                .iter_mut()
+                .find_map(|(listener, signal)| {
+                    matches!(listener.poll_recv(cx), Poll::Ready(Some(()))).then_some(*signal)
+                })
+                .map_or(Poll::Pending, Poll::Ready)
         }
     }
 }
@@ -127,7 +154,7 @@ mod imp {
     }
 
     impl Listeners {
-        pub(crate) fn new() -> io::Result<Listeners> {
+        pub(crate) fn shutdown() -> io::Result<Listeners> {
             Ok(Listeners {
                 ctrl_c: Box::pin(tokio::signal::ctrl_c()),
             })

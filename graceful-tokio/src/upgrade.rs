@@ -6,32 +6,28 @@
 //! listener; once it reports that it serves, this process hands over and
 //! drains. In the new process (and under systemd's socket activation),
 //! [`Inherited::from_env`] finds the listener to serve instead of binding
-//! one, and [`Inherited::notify_ready`] reports that it serves.
+//! one, and [`Inherited::notify_ready`] reports that it serves. How an
+//! upgrade goes, step by step, is [`graceful_upgrade`]'s to tell.
 
-use graceful_core::signal::SignalSource;
-use graceful_core::{Shutdown, Signal};
-use std::fmt;
+use crate::Listeners;
+use graceful_core::Shutdown;
 use std::io;
 use std::os::fd::AsFd;
-use std::task::{Context, Poll};
 
 pub use graceful_upgrade::{Failure, Inherited, Progress, READY_TIMEOUT};
 
 /// The upgrades of one shutdown, on `SIGHUP`. See [`upgrade_on_sighup`].
-pub type Upgrades = graceful_upgrade::Upgrades<Hangups>;
+pub type Upgrades = graceful_upgrade::Upgrades<Listeners>;
 
-/// Listens for `SIGHUP` and upgrades on each one: starts a new process of
-/// this executable with the same arguments, which inherits `listener`, and
-/// once it serves, [hands over](Shutdown::hand_over): this process's
-/// readiness turns false, it stops accepting (without closing the socket,
-/// which the new process accepts from) and drains as in any shutdown, with
-/// cause [`Cause::Upgrade`](graceful_core::Cause::Upgrade).
+/// Upgrades on each `SIGHUP`: [`graceful_upgrade::Upgrades::new`] with
+/// `listener`, on this crate's signal [`Listeners`] (the type
+/// [`signals`](crate::signals) listens with, here for `SIGHUP` alone).
+/// `Upgrades::new` says what an upgrade does and when a `SIGHUP` is
+/// ignored; [`Progress`], what `observe` hears.
 ///
-/// `observe` hears [`Progress::Upgrading`], [`Progress::Failed`] (the new
-/// process exited, or did not serve within [`READY_TIMEOUT`]: it is killed
-/// and this process serves on) and [`Progress::Ignored`] (a `SIGHUP` during
-/// an upgrade, or after the first `SIGTERM`/`SIGINT`). The first
-/// `SIGTERM`/`SIGINT` during an upgrade ends the new process.
+/// The example below is the whole program, written once for the three
+/// adapters: the smol and actix adapters show only their runtime's lines of
+/// it.
 ///
 /// Call it once the listener is bound, in the runtime, and spawn the
 /// returned future: its handler stays installed for the life of the
@@ -86,32 +82,6 @@ pub fn upgrade_on_sighup<L: AsFd>(
     listener: &L,
     observe: impl FnMut(Progress<'_>) + Send + 'static,
 ) -> io::Result<Upgrades> {
-    let hangups = Hangups::new()?;
+    let hangups = Listeners::hangups()?;
     graceful_upgrade::Upgrades::new(shutdown, std::slice::from_ref(listener), hangups, observe)
-}
-
-/// tokio's listener for `SIGHUP`: the source of [`Upgrades`].
-pub struct Hangups(tokio::signal::unix::Signal);
-
-impl Hangups {
-    fn new() -> io::Result<Hangups> {
-        use tokio::signal::unix::{SignalKind, signal};
-        Ok(Hangups(signal(SignalKind::hangup())?))
-    }
-}
-
-impl SignalSource for Hangups {
-    fn poll_recv(&mut self, cx: &mut Context<'_>) -> Poll<Signal> {
-        // `None`: the runtime is shutting down, nothing more arrives.
-        match self.0.poll_recv(cx) {
-            Poll::Ready(Some(())) => Poll::Ready(Signal::HUP),
-            Poll::Ready(None) | Poll::Pending => Poll::Pending,
-        }
-    }
-}
-
-impl fmt::Debug for Hangups {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("Hangups").finish_non_exhaustive()
-    }
 }

@@ -211,7 +211,7 @@ impl<S> fmt::Debug for Upgrades<S> {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Upgrades")
             .field("holding", &self.held.is_some())
-            .field("starting", &self.starting.as_ref().map(Starting::pid))
+            .field("starting", &self.starting.as_ref().and_then(Starting::pid))
             .finish_non_exhaustive()
     }
 }

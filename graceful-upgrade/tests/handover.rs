@@ -18,8 +18,9 @@ fn main() -> ExitCode {
     a_new_process_serves_on_the_same_socket();
     a_new_process_that_exits_is_reported_and_the_socket_stays();
     a_silent_new_process_times_out_and_is_killed();
+    a_new_process_cancelled_at_once_is_ended();
     a_process_started_plainly_inherits_nothing(&mut inherited);
-    eprintln!("handover: 4 passed");
+    eprintln!("handover: 5 passed");
     ExitCode::SUCCESS
 }
 
@@ -53,7 +54,7 @@ fn new_process(mut inherited: Inherited) -> ! {
     }
 }
 
-fn outcome(mut starting: graceful_upgrade::Starting) -> Outcome {
+fn outcome(starting: &mut graceful_upgrade::Starting) -> Outcome {
     futures_lite::future::block_on(std::future::poll_fn(|cx| starting.poll_outcome(cx)))
 }
 
@@ -73,11 +74,12 @@ fn a_new_process_serves_on_the_same_socket() {
     let addr = listener.local_addr().unwrap();
     // Connected before the new process exists: queued, never refused.
     let mut early = TcpStream::connect(addr).unwrap();
-    let starting = start(&[listener.as_fd()], Duration::from_secs(10)).expect("started");
-    let pid = starting.pid();
-    let Outcome::Ready(mut child) = outcome(starting) else {
+    let mut starting = start(&[listener.as_fd()], Duration::from_secs(10)).expect("started");
+    let Outcome::Ready(mut child) = outcome(&mut starting) else {
         panic!("the new process did not report");
     };
+    let pid = child.id();
+    assert_eq!(starting.pid(), Some(pid));
     // This process lets go of its copy; the socket stays open.
     drop(listener);
     early
@@ -96,8 +98,8 @@ fn a_new_process_that_exits_is_reported_and_the_socket_stays() {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let second = TcpListener::bind("127.0.0.1:0").unwrap();
     let addr = listener.local_addr().unwrap();
-    let starting = start(&[listener.as_fd(), second.as_fd()], Duration::from_secs(10)).unwrap();
-    match outcome(starting) {
+    let mut starting = start(&[listener.as_fd(), second.as_fd()], Duration::from_secs(10)).unwrap();
+    match outcome(&mut starting) {
         Outcome::Failed(failure @ Failure::Exited(Some(status))) => {
             assert_eq!(status.code(), Some(3));
             assert_eq!(failure.reason(), "exited");
@@ -111,17 +113,39 @@ fn a_new_process_that_exits_is_reported_and_the_socket_stays() {
 
 fn a_silent_new_process_times_out_and_is_killed() {
     let started = Instant::now();
-    let starting = start(&[], Duration::from_millis(500)).unwrap();
-    let pid = starting.pid();
-    match outcome(starting) {
+    let mut starting = start(&[], Duration::from_millis(500)).unwrap();
+    match outcome(&mut starting) {
         Outcome::Failed(failure @ Failure::Timeout) => assert_eq!(failure.reason(), "timeout"),
         other => panic!("expected a timeout, got {other:?}"),
     }
+    let pid = starting.pid().expect("it was started");
     assert!(started.elapsed() < Duration::from_secs(8), "bounded wait");
     // Killed and reaped: no such process any more.
     assert!(
         !std::path::Path::new(&format!("/proc/{pid}")).exists(),
         "the silent process is gone"
+    );
+}
+
+/// `start` returns before the fork (it happens on the waiting thread), so
+/// a cancel at once comes before the process exists: it is ended as soon as
+/// it does, never reported ready.
+fn a_new_process_cancelled_at_once_is_ended() {
+    let listener = TcpListener::bind("127.0.0.1:0").unwrap();
+    let mut starting = start(&[listener.as_fd()], Duration::from_secs(10)).unwrap();
+    starting.cancel();
+    match outcome(&mut starting) {
+        Outcome::Failed(failure @ Failure::Exited(_)) => assert_eq!(failure.reason(), "exited"),
+        Outcome::Ready(child) => {
+            graceful_upgrade::kill(child);
+            panic!("a cancelled new process was reported ready");
+        }
+        other => panic!("expected the cancelled process to be ended, got {other:?}"),
+    }
+    let pid = starting.pid().expect("it was started");
+    assert!(
+        !std::path::Path::new(&format!("/proc/{pid}")).exists(),
+        "the cancelled process is gone"
     );
 }
 

@@ -1,6 +1,6 @@
-//! The kit's upgrade scenarios (rules 23 to 27) against the three targets:
-//! their positive controls. The negative ones run against the kit's fake,
-//! which has no upgrade (`conformance/tests/controls.rs`).
+//! The kit's upgrade scenarios (rules 23 to 27) against the three targets.
+//! The kit's own controls, the fake with and without its upgrade faults,
+//! are in `conformance/tests/controls.rs`.
 
 use graceful_conformance::{Scenario, Target, run_scenario};
 

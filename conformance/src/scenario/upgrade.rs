@@ -167,6 +167,9 @@ fn upgrade(
 struct Seen {
     created: Vec<String>,
     refused: usize,
+    /// Connects with no answer within 2 s: the handshake was dropped (a
+    /// socket filter on the listening socket drops them all).
+    unanswered: usize,
     reset: usize,
     failed: Vec<String>,
     /// `503` from a draining process: retried on a new connection.
@@ -198,6 +201,10 @@ fn client(addr: SocketAddr, index: usize, run: &str, stop: &AtomicBool) -> Seen 
                     Ok(open) => (open, false),
                     Err(Outcome::Refused) => {
                         seen.refused += 1;
+                        break;
+                    }
+                    Err(Outcome::TimedOut { .. }) => {
+                        seen.unanswered += 1;
                         break;
                     }
                     Err(other) => {
@@ -349,11 +356,13 @@ pub(crate) fn upgrade_under_load(ctx: &mut Ctx<'_>) -> Result<(), String> {
 fn check_load(ctx: &mut Ctx<'_>, seen: &[Seen], store: &std::path::Path) -> Result<(), String> {
     let created: HashSet<&String> = seen.iter().flat_map(|s| &s.created).collect();
     let refused: usize = seen.iter().map(|s| s.refused).sum();
+    let unanswered: usize = seen.iter().map(|s| s.unanswered).sum();
     let reset: usize = seen.iter().map(|s| s.reset).sum();
     let failed: Vec<&String> = seen.iter().flat_map(|s| &s.failed).collect();
     let lost: Vec<&String> = seen.iter().flat_map(|s| &s.lost).collect();
     ctx.figure("orders-201", created.len());
     ctx.figure("refused", refused);
+    ctx.figure("unanswered", unanswered);
     ctx.figure("reset", reset);
     ctx.figure("failed", failed.len());
     ctx.figure(
@@ -368,6 +377,12 @@ fn check_load(ctx: &mut Ctx<'_>, seen: &[Seen], store: &std::path::Path) -> Resu
     ctx.check(!created.is_empty(), || "no order was created".to_owned());
     ctx.check(refused == 0, || {
         format!("{refused} connects refused during the upgrades")
+    });
+    ctx.check(unanswered == 0, || {
+        format!(
+            "{unanswered} connects had no answer within 2 s during the upgrades: \
+             the listening socket drops handshakes (a socket filter on the shared socket?)"
+        )
     });
     ctx.check(reset == 0, || {
         format!("{reset} connections reset during the upgrades")

@@ -9,7 +9,7 @@ pub(crate) const USAGE: &str = "\
 usage: graceful-conformance-fake [--addr HOST:PORT] [--drain-timeout-ms N] [--unready-delay-ms N]
        [--cleanup A,B,C] [--cleanup-ms N] [--cleanup-timeout-ms N] [--cleanup-fail NAME]
        [--cleanup-panic NAME] [--cleanup-hang NAME] [--store PATH] [--events-ms N]
-       [--fault NAME] [--tls-cert PATH --tls-key PATH]
+       [--fault NAME] [--tls-cert PATH --tls-key PATH] [--upgrade-child-fails]
        graceful-conformance-fake --list-faults";
 
 macro_rules! faults {
@@ -94,6 +94,11 @@ faults! {
     TlsNoCloseNotify = "tls-no-close-notify": "closes TLS connections without a close_notify";
     TlsNoAlpn = "tls-no-alpn": "offers no ALPN protocol, so a TLS client never gets h2";
     TlsLenientFiles = "tls-lenient-files": "serves plaintext when --tls-cert/--tls-key are incomplete or unreadable";
+    // The zero-downtime upgrade (rules 23 to 27).
+    NoUpgrade = "no-upgrade": "has no upgrade: SIGHUP ends it, and --upgrade-child-fails is an unknown option";
+    UpgradeRebinds = "upgrade-rebinds": "closes its listener at SIGHUP and binds the address again for the new process, refusing connects in between";
+    UpgradeDrainsEarly = "upgrade-drains-early": "hands over as soon as the new process is started, before it reports that it serves";
+    UpgradeFiltersSharedSocket = "upgrade-filters-shared-socket": "closes its copy of the shared socket at the hand-over with the drop-all socket filter, so the new process completes no handshake";
 }
 
 /// The parsed command line.
@@ -114,6 +119,9 @@ pub(crate) struct Config {
     pub(crate) fault: Option<Fault>,
     pub(crate) tls_cert: Option<PathBuf>,
     pub(crate) tls_key: Option<PathBuf>,
+    /// A process started by an upgrade exits with code 3 before
+    /// `listening` (rule 25's failing new process).
+    pub(crate) upgrade_child_fails: bool,
 }
 
 impl Config {
@@ -139,6 +147,7 @@ impl Default for Config {
             fault: None,
             tls_cert: None,
             tls_key: None,
+            upgrade_child_fails: false,
         }
     }
 }
@@ -175,6 +184,10 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, 
         .windows(2)
         .any(|w| w[0] == "--fault" && w[1] == Fault::LenientArgs.name())
         || args.iter().any(|a| a == "--fault=lenient-args");
+    let no_upgrade = args
+        .windows(2)
+        .any(|w| w[0] == "--fault" && w[1] == Fault::NoUpgrade.name())
+        || args.iter().any(|a| a == "--fault=no-upgrade");
     let mut config = Config::default();
     let mut i = 0;
     while i < args.len() {
@@ -187,6 +200,11 @@ pub(crate) fn parse(args: impl IntoIterator<Item = OsString>) -> Result<Parsed, 
         match option {
             "--help" | "-h" => return Ok(Parsed::Help),
             "--list-faults" => return Ok(Parsed::ListFaults),
+            // A flag of rule 25, unknown to a target without an upgrade.
+            "--upgrade-child-fails" if inline.is_none() && !no_upgrade => {
+                config.upgrade_child_fails = true;
+                continue;
+            }
             _ => {}
         }
         let takes_value = matches!(
@@ -317,6 +335,7 @@ mod tests {
             "--tls-cert",
             "c.pem",
             "--tls-key=k.pem",
+            "--upgrade-child-fails",
         ])
         .unwrap();
         assert_eq!(c.addr.port(), 8080);
@@ -338,6 +357,14 @@ mod tests {
         assert_eq!(c.fault, Some(Fault::LateClose));
         assert_eq!(c.tls_cert, Some(PathBuf::from("c.pem")));
         assert_eq!(c.tls_key, Some(PathBuf::from("k.pem")));
+        assert!(c.upgrade_child_fails);
+    }
+
+    #[test]
+    fn no_upgrade_fault_refuses_the_upgrade_flag() {
+        let err = run(&["--fault", "no-upgrade", "--upgrade-child-fails"]).unwrap_err();
+        assert!(err.contains("--upgrade-child-fails"), "{err}");
+        assert!(!run(&[]).unwrap().upgrade_child_fails);
     }
 
     #[test]

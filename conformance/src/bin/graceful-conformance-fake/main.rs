@@ -18,7 +18,9 @@
 //! ```
 //!
 //! Of version 2 it serves the long-lived streams (`/events`, `/ws`,
-//! `streams.rs`) and the background jobs (`POST /jobs`, `jobs.rs`).
+//! `streams.rs`), the background jobs (`POST /jobs`, `jobs.rs`) and the
+//! zero-downtime upgrade on `SIGHUP` (`upgrade.rs`, through
+//! graceful-upgrade, as the targets do).
 
 mod config;
 mod h2;
@@ -26,6 +28,7 @@ mod jobs;
 mod server;
 mod streams;
 mod tls;
+mod upgrade;
 
 use std::collections::{HashMap, HashSet};
 use std::io::{self, Write};
@@ -37,7 +40,7 @@ use std::sync::{Arc, Condvar, Mutex, MutexGuard, PoisonError, RwLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
-use signal_hook::consts::{SIGINT, SIGTERM};
+use signal_hook::consts::{SIGHUP, SIGINT, SIGTERM};
 use signal_hook::iterator::Signals;
 
 use config::{Config, Fault, Parsed};
@@ -87,6 +90,11 @@ struct State {
     /// The TLS relays: bytes a response wrote that are not yet sent on.
     relays: HashMap<u64, tls::Relay>,
     next_relay: u64,
+    /// The shutdown began: the first signal came, or an upgrade handed
+    /// over. A later signal forces the exit.
+    started: bool,
+    /// From `upgrading` until the new process took over or is gone.
+    upgrading: bool,
 }
 
 impl State {
@@ -148,6 +156,11 @@ struct Shared {
     store: Mutex<Option<rusqlite::Connection>>,
     /// Set with `--tls-cert` and `--tls-key`.
     tls: Option<Arc<rustls::ServerConfig>>,
+    /// The listening socket, from `listening` until the accept thread lets
+    /// go of it; an upgrade passes it on from here.
+    listener: Mutex<Option<TcpListener>>,
+    /// The new process an upgrade is starting.
+    starting: Mutex<Option<graceful_upgrade::Starting>>,
 }
 
 fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -198,6 +211,15 @@ impl Shared {
     }
 }
 
+/// What began the shutdown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Begin {
+    /// The first SIGTERM or SIGINT.
+    Signal,
+    /// An upgrade's new process serves (`upgrade PID`).
+    HandOver,
+}
+
 /// A registered cleanup step.
 #[derive(Debug, Clone)]
 enum Step {
@@ -233,6 +255,15 @@ fn main() {
             process::exit(2);
         }
     };
+    // Before any thread starts: the socket an upgrade passed down, if any.
+    let mut inherited = graceful_upgrade::Inherited::from_env()
+        .unwrap_or_else(|e| fatal(&format!("bad inherited socket: {e}")));
+    if config.upgrade_child_fails && inherited.is_upgrade() {
+        // Before `listening`, and without an `exit` line: on the shared
+        // standard output it would read as the old process's.
+        eprintln!("started by an upgrade under --upgrade-child-fails: exit 3");
+        process::exit(3);
+    }
     let tls = match tls::load(&config) {
         Ok(tls) => tls,
         Err(e) if config.has(Fault::TlsLenientFiles) => {
@@ -244,7 +275,12 @@ fn main() {
             process::exit(2);
         }
     };
-    let signals = match Signals::new([SIGTERM, SIGINT]) {
+    let listened: &[i32] = if config.has(Fault::NoUpgrade) {
+        &[SIGTERM, SIGINT]
+    } else {
+        &[SIGTERM, SIGINT, SIGHUP]
+    };
+    let signals = match Signals::new(listened) {
         Ok(s) => s,
         Err(e) => {
             eprintln!("error: cannot handle signals: {e}");
@@ -262,12 +298,16 @@ fn main() {
             queued: HashSet::new(),
             relays: HashMap::new(),
             next_relay: 0,
+            started: false,
+            upgrading: false,
         }),
         changed: Condvar::new(),
         out: Mutex::new(()),
         head_gate: RwLock::new(()),
         store: Mutex::new(None),
         tls,
+        listener: Mutex::new(None),
+        starting: Mutex::new(None),
     });
     let (first_tx, first_rx) = mpsc::channel();
     {
@@ -296,16 +336,21 @@ fn main() {
         finish_early(&shared, &steps);
     }
     steps.extend(config.cleanup.iter().cloned().map(Step::Named));
-    let listener = TcpListener::bind(config.addr)
-        .unwrap_or_else(|e| fatal(&format!("cannot listen on {}: {e}", config.addr)));
+    let listener = match inherited.take_listener() {
+        Ok(Some(listener)) => listener,
+        Ok(None) => TcpListener::bind(config.addr)
+            .unwrap_or_else(|e| fatal(&format!("cannot listen on {}: {e}", config.addr))),
+        Err(e) => fatal(&format!("bad inherited listener: {e}")),
+    };
     let local = listener
         .local_addr()
         .unwrap_or_else(|e| fatal(&format!("no local address: {e}")));
+    *lock(&shared.listener) = Some(listener);
     {
         let mut st = lock(&shared.state);
         if st.signal.is_some() {
             drop(st);
-            drop(listener);
+            drop(lock(&shared.listener).take());
             finish_early(&shared, &steps);
         }
         shared.event(&format!("listening {local}"));
@@ -317,14 +362,20 @@ fn main() {
         let shared = Arc::clone(&shared);
         thread::Builder::new()
             .name("accept".into())
-            .spawn(move || server::accept_loop(&shared, listener, &close_rx, &ack_tx))
+            .spawn(move || server::accept_loop(&shared, &close_rx, &ack_tx))
             .unwrap_or_else(|e| fatal(&format!("cannot start the accept thread: {e}")));
     }
-    // The signal thread has printed `draining` by the time this returns.
-    if first_rx.recv().is_err() {
-        fatal("the signal thread ended");
+    // Serving: the process that started this one, if an upgrade did, may
+    // hand over now.
+    if let Err(e) = inherited.notify_ready() {
+        eprintln!("cannot report to the old process: {e}");
     }
-    shut_down(&shared, &steps, &close_tx, &ack_rx);
+    // The signal thread has printed `draining` (or the upgrade `upgrade
+    // PID`) by the time this returns.
+    let Ok(begin) = first_rx.recv() else {
+        fatal("the signal thread ended");
+    };
+    shut_down(&shared, &steps, begin, &close_tx, &ack_rx);
 }
 
 fn fatal(message: &str) -> ! {
@@ -337,6 +388,9 @@ fn fatal(message: &str) -> ! {
 /// gives exactly that, and keeps commits fast on a busy machine.
 fn open_store(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     let db = rusqlite::Connection::open(path)?;
+    // Rule 27: during an upgrade two processes write to the file; a
+    // writer waits for the other's transaction rather than fail.
+    db.busy_timeout(Duration::from_secs(5))?;
     db.execute_batch(
         "PRAGMA journal_mode = WAL;
          PRAGMA synchronous = OFF;
@@ -346,19 +400,23 @@ fn open_store(path: &Path) -> rusqlite::Result<rusqlite::Connection> {
     Ok(db)
 }
 
-fn on_signals(shared: &Shared, mut signals: Signals, first: &Sender<&'static str>) {
+fn on_signals(shared: &Arc<Shared>, mut signals: Signals, first: &Sender<Begin>) {
     let config = &shared.config;
-    let mut seen = false;
     for sig in signals.forever() {
+        if sig == SIGHUP {
+            upgrade::hangup(shared, first);
+            continue;
+        }
         let name = if sig == SIGTERM { "SIGTERM" } else { "SIGINT" };
         if sig == SIGTERM && config.has(Fault::IgnoreSigterm) {
             eprintln!("ignoring SIGTERM");
             continue;
         }
-        if !seen {
-            seen = true;
-            {
-                let mut st = lock(&shared.state);
+        let first_signal = {
+            let mut st = lock(&shared.state);
+            let first_signal = !st.started;
+            if first_signal {
+                st.started = true;
                 st.signal = Some(name);
                 if st.phase == Phase::Serving {
                     st.phase = Phase::Draining;
@@ -366,12 +424,17 @@ fn on_signals(shared: &Shared, mut signals: Signals, first: &Sender<&'static str
                 shared.event(&format!("draining {name}"));
                 shared.changed.notify_all();
             }
+            first_signal
+        };
+        if first_signal {
+            // Rule 26: an upgrade under way ends with its new process.
+            upgrade::cancel(shared);
             if (sig == SIGTERM && config.has(Fault::ExitAtOnce))
                 || (sig == SIGINT && config.has(Fault::SigintImmediate))
             {
                 shared.exit(0);
             }
-            let _ = first.send(name);
+            let _ = first.send(Begin::Signal);
             continue;
         }
         if config.has(Fault::IgnoreSecondSignal) {
@@ -392,22 +455,37 @@ fn finish_early(shared: &Shared, steps: &[Step]) -> ! {
     shared.exit(if all_ok { 0 } else { 1 })
 }
 
-fn shut_down(shared: &Arc<Shared>, steps: &[Step], close: &Sender<()>, closed: &Receiver<()>) -> ! {
+fn shut_down(
+    shared: &Arc<Shared>,
+    steps: &[Step],
+    begin: Begin,
+    close: &Sender<server::Close>,
+    closed: &Receiver<()>,
+) -> ! {
     let config = &shared.config;
-    if config.has(Fault::CloseIdle) {
-        let st = lock(&shared.state);
-        for c in st.conns.values().filter(|c| c.state == ConnState::Idle) {
-            let _ = c.stream.shutdown(Shutdown::Both);
+    // A hand-over has no unready delay: the new process serves already.
+    if begin == Begin::Signal {
+        if config.has(Fault::CloseIdle) {
+            let st = lock(&shared.state);
+            for c in st.conns.values().filter(|c| c.state == ConnState::Idle) {
+                let _ = c.stream.shutdown(Shutdown::Both);
+            }
         }
+        if config.has(Fault::H2GoawayAtSignal) {
+            let conns = lock(&shared.state).h2_conns();
+            h2::going_away(shared, conns);
+        }
+        thread::sleep(config.unready_delay);
     }
-    if config.has(Fault::H2GoawayAtSignal) {
-        let conns = lock(&shared.state).h2_conns();
-        h2::going_away(shared, conns);
-    }
-    thread::sleep(config.unready_delay);
+    // A new process being started holds a copy of the socket: `closed`
+    // waits until it is gone.
+    upgrade::wait_settled(shared);
     // The accept thread takes what the kernel has already completed, then
-    // drops the listener.
-    let _ = close.send(());
+    // drops the listener; at a hand-over it only lets go of its copy.
+    let _ = close.send(match begin {
+        Begin::Signal => server::Close::Drain,
+        Begin::HandOver => server::Close::Release,
+    });
     let _ = closed.recv();
     {
         let _gate = shared

@@ -2,7 +2,7 @@
 
 use std::collections::HashMap;
 use std::io::{self, Read, Write};
-use std::net::{Shutdown, TcpListener, TcpStream};
+use std::net::{Shutdown, TcpStream};
 use std::sync::mpsc::{Receiver, Sender};
 use std::sync::{Arc, PoisonError};
 use std::thread;
@@ -16,26 +16,42 @@ use crate::{ConnEntry, ConnState, Phase, Shared, jobs, lock, streams};
 const MAX_HEAD: usize = 16 * 1024;
 const MAX_BODY: usize = 1024 * 1024;
 
-/// Accepts until asked to close; then takes whatever the kernel has already
-/// completed, drops the listener and acknowledges.
-pub(crate) fn accept_loop(
-    shared: &Arc<Shared>,
-    listener: TcpListener,
-    close: &Receiver<()>,
-    closed: &Sender<()>,
-) {
+/// How the accept thread ends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Close {
+    /// The shutdown: take what the kernel has already completed, then
+    /// drop the listener.
+    Drain,
+    /// A hand-over: let go of this process's copy at once, with no socket
+    /// filter and no reading of the queue; the socket stays open in the new
+    /// process, which accepts from the same queue.
+    Release,
+}
+
+/// Accepts from the shared listener until asked to close; then ends as
+/// the [`Close`] says, and acknowledges once the listener is gone.
+pub(crate) fn accept_loop(shared: &Arc<Shared>, close: &Receiver<Close>, closed: &Sender<()>) {
     let config = &shared.config;
-    if let Err(e) = listener.set_nonblocking(true) {
+    if let Some(listener) = lock(&shared.listener).as_ref()
+        && let Err(e) = listener.set_nonblocking(true)
+    {
         eprintln!("error: non-blocking listener: {e}");
     }
     let mut closing = false;
     loop {
-        if !closing && close.try_recv().is_ok() {
-            closing = true;
-            if config.has(Fault::LateClose) {
-                // Claim the listener is closed, and keep accepting.
-                let _ = closed.send(());
+        match close.try_recv() {
+            Ok(Close::Release) => {
+                release(shared);
+                break;
             }
+            Ok(Close::Drain) if !closing => {
+                closing = true;
+                if config.has(Fault::LateClose) {
+                    // Claim the listener is closed, and keep accepting.
+                    let _ = closed.send(());
+                }
+            }
+            _ => {}
         }
         if config.has(Fault::StopAcceptAtSignal) && shared.phase() >= Phase::Draining {
             if closing {
@@ -44,23 +60,17 @@ pub(crate) fn accept_loop(
             thread::sleep(Duration::from_millis(1));
             continue;
         }
-        match listener.accept() {
-            Ok((stream, _)) => {
-                let shared = Arc::clone(shared);
-                let spawned =
-                    thread::Builder::new().name("conn".into()).spawn(move || {
-                        match shared.tls.clone() {
-                            Some(tls) => {
-                                let _ = stream.set_nonblocking(false);
-                                crate::tls::serve(&shared, tls, stream);
-                            }
-                            None => serve(&shared, stream),
-                        }
-                    });
-                if let Err(e) = spawned {
-                    eprintln!("error: cannot start a connection thread: {e}");
-                }
+        // The lock only around the (non-blocking) accept: an upgrade takes
+        // the listener from here.
+        let accepted = {
+            let listener = lock(&shared.listener);
+            match listener.as_ref() {
+                Some(listener) => listener.accept(),
+                None => break,
             }
+        };
+        match accepted {
+            Ok((stream, _)) => spawn_conn(shared, stream),
             Err(e) if e.kind() == io::ErrorKind::WouldBlock => {
                 if closing && !config.has(Fault::LateClose) {
                     break;
@@ -74,8 +84,47 @@ pub(crate) fn accept_loop(
         }
     }
     // Only once the listener is really closed may `closed` be printed.
-    drop(listener);
+    drop(lock(&shared.listener).take());
     let _ = closed.send(());
+}
+
+/// Lets go of this process's copy of the listener at a hand-over.
+fn release(shared: &Arc<Shared>) {
+    let Some(listener) = lock(&shared.listener).take() else {
+        return;
+    };
+    if shared.config.has(Fault::UpgradeFiltersSharedSocket) {
+        // The mistake: the close meant for a socket of one's own, whose
+        // drop-all filter belongs to the socket the new process accepts
+        // from.
+        let read = graceful_core::listener::close(listener, |stream| {
+            spawn_conn(shared, stream);
+            Ok(())
+        });
+        if let Err(e) = read {
+            eprintln!("accept: {e}");
+        }
+    } else {
+        drop(listener);
+    }
+}
+
+/// Serves an accepted connection on a thread of its own.
+fn spawn_conn(shared: &Arc<Shared>, stream: TcpStream) {
+    let shared = Arc::clone(shared);
+    let spawned =
+        thread::Builder::new()
+            .name("conn".into())
+            .spawn(move || match shared.tls.clone() {
+                Some(tls) => {
+                    let _ = stream.set_nonblocking(false);
+                    crate::tls::serve(&shared, tls, stream);
+                }
+                None => serve(&shared, stream),
+            });
+    if let Err(e) = spawned {
+        eprintln!("error: cannot start a connection thread: {e}");
+    }
 }
 
 /// A parsed request head.
