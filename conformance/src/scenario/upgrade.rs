@@ -593,17 +593,30 @@ fn upgrade_after(ctx: &mut Ctx<'_>, process: &Process) -> Result<u32, String> {
 /// close-on-exec ones (a runtime's reactor, its wake-up pipes), so the
 /// child then holds fewer. The kit must not hold a child before its exec:
 /// the parent's spawn waits for the exec.
+///
+/// Fewer descriptors alone is not proof: between fork and exec the child
+/// may be moving descriptors into place (`dup2` closes the one it
+/// replaces), and was seen with one fewer than its parent there. So the
+/// stack must have moved too: a forked child has its parent's until the
+/// exec maps a new one, at a random address (unless the kernel's address
+/// randomisation is off: then descriptors are all there is to go by).
 fn child_of(parent: u32, timeout: Duration) -> Option<u32> {
     let deadline = Instant::now() + timeout;
     let fds = |pid: u32| std::fs::read_dir(format!("/proc/{pid}/fd")).map(Iterator::count);
+    let randomized = std::fs::read_to_string("/proc/sys/kernel/randomize_va_space")
+        .is_ok_and(|v| v.trim() != "0");
+    let parent_stack = start_stack(parent);
     while Instant::now() < deadline {
         let tasks = std::fs::read_dir(format!("/proc/{parent}/task")).ok()?;
         for task in tasks.flatten() {
             let children =
                 std::fs::read_to_string(task.path().join("children")).unwrap_or_default();
             for pid in children.split_whitespace().filter_map(|p| p.parse().ok()) {
+                let execed =
+                    !randomized || start_stack(pid).is_some_and(|s| Some(s) != parent_stack);
                 if let (Ok(theirs), Ok(ours)) = (fds(pid), fds(parent))
                     && theirs < ours
+                    && execed
                 {
                     return Some(pid);
                 }
@@ -612,6 +625,14 @@ fn child_of(parent: u32, timeout: Duration) -> Option<u32> {
         thread::yield_now();
     }
     None
+}
+
+/// Where the process's stack starts (`/proc/PID/stat`, field 28).
+fn start_stack(pid: u32) -> Option<u64> {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).ok()?;
+    // After the command's closing parenthesis, field 3 comes first.
+    let (_, rest) = stat.rsplit_once(')')?;
+    rest.split_whitespace().nth(25)?.parse().ok()
 }
 
 /// Starts the target, sends `SIGHUP` and stops the new process
