@@ -108,6 +108,11 @@ impl Results {
     fn is_ours(&self, server: &str) -> bool {
         self.kind_of(server) == Some(Kind::Target)
     }
+
+    /// A baseline with only the adapter added: figure 2's goal rows.
+    fn is_minimal(&self, server: &str) -> bool {
+        self.kind_of(server) == Some(Kind::Minimal)
+    }
 }
 
 /// A number of milliseconds, with the precision it deserves.
@@ -465,17 +470,20 @@ fn serving_goals(md: &mut String, r: &Results) {
             ))
         )
     };
+    // The goal is judged on the baselines with only the adapter added: a
+    // target's routes, store and event lines are not shutdown code (its
+    // rows are in the figure, not here).
     let mut ours: Vec<(&str, &str)> = Vec::new();
     for row in r
         .serving
         .iter()
         .flatten()
-        .filter(|row| row.kind == Kind::Target)
+        .filter(|row| row.kind == Kind::Minimal)
     {
         ours.push((&row.server, &row.baseline));
     }
     if let Some(Ok(counts)) = &r.serving_counts {
-        for row in counts.iter().filter(|row| r.is_ours(&row.server)) {
+        for row in counts.iter().filter(|row| r.is_minimal(&row.server)) {
             if !ours.iter().any(|(s, _)| *s == row.server) {
                 ours.push((&row.server, &row.baseline));
             }
@@ -532,7 +540,8 @@ fn servers(md: &mut String, r: &Results) {
     let _ = writeln!(md, "| --- | --- | --- | --- |");
     for spec in &r.servers {
         let kind = match spec.kind {
-            Kind::Target => "ours",
+            Kind::Target => "ours (conformance target)",
+            Kind::Minimal => "ours (baseline + adapter)",
             Kind::Peer => "peer",
             Kind::Plain => "baseline",
         };
@@ -702,7 +711,10 @@ fn serving_counts(md: &mut String, r: &Results) {
          closing, and the shutdown cancelled out. Measured {} times; each ratio is against the \
          baseline of the same repeat, and the figure is the mean of the repeats. The profiles \
          of the last repeat are kept in `target/release/callgrind/` for `callgrind_annotate`. \
-         Goal for ours: ≤ {SERVING_INSTRUCTIONS}× the baseline.\n",
+         Goal: ≤ {SERVING_INSTRUCTIONS}× the baseline for each `-min` server, the baseline \
+         with the adapter added as its README teaches and nothing else. The conformance \
+         targets are shown too, as extra rows: their routes, store and event lines are not \
+         shutdown code, and are not in the baseline.\n",
         c.connections,
         c.requests,
         2 * c.requests,
@@ -748,8 +760,13 @@ fn serving_counts(md: &mut String, r: &Results) {
         };
         let _ = writeln!(
             md,
-            "| {}{} | {runtime} | {value:.0} | {shown} | {apart} | {ratio} | {ratios} |",
+            "| {}{}{} | {runtime} | {value:.0} | {shown} | {apart} | {ratio} | {ratios} |",
             row.server,
+            if r.is_ours(&row.server) {
+                " (conformance target)"
+            } else {
+                ""
+            },
             if row.failure.is_some() {
                 " (failed later)"
             } else {
