@@ -355,8 +355,8 @@ mod tests {
         state.try_join().unwrap();
         state.try_join().unwrap();
         assert_eq!(state.load().in_flight(), 3);
-        assert!(!state.leave_many(2), "one is left");
-        assert!(state.leave_many(1), "the last one");
+        assert!(!state.leave_many(1), "two are left");
+        assert!(state.leave_many(2), "the last two");
         assert!(state.load().drained());
         state.advance(Phase::Finished, Flags::FORCED).unwrap();
         assert!(state.load().drained());

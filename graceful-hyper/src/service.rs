@@ -22,8 +22,9 @@ use std::task::{Context, Poll, ready};
 ///   frame has been handed over (and, under [`serve_connection`], until that
 ///   frame has been flushed to the socket), or until the body is dropped.
 /// - A response whose head is produced while the phase is
-///   [`Phase::Draining`](graceful_core::Phase::Draining) or later gets `Connection: close`: hyper closes the
-///   connection after sending it, so no further request is read from it.
+///   [`Phase::Draining`](graceful_core::Phase::Draining) or later gets
+///   `Connection: close`: hyper closes the connection after sending it, so
+///   no further request is read from it.
 /// - Once entering is refused, the inner service is not called: the answer
 ///   is `503 Service Unavailable` with `Connection: close`,
 ///   `Retry-After: 1` ([`RETRY_AFTER_SECONDS`]) and an empty body.
