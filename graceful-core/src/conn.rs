@@ -34,15 +34,26 @@
 //! # Design: what a request costs
 //!
 //! A connection owns one handle on the shutdown ([`Connection`], one `Arc`
-//! made when the connection is accepted). A request then costs one
-//! compare-and-swap on the shutdown's state word (counting it in flight,
-//! which the drain and the report need), the guard that word hands out
-//! ([`OwnedGuard`], whose `Arc` clone is the one the core's public API
-//! asks for an owned guard), and one clone of the connection's own `Arc`,
-//! which only that connection's task touches, so it stays in that core's
-//! cache. Handing the request back takes the connection's lock once, and a
-//! flush takes it only when a request waits for it (two uncontended atomic
-//! operations otherwise).
+//! made when the connection is accepted), and its requests are counted on
+//! that handle: a request costs one compare-and-swap on the shutdown's
+//! state word (counting it in flight, which the drain and the report
+//! need), one increment of the connection's `busy`, and one clone of the
+//! connection's own `Arc`, which only that connection's task touches, so it
+//! stays in that core's cache. No request takes an `Arc` of the shutdown of
+//! its own (an [`OwnedGuard`] would: the connection's handle outlives its
+//! requests, so they need none), and none takes a lock or allocates:
+//! handing a request back is one atomic add on the connection's `waiting`
+//! word, and the flush after it takes every request handed back so far in
+//! one swap and ends them with one subtraction on the state word
+//! (`State::leave_many`). A flush with nothing handed back is one atomic
+//! load more than the flush itself.
+//!
+//! The `waiting` word is a count and a flag: the requests handed back and
+//! not yet flushed (its top bits), and whether the io is gone (its lowest
+//! bit). Only the io side clears the count (a flush) or sets the flag (its
+//! drop), and the two never run at once ([`ConnIo`] is not `Clone`); a
+//! request handed back after the flag is set sees it in the value its add
+//! returns and ends at once, as nothing will flush it.
 //!
 //! The same shape serves HTTP/2: a connection with many streams is one
 //! [`Connection`] with one [`InFlight`] per stream, each ending at the
@@ -50,8 +61,8 @@
 //! while any stream is. An upgraded connection (a WebSocket) is one
 //! request whose body is the session.
 
-use crate::sync::{Arc, AtomicUsize, Mutex, Ordering, lock};
-use crate::{OwnedGuard, Refused, Shutdown};
+use crate::sync::{Arc, AtomicUsize, Ordering};
+use crate::{OwnedGuard, Phase, Refused, Shutdown};
 use std::fmt;
 
 /// The `Retry-After` of a request refused because the shutdown drains, in
@@ -101,21 +112,18 @@ struct ConnInner {
     /// Requests of this connection whose guard is alive: entered and not
     /// yet released by a flush or the io's end.
     busy: AtomicUsize,
-    /// Requests handed back, waiting for a flush: how many of
-    /// `flushing.waiting` there are, readable without the lock.
+    /// Requests whose last byte was handed to the library and that wait
+    /// for a flush, in units of [`WAITING`], and [`CLOSED`] once the io is
+    /// gone (see the module's design notes).
     waiting: AtomicUsize,
     /// Successful flushes so far.
     flushes: AtomicUsize,
-    flushing: Mutex<Flushing>,
 }
 
-#[derive(Default)]
-struct Flushing {
-    /// Set once the io is gone: nothing will be flushed again.
-    closed: bool,
-    /// Guards of requests whose last byte was handed to the library.
-    waiting: Vec<OwnedGuard>,
-}
+/// The `waiting` flag: the io is gone, nothing will be flushed again.
+const CLOSED: usize = 1;
+/// One request waiting for a flush, in units of the `waiting` word.
+const WAITING: usize = 2;
 
 impl Connection {
     /// A connection of `shutdown`, and the handle its io wrapper keeps to
@@ -126,7 +134,6 @@ impl Connection {
             busy: AtomicUsize::new(0),
             waiting: AtomicUsize::new(0),
             flushes: AtomicUsize::new(0),
-            flushing: Mutex::new(Flushing::default()),
         });
         let io = ConnIo {
             inner: inner.clone(),
@@ -145,17 +152,28 @@ impl Connection {
     /// # Errors
     ///
     /// Refused once the shutdown drains ([`Shutdown::enter`]): answer `503`.
+    #[inline]
     pub fn enter(&self) -> Result<InFlight, Refused> {
-        let guard = self.inner.shutdown.enter_owned()?;
+        // Counted on the connection's handle: the connection ends the
+        // request (`ConnInner::release`), so it needs no handle of its own.
+        self.inner
+            .shutdown
+            .inner
+            .state
+            .try_enter()
+            .map_err(|phase| Refused { phase })?;
+        Ok(self.counted())
+    }
+
+    /// The [`InFlight`] of a request just counted in the state word.
+    #[inline]
+    fn counted(&self) -> InFlight {
         // Relaxed: `busy` is only a count; the decision that reads it
         // (`is_busy`) is ordered by its own Acquire against the release.
         self.inner.busy.fetch_add(1, Ordering::Relaxed);
-        Ok(InFlight {
-            held: Some(Held::OnConnection {
-                guard,
-                conn: self.inner.clone(),
-            }),
-        })
+        InFlight {
+            held: Some(Held::OnConnection(self.inner.clone())),
+        }
     }
 
     /// Counts one HTTP/2 stream of this connection in flight: like
@@ -173,16 +191,13 @@ impl Connection {
     ///
     /// Refused once the drain is over.
     pub fn enter_stream(&self) -> Result<InFlight, Refused> {
-        let guard =
-            OwnedGuard::join(&self.inner.shutdown.inner).map_err(|phase| Refused { phase })?;
-        // Relaxed: as in `enter`.
-        self.inner.busy.fetch_add(1, Ordering::Relaxed);
-        Ok(InFlight {
-            held: Some(Held::OnConnection {
-                guard,
-                conn: self.inner.clone(),
-            }),
-        })
+        self.inner
+            .shutdown
+            .inner
+            .state
+            .try_join()
+            .map_err(|phase| Refused { phase })?;
+        Ok(self.counted())
     }
 
     /// True while a request of this connection is in progress: entered, and
@@ -229,16 +244,22 @@ impl ConnIo {
     /// Call it when the io's `poll_flush` returns `Ready(Ok(()))`, and only
     /// if the library flushes after writing everything it had buffered
     /// (hyper's and actix-http's HTTP/1 do).
+    #[inline]
     pub fn flushed(&self) {
         // Relaxed: a count, read back only by the connection's own task.
         self.inner.flushes.fetch_add(1, Ordering::Relaxed);
-        // Acquire: pairs with the Release in `hand_back`, so a request
-        // handed back before this flush is seen; with none, no lock.
-        if self.inner.waiting.load(Ordering::Acquire) == 0 {
+        // Relaxed: a stale zero only leaves a request that is being handed
+        // back right now to the next flush, as if it came after this one;
+        // the swap below orders what it takes.
+        if self.inner.waiting.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let waiting = self.inner.take_waiting(false);
-        self.inner.release(waiting);
+        // Acquire: pairs with the Release of `hand_back`, so whatever a
+        // request did happens-before its release. Only the io side clears
+        // the count or sets `CLOSED`, and not at once (one `ConnIo`), so
+        // the word holds no flag here and zero is what it goes back to.
+        let waiting = self.inner.waiting.swap(0, Ordering::Acquire);
+        self.inner.release(waiting / WAITING);
     }
 
     /// The connection this io belongs to.
@@ -251,8 +272,10 @@ impl ConnIo {
 
 impl Drop for ConnIo {
     fn drop(&mut self) {
-        let waiting = self.inner.take_waiting(true);
-        self.inner.release(waiting);
+        // Acquire: as in `flushed`. From here on a request handed back sees
+        // `CLOSED` and ends at once.
+        let waiting = self.inner.waiting.swap(CLOSED, Ordering::Acquire);
+        self.inner.release(waiting / WAITING);
     }
 }
 
@@ -263,40 +286,29 @@ impl fmt::Debug for ConnIo {
 }
 
 impl ConnInner {
-    /// A request's last byte was handed to the library: keep its guard
-    /// until the next flush, or release it now if the io is gone.
-    fn hand_back(&self, guard: OwnedGuard) {
-        let mut flushing = lock(&self.flushing);
-        if flushing.closed {
-            drop(flushing);
-            self.release(vec![guard]);
-        } else {
-            flushing.waiting.push(guard);
-            // Release: pairs with the Acquire in `flushed`. Under the lock,
-            // so it never runs ahead of the push it announces.
-            self.waiting.fetch_add(1, Ordering::Release);
+    /// A request's last byte was handed to the library: it waits for the
+    /// next flush, or ends now if the io is gone.
+    #[inline]
+    fn hand_back(&self) {
+        // Release: pairs with the Acquire of the swap that takes it (a
+        // flush, or the io's end). AcqRel, not Release: when the io is
+        // gone, this request ends here and must see that end's effects.
+        let before = self.waiting.fetch_add(WAITING, Ordering::AcqRel);
+        if before & CLOSED != 0 {
+            // The count after `CLOSED` is read by no one.
+            self.release(1);
         }
     }
 
-    /// The guards waiting for a flush; with `close`, the io is gone and
-    /// none will wait again.
-    fn take_waiting(&self, close: bool) -> Vec<OwnedGuard> {
-        let mut flushing = lock(&self.flushing);
-        flushing.closed |= close;
-        // Relaxed: changed only under the lock, and a stale non-zero in
-        // `flushed`'s fast path only costs taking it.
-        self.waiting.store(0, Ordering::Relaxed);
-        std::mem::take(&mut flushing.waiting)
-    }
-
-    /// Ends the requests of `guards`, with no lock held: a guard's drop may
-    /// wake the driver.
-    fn release(&self, guards: Vec<OwnedGuard>) {
-        let released = guards.len();
+    /// Ends `released` requests of this connection: one subtraction on the
+    /// shutdown's state word, which wakes the driver if they were the last
+    /// in flight while draining.
+    #[inline]
+    fn release(&self, released: usize) {
         if released == 0 {
             return;
         }
-        drop(guards);
+        self.shutdown.inner.leave_many(released);
         // Release: pairs with `is_busy`'s Acquire.
         self.busy.fetch_sub(released, Ordering::Release);
     }
@@ -316,11 +328,9 @@ pub struct InFlight {
 enum Held {
     /// Outside any connection: ends when dropped.
     Detached(OwnedGuard),
-    /// Ends at the connection's next flush after the drop.
-    OnConnection {
-        guard: OwnedGuard,
-        conn: Arc<ConnInner>,
-    },
+    /// Counted on the connection's handle; ends at the connection's next
+    /// flush after the drop.
+    OnConnection(Arc<ConnInner>),
 }
 
 impl InFlight {
@@ -347,13 +357,28 @@ impl InFlight {
         self.held.is_some()
     }
 
+    /// Whether the shutdown the request is counted in has reached
+    /// [`Phase::Draining`] (false once handed back, or for
+    /// [`none`](InFlight::none)): a response head produced then gets
+    /// `Connection: close`. One load, without a handle of the caller's own.
+    #[inline]
+    pub fn draining(&self) -> bool {
+        let state = match &self.held {
+            None => return false,
+            Some(Held::Detached(guard)) => &guard.inner.state,
+            Some(Held::OnConnection(conn)) => &conn.shutdown.inner.state,
+        };
+        state.load().reached(Phase::Draining)
+    }
+
     /// The request's last byte has been handed to the library: hand it back
     /// now (the same as dropping it). Later calls do nothing.
+    #[inline]
     pub fn finish(&mut self) {
         match self.held.take() {
             None => {}
             Some(Held::Detached(guard)) => drop(guard),
-            Some(Held::OnConnection { guard, conn }) => conn.hand_back(guard),
+            Some(Held::OnConnection(conn)) => conn.hand_back(),
         }
     }
 
@@ -378,7 +403,7 @@ impl fmt::Debug for InFlight {
         let held = match self.held {
             None => "nothing",
             Some(Held::Detached(_)) => "detached",
-            Some(Held::OnConnection { .. }) => "connection",
+            Some(Held::OnConnection(_)) => "connection",
         };
         f.debug_struct("InFlight").field("held", &held).finish()
     }

@@ -39,7 +39,7 @@ impl fmt::Debug for Guard<'_> {
 /// request that does not exist.
 #[must_use = "the request is counted only while the guard is alive"]
 pub struct OwnedGuard {
-    inner: Arc<Inner>,
+    pub(crate) inner: Arc<Inner>,
 }
 
 impl OwnedGuard {
@@ -47,15 +47,6 @@ impl OwnedGuard {
     #[inline]
     pub(crate) fn enter(inner: &Arc<Inner>) -> Result<OwnedGuard, crate::Phase> {
         inner.state.try_enter().map(|()| OwnedGuard {
-            inner: inner.clone(),
-        })
-    }
-
-    /// Counts one request in `inner` while its drain is not over (see
-    /// `State::try_join`).
-    #[inline]
-    pub(crate) fn join(inner: &Arc<Inner>) -> Result<OwnedGuard, crate::Phase> {
-        inner.state.try_join().map(|()| OwnedGuard {
             inner: inner.clone(),
         })
     }

@@ -128,6 +128,14 @@ impl Inner {
         }
     }
 
+    /// `n` requests in flight ended at once; as [`Inner::leave`].
+    #[inline]
+    pub(crate) fn leave_many(&self, n: usize) {
+        if self.state.leave_many(n) {
+            self.wake_drained();
+        }
+    }
+
     /// Wakes the waiters once the last request in flight left while
     /// draining; out of line, so that it does not weigh on every leave.
     #[cold]

@@ -199,6 +199,21 @@ impl State {
         word.wrapping_sub(ONE | Phase::Draining as usize) <= PHASE_MASK - Phase::Draining as usize
     }
 
+    /// Counts `n` requests less at once (a connection's flush ends every
+    /// request that waited for it). Returns true when the caller must
+    /// notify the waiters (invariant 4): they were the last while draining.
+    #[inline]
+    pub(crate) fn leave_many(&self, n: usize) -> bool {
+        // Release: as in `leave`.
+        let previous = Snapshot(self.0.fetch_sub(n * ONE, Ordering::Release));
+        debug_assert!(previous.in_flight() >= n, "guard count underflow");
+        // "The count was `n` and the phase at least `Draining`": `leave`'s
+        // range test, shifted by `n`.
+        let word = previous.0 & !(FORCED | ABANDONED);
+        word.wrapping_sub((n * ONE) | Phase::Draining as usize)
+            <= PHASE_MASK - Phase::Draining as usize
+    }
+
     /// Moves the phase forward to `to`, setting `flags` with it. Returns the
     /// word as it was before, or `None` when the phase was already at or
     /// past `to` (nothing is written then).
@@ -327,6 +342,24 @@ mod tests {
                 );
             }
         }
+    }
+
+    #[test]
+    fn leaving_many_notifies_only_for_the_last_ones_while_draining() {
+        let state = State::new();
+        for _ in 0..3 {
+            state.try_enter().unwrap();
+        }
+        assert!(!state.leave_many(2), "not draining");
+        state.advance(Phase::Draining, Flags::NONE).unwrap();
+        state.try_join().unwrap();
+        state.try_join().unwrap();
+        assert_eq!(state.load().in_flight(), 3);
+        assert!(!state.leave_many(1), "two are left");
+        assert!(state.leave_many(2), "the last two");
+        assert!(state.load().drained());
+        state.advance(Phase::Finished, Flags::FORCED).unwrap();
+        assert!(state.load().drained());
     }
 
     #[test]

@@ -20,8 +20,8 @@
 //! waiting for: a stream whose client stopped reading waits for flow-control
 //! window that never comes, and its body is not polled again.
 //!
-//! HTTP/1.1 requests carry a [`Cancel`] that never fires: the connection's
-//! deadline rule closes a busy HTTP/1.1 connection instead.
+//! HTTP/1.1 requests carry no [`Cancel`]: the connection's deadline rule
+//! closes a busy HTTP/1.1 connection instead.
 //!
 //! The resets are sent by the connections' tasks, woken at the deadline
 //! like the driver: a process that exits as soon as the driver's report is
@@ -65,8 +65,8 @@ fn cancelled() -> BoxError {
     Box::new(h2::Error::from(h2::Reason::CANCEL))
 }
 
-/// One stream's deadline: fires when the shutdown gives up on the work in
-/// flight, for an HTTP/2 stream; never for an HTTP/1.1 request.
+/// One HTTP/2 stream's deadline: fires when the shutdown gives up on the
+/// work in flight.
 pub(crate) struct Cancel {
     abandoned: Option<Abandoned>,
     /// Counted in [`STREAMS`] (an HTTP/2 stream's).
@@ -91,7 +91,8 @@ impl Cancel {
         }
     }
 
-    /// No deadline (HTTP/1.1).
+    /// No deadline: what is left once the stream's future has handed its
+    /// `Cancel` to the body.
     pub(crate) fn never() -> Cancel {
         Cancel {
             abandoned: None,

@@ -87,9 +87,24 @@ impl<I: Read + Unpin> Read for TrackedIo<I> {
             let replay = &this.prefix[this.replayed..this.replayed + n];
             if let Some(frames) = &mut this.frames {
                 frames.consumed(replay);
+                buf.put_slice(replay);
+                this.replayed += n;
+                return Poll::Ready(Ok(()));
             }
             buf.put_slice(replay);
             this.replayed += n;
+            // HTTP/1.1: the rest of what the client sent, in the same read.
+            // Given the prefix alone, hyper would hold a partial head and
+            // grow its read buffer to make room for the next read (8 KiB
+            // to 16 KiB, for the connection's life), and an io that fills
+            // the buffer before each read (smol-hyper's `FuturesIo` zeroes
+            // it) would pay for the 8 KiB more on every read. The prefix is
+            // delivered whatever this read does: `Pending` leaves the waker
+            // registered (a wake-up at most), and an error is left to the
+            // next read, which sees it again or the end it led to.
+            if this.replayed == this.prefix.len() && buf.remaining() > 0 {
+                let _ = Pin::new(&mut this.io).poll_read(cx, buf);
+            }
             return Poll::Ready(Ok(()));
         }
         let Some(frames) = &mut this.frames else {
@@ -342,9 +357,7 @@ where
         replayed: 0,
         frames: None,
     };
-    let service = Streams {
-        service: GracefulService::for_connection(service, state.clone()),
-    };
+    let service = GracefulService::for_connection(service, state.clone());
     let shutdown = shutdown.clone();
     let busy = state.clone();
     let future = async move {
@@ -359,7 +372,7 @@ where
         if h2 {
             let ack = AckRequest::default();
             io.frames = Some(InboundFrames::new(ack.clone()));
-            let conn = http2::Builder::new(spawner).serve_connection(io, service);
+            let conn = http2::Builder::new(spawner).serve_connection(io, Streams { service });
             H2 {
                 conn,
                 ack,
@@ -371,6 +384,10 @@ where
             }
             .await
         } else {
+            // The `GracefulService` itself, not `Streams`: an HTTP/1.1
+            // request has no stream to reset (the deadline closes its busy
+            // connection), so it carries no `Cancel` and its errors are
+            // not boxed.
             let conn = http1::Builder::new()
                 .keep_alive(true)
                 .serve_connection(io, service)
@@ -470,7 +487,7 @@ pin_project! {
         B::Error: Into<BoxError>,
     {
         #[pin]
-        conn: http1::UpgradeableConnection<TrackedIo<I>, Streams<S>>,
+        conn: http1::UpgradeableConnection<TrackedIo<I>, GracefulService<S>>,
         deadline: Deadline,
         state: Connection,
     }

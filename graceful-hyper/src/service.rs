@@ -2,8 +2,8 @@
 
 use crate::body::GracefulBody;
 use crate::cancel::{Cancel, StreamBody};
+use graceful_core::Shutdown;
 use graceful_core::conn::{Connection, InFlight, RETRY_AFTER_SECONDS};
-use graceful_core::{Phase, Shutdown};
 use http::header::{CONNECTION, HeaderValue, RETRY_AFTER};
 use http::{Request, Response, StatusCode};
 use pin_project_lite::pin_project;
@@ -22,8 +22,9 @@ use std::task::{Context, Poll, ready};
 ///   frame has been handed over (and, under [`serve_connection`], until that
 ///   frame has been flushed to the socket), or until the body is dropped.
 /// - A response whose head is produced while the phase is
-///   [`Phase::Draining`] or later gets `Connection: close`: hyper closes the
-///   connection after sending it, so no further request is read from it.
+///   [`Phase::Draining`](graceful_core::Phase::Draining) or later gets
+///   `Connection: close`: hyper closes the connection after sending it, so
+///   no further request is read from it.
 /// - Once entering is refused, the inner service is not called: the answer
 ///   is `503 Service Unavailable` with `Connection: close`,
 ///   `Retry-After: 1` ([`RETRY_AFTER_SECONDS`]) and an empty body.
@@ -115,13 +116,14 @@ impl<S> GracefulService<S> {
     }
 
     /// The response future of an entered request.
+    ///
+    /// It holds no handle on the shutdown of its own: the phase is read
+    /// through the request's [`InFlight`], which the connection (or, for a
+    /// detached request, its guard) already owns, so a request costs no
+    /// `Arc` clone here.
     pub(crate) fn respond<F>(&self, in_flight: InFlight, future: F) -> ResponseFuture<F> {
         ResponseFuture {
-            kind: Kind::Called {
-                future,
-                in_flight,
-                shutdown: self.shutdown.clone(),
-            },
+            kind: Kind::Called { future, in_flight },
         }
     }
 }
@@ -176,7 +178,6 @@ pin_project! {
             #[pin]
             future: F,
             in_flight: InFlight,
-            shutdown: Shutdown,
         },
         Refused,
     }
@@ -208,11 +209,7 @@ where
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project().kind.project() {
             KindProj::Refused => Poll::Ready(Ok(refusal())),
-            KindProj::Called {
-                future,
-                in_flight,
-                shutdown,
-            } => {
+            KindProj::Called { future, in_flight } => {
                 // An error drops the guard here: hyper closes the connection
                 // without a response, so the request is over.
                 let mut response = ready!(future.poll(cx))?;
@@ -222,9 +219,7 @@ where
                 // which is right, as it was produced while serving normally.
                 // An upgrade keeps its own `Connection` header: what follows
                 // its `101` is the session, not another request.
-                if shutdown.phase() >= Phase::Draining
-                    && response.status() != StatusCode::SWITCHING_PROTOCOLS
-                {
+                if in_flight.draining() && response.status() != StatusCode::SWITCHING_PROTOCOLS {
                     response
                         .headers_mut()
                         .insert(CONNECTION, HeaderValue::from_static("close"));
@@ -248,8 +243,9 @@ fn refusal<B>() -> Response<GracefulBody<B>> {
     response
 }
 
-/// The service [`serve_connection`](crate::serve_connection) gives hyper:
-/// a [`GracefulService`] for HTTP/1.1 requests, and for HTTP/2 streams the
+/// The service [`serve_connection`](crate::serve_connection) gives hyper
+/// for an HTTP/2 connection (an HTTP/1.1 one gets the [`GracefulService`]
+/// itself, with none of this: no [`Cancel`], no boxed error), for the
 /// HTTP/2 rule: a stream is entered while the drain is not over
 /// ([`Connection::enter_stream`]) and never answered `503`; one that comes
 /// after it is reset with `REFUSED_STREAM` (not processed, so the client
@@ -271,12 +267,6 @@ where
     type Future = StreamFuture<S::Future>;
 
     fn call(&self, request: Request<ReqBody>) -> Self::Future {
-        if request.version() != http::Version::HTTP_2 {
-            return StreamFuture {
-                future: Some(self.service.call(request)),
-                cancel: Some(Cancel::never()),
-            };
-        }
         let entered = self.service.conn.as_ref().map(Connection::enter_stream);
         match entered {
             Some(Ok(in_flight)) => StreamFuture {

@@ -98,7 +98,7 @@ fn name_at(names: &[String], y: f64) -> String {
 
 fn color_of(results: &Results, server: &str) -> RGBColor {
     match results.kind_of(server) {
-        Some(Kind::Target) => OURS,
+        Some(Kind::Target | Kind::Minimal) => OURS,
         Some(Kind::Peer) => PEER,
         _ => PLAIN,
     }

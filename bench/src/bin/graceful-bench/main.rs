@@ -111,7 +111,7 @@ const GRPC_SERVERS: [(&str, &str, Kind, &str, &str); 2] = [
 const GUARD_OPS: &str = "guard-ops";
 
 /// This crate's servers: binary, name, kind, runtime, what it is.
-const SERVERS: [(&str, &str, Kind, &str, &str); 6] = [
+const SERVERS: [(&str, &str, Kind, &str, &str); 9] = [
     (
         "peer-axum",
         "axum",
@@ -153,6 +153,27 @@ const SERVERS: [(&str, &str, Kind, &str, &str); 6] = [
         Kind::Plain,
         "actix",
         "actix-web 4 as it comes, no shutdown code of its own",
+    ),
+    (
+        "graceful-tokio-min",
+        "graceful-tokio-min",
+        Kind::Minimal,
+        "tokio",
+        "plain-tokio with graceful-tokio added as its README teaches (`serve`, `signals`, `run`)",
+    ),
+    (
+        "graceful-smol-min",
+        "graceful-smol-min",
+        Kind::Minimal,
+        "smol",
+        "plain-smol with graceful-smol added as its README teaches (`serve`, `signals`, `run`)",
+    ),
+    (
+        "graceful-actix-min",
+        "graceful-actix-min",
+        Kind::Minimal,
+        "actix",
+        "plain-actix with graceful-actix added as its README teaches (`Server`, `signals`, `run`)",
     ),
 ];
 
@@ -415,8 +436,11 @@ fn run(options: &Options) -> Result<(), String> {
     if options.figures.contains(&2) && !options.counts_only {
         eprintln!("graceful-bench: figure 2, serving overhead on the wall clock");
         let mut rows = Vec::new();
+        // The minimal servers (the goal) first, then the targets and peers.
+        let mut serving = by_kind(&[Kind::Minimal]);
+        serving.extend(&contenders);
         for baseline in by_kind(&[Kind::Plain]) {
-            let others: Vec<&Spec> = contenders
+            let others: Vec<&Spec> = serving
                 .iter()
                 .copied()
                 .filter(|s| s.runtime == baseline.runtime)
@@ -435,9 +459,11 @@ fn run(options: &Options) -> Result<(), String> {
         results.serving_counts = Some(valgrind.clone().map(|()| {
             let mut rows = Vec::new();
             for baseline in by_kind(&[Kind::Plain]) {
-                let ours: Vec<&Spec> = servers
+                // The minimal server (the goal), then the target.
+                let ours: Vec<&Spec> = [Kind::Minimal, Kind::Target]
                     .iter()
-                    .filter(|s| s.kind == Kind::Target && s.runtime == baseline.runtime)
+                    .flat_map(|kind| servers.iter().filter(move |s| s.kind == *kind))
+                    .filter(|s| s.runtime == baseline.runtime)
                     .collect();
                 rows.extend(callgrind::serving(baseline, &ours, &settings.counts));
             }

@@ -79,7 +79,12 @@ pub(crate) struct Spec {
 /// Ours, a peer, or a baseline without shutdown machinery.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Kind {
+    /// A conformance target: the adapter with the contract's routes, store
+    /// and event lines.
     Target,
+    /// A baseline with the adapter added the way its README teaches, and
+    /// nothing else: what figure 2's goal compares to that baseline.
+    Minimal,
     Peer,
     Plain,
 }
