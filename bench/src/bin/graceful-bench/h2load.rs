@@ -175,13 +175,13 @@ fn h2load(args: &[String], bound: Duration) -> Result<Run, String> {
     // The watchdog kills h2load once `bound` has passed without the run
     // ending; the ending drops `done_tx`, which wakes it.
     let watchdog = std::thread::spawn(move || {
-        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(bound) {
-            if let Ok(raw) = i32::try_from(pid) {
-                let _ = nix::sys::signal::kill(
-                    nix::unistd::Pid::from_raw(raw),
-                    nix::sys::signal::Signal::SIGKILL,
-                );
-            }
+        if let Err(std::sync::mpsc::RecvTimeoutError::Timeout) = done_rx.recv_timeout(bound)
+            && let Ok(raw) = i32::try_from(pid)
+        {
+            let _ = nix::sys::signal::kill(
+                nix::unistd::Pid::from_raw(raw),
+                nix::sys::signal::Signal::SIGKILL,
+            );
         }
     });
     let out = child.wait_with_output();
