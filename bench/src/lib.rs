@@ -11,8 +11,8 @@
 //! | `peer-axum` | axum 0.8, `serve(..).with_graceful_shutdown(signal)` |
 //! | `peer-tokio-graceful-shutdown` | tokio-graceful-shutdown's `Toplevel` with a hyper server subsystem |
 //! | `peer-actix` | actix-web 4, its built-in signal handling and `shutdown_timeout` |
-//! | `plain-tokio` | hyper 1 on tokio, no shutdown machinery |
-//! | `plain-smol` | hyper 1 on smol, no shutdown machinery |
+//! | `plain-tokio` | hyper 1 on tokio, no shutdown machinery (HTTP/1.1, and h2c after a peek at the preface) |
+//! | `plain-smol` | hyper 1 on smol, no shutdown machinery (HTTP/1.1, and h2c after a peek at the preface) |
 //! | `plain-actix` | actix-web 4 as it comes |
 //! | `guard-ops` | enters and leaves a guard N times, for callgrind |
 //!

@@ -144,14 +144,14 @@ const SERVERS: [(&str, &str, Kind, &str, &str); 6] = [
         "plain-tokio",
         Kind::Plain,
         "tokio",
-        "hyper 1 on tokio, no shutdown code",
+        "hyper 1 on tokio, no shutdown code (HTTP/1.1, and h2c for figure 9)",
     ),
     (
         "plain-smol",
         "plain-smol",
         Kind::Plain,
         "smol",
-        "hyper 1 on smol (smol-hyper), one executor thread per core, no shutdown code",
+        "hyper 1 on smol (smol-hyper), one executor thread per core, no shutdown code (HTTP/1.1, and h2c for figure 9)",
     ),
     (
         "plain-actix",
