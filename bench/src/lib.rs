@@ -11,8 +11,8 @@
 //! | `peer-axum` | axum 0.8, `serve(..).with_graceful_shutdown(signal)` |
 //! | `peer-tokio-graceful-shutdown` | tokio-graceful-shutdown's `Toplevel` with a hyper server subsystem |
 //! | `peer-actix` | actix-web 4, its built-in signal handling and `shutdown_timeout` |
-//! | `plain-tokio` | hyper 1 on tokio, no shutdown machinery |
-//! | `plain-smol` | hyper 1 on smol, no shutdown machinery |
+//! | `plain-tokio` | hyper 1 on tokio, no shutdown machinery (HTTP/1.1, and h2c after a peek at the preface) |
+//! | `plain-smol` | hyper 1 on smol, no shutdown machinery (HTTP/1.1, and h2c after a peek at the preface) |
 //! | `plain-actix` | actix-web 4 as it comes |
 //! | `guard-ops` | enters and leaves a guard N times, for callgrind |
 //!
@@ -107,6 +107,30 @@ pub fn query_number(query: Option<&str>, name: &str) -> Option<u64> {
         .and_then(|(_, value)| value.parse().ok())
 }
 
+/// The HTTP/2 connection preface a client with prior knowledge starts with
+/// (RFC 9113, section 3.4).
+const H2_PREFACE: &[u8; 24] = b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n";
+
+/// How many first bytes of a connection [`h2_preface`] decides on: the
+/// whole preface.
+pub const H2_SNIFF: usize = H2_PREFACE.len();
+
+/// Whether a connection whose first bytes are `first` speaks HTTP/2 with
+/// prior knowledge (the plain baselines serve h2c on their one port, as the
+/// targets do): `Some(false)` as soon as a byte differs from the preface,
+/// `Some(true)` once all of it is there, `None` while `first` is a shorter
+/// part of it.
+pub fn h2_preface(first: &[u8]) -> Option<bool> {
+    let n = first.len().min(H2_SNIFF);
+    if first[..n] != H2_PREFACE[..n] {
+        Some(false)
+    } else if n == H2_SNIFF {
+        Some(true)
+    } else {
+        None
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -130,6 +154,20 @@ mod tests {
         assert!(parse(&["--threads", "0"]).is_err());
         assert!(parse(&["--addr"]).is_err());
         assert!(parse(&["--port", "1"]).is_err());
+    }
+
+    #[test]
+    fn tells_the_http2_preface_from_http1() {
+        assert_eq!(h2_preface(b"GET / HTTP/1.1\r\n"), Some(false));
+        assert_eq!(h2_preface(b"PRI * HTTP/1.1\r\n\r\nSM\r\n\r\n"), Some(false));
+        assert_eq!(
+            h2_preface(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n\0\0\x12"),
+            Some(true)
+        );
+        assert_eq!(h2_preface(b"PRI * HTTP/2.0\r\n\r\nSM\r\n\r\n"), Some(true));
+        assert_eq!(h2_preface(b"PRI * HT"), None);
+        assert_eq!(h2_preface(b"P"), None);
+        assert_eq!(h2_preface(b"POST"), Some(false));
     }
 
     #[test]

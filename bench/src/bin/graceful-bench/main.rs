@@ -1,7 +1,7 @@
 //! `graceful-bench`: the benchmark runner behind `cargo xtask bench`.
 //!
 //! ```text
-//! graceful-bench [--quick] [--figures 1,2,3,4,5,6,7,8] [--counts-only]
+//! graceful-bench [--quick] [--figures 1,2,3,4,5,6,7,8,9,10] [--counts-only]
 //!                [--target NAME=PATH]... [--targets-from FILE]
 //!                [--markdown PATH] [--svg PATH]
 //! ```
@@ -9,7 +9,7 @@
 //! It builds the peers and baselines of this crate, finds graceful's
 //! conformance targets with `cargo xtask targets` (or takes them from
 //! `--target` / `--targets-from`, in the same `NAME PATH` form), measures
-//! the eight figures side by side, prints the tables, and writes
+//! the ten figures side by side, prints the tables, and writes
 //! `BENCHMARKS.md` and `BENCHMARKS.svg` at the workspace root.
 //!
 //! 1. Guard cost: instruction counts of `guard-ops` under callgrind, and
@@ -26,6 +26,10 @@
 //!    tonic's own `serve_with_incoming_shutdown`.
 //! 8. SIGTERM to exit with one server-sent events stream open: ours and
 //!    axum's `with_graceful_shutdown`.
+//! 9. HTTP/2 under `h2load`: requests per second over h2c, each target
+//!    against the same server without graceful.
+//! 10. Requests failed during 10 `SIGHUP` upgrades under load, against 10
+//!     stop-then-start restarts of the same target.
 //!
 //! Every load goes to 127.0.0.1 and every step is bounded in count and
 //! time. Progress goes to standard error; the tables to standard output.
@@ -39,6 +43,7 @@ mod chart;
 mod exit;
 mod grpc;
 mod guards;
+mod h2load;
 mod http;
 mod load;
 mod machine;
@@ -48,6 +53,7 @@ mod scale;
 mod server;
 mod serving;
 mod stats;
+mod upgrades;
 
 use report::{Results, Settings};
 use server::{Kind, Spec};
@@ -57,7 +63,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: graceful-bench [--quick] [--figures 1,2,3,4,5,6,7,8] [--counts-only] [--target NAME=PATH]...
+usage: graceful-bench [--quick] [--figures 1,2,3,4,5,6,7,8,9,10] [--counts-only] [--target NAME=PATH]...
                       [--targets-from FILE] [--markdown PATH] [--svg PATH]
 
   --quick              shorter rounds, fewer repetitions, 1 000 requests at scale (a few minutes)
@@ -138,14 +144,14 @@ const SERVERS: [(&str, &str, Kind, &str, &str); 9] = [
         "plain-tokio",
         Kind::Plain,
         "tokio",
-        "hyper 1 on tokio, no shutdown code",
+        "hyper 1 on tokio, no shutdown code (HTTP/1.1, and h2c for figure 9)",
     ),
     (
         "plain-smol",
         "plain-smol",
         Kind::Plain,
         "smol",
-        "hyper 1 on smol (smol-hyper), one executor thread per core, no shutdown code",
+        "hyper 1 on smol (smol-hyper), one executor thread per core, no shutdown code (HTTP/1.1, and h2c for figure 9)",
     ),
     (
         "plain-actix",
@@ -191,7 +197,7 @@ struct Options {
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
-        figures: (1..=8).collect(),
+        figures: (1..=10).collect(),
         ..Options::default()
     };
     let mut args = args.iter();
@@ -214,8 +220,8 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 options.figures = list
                     .split(',')
                     .map(|f| match f.trim().parse::<u8>() {
-                        Ok(n @ 1..=8) => Ok(n),
-                        _ => Err(format!("--figures {list}: figures are 1 to 8")),
+                        Ok(n @ 1..=10) => Ok(n),
+                        _ => Err(format!("--figures {list}: figures are 1 to 10")),
                     })
                     .collect::<Result<_, _>>()?;
             }
@@ -394,6 +400,8 @@ fn run(options: &Options) -> Result<(), String> {
         rollout: None,
         grpc: None,
         sse: None,
+        h2load: None,
+        upgrades: None,
         notes: None,
     };
     let by_kind = |kinds: &[Kind]| -> Vec<&Spec> {
@@ -573,6 +581,35 @@ fn run(options: &Options) -> Result<(), String> {
         results.servers.extend(grpc_specs);
     }
 
+    if options.figures.contains(&9) {
+        eprintln!("graceful-bench: figure 9, HTTP/2 under h2load against the same server alone");
+        // Each runtime's baseline with graceful's target of that runtime,
+        // as in figure 2: the peers are not in it.
+        let groups: Vec<(&Spec, Vec<&Spec>)> = by_kind(&[Kind::Plain])
+            .into_iter()
+            .map(|baseline| {
+                let ours = servers
+                    .iter()
+                    .filter(|s| s.kind == Kind::Target && s.runtime == baseline.runtime)
+                    .collect();
+                (baseline, ours)
+            })
+            .collect();
+        results.h2load = Some(h2load::figure(&groups, &h2load::Config::new(options.quick)));
+        if let Some(Err(error)) = &results.h2load {
+            eprintln!("graceful-bench: {error}");
+        }
+    }
+    if options.figures.contains(&10) {
+        eprintln!(
+            "graceful-bench: figure 10, requests failed during 10 upgrades against 10 restarts"
+        );
+        results.upgrades = Some(upgrades::measure(
+            &by_kind(&[Kind::Target]),
+            &upgrades::Config::new(options.quick),
+        ));
+    }
+
     results.took = started.elapsed();
     results.load_after = machine::load_average();
     // Read at the end, so that the diagnoses are those beside this source.
@@ -620,13 +657,22 @@ mod tests {
     fn parses_the_command_line() {
         let o = parse(&[]).unwrap();
         assert!(!o.quick && !o.targets_given);
-        assert_eq!(o.figures.len(), 8);
+        assert_eq!(o.figures.len(), 10);
         let o = parse(&["--quick", "--figures", "1,3", "--target=tokio=/x/t"]).unwrap();
         assert!(o.quick && o.targets_given && !o.counts_only);
         assert!(parse(&["--counts-only"]).unwrap().counts_only);
         assert_eq!(o.figures.into_iter().collect::<Vec<_>>(), [1, 3]);
         assert_eq!(o.targets, [("tokio".to_owned(), PathBuf::from("/x/t"))]);
-        assert!(parse(&["--figures", "9"]).is_err());
+        assert_eq!(
+            parse(&["--figures", "9,10"])
+                .unwrap()
+                .figures
+                .into_iter()
+                .collect::<Vec<_>>(),
+            [9, 10]
+        );
+        assert!(parse(&["--figures", "11"]).is_err());
+        assert!(parse(&["--figures", "0"]).is_err());
         assert!(parse(&["--target", "tokio"]).is_err());
         assert!(parse(&["--fast"]).is_err());
     }

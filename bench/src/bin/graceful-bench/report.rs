@@ -4,7 +4,7 @@
 use crate::machine::Machine;
 use crate::server::{Kind, Spec};
 use crate::stats::Summary;
-use crate::{callgrind, exit, grpc, guards, load, rollout, scale, serving};
+use crate::{callgrind, exit, grpc, guards, h2load, load, rollout, scale, serving, upgrades};
 use std::fmt::Write;
 use std::time::Duration;
 
@@ -92,6 +92,8 @@ pub(crate) struct Results {
     pub(crate) rollout: Option<Result<rollout::Figure, String>>,
     pub(crate) grpc: Option<Result<grpc::Figure, String>>,
     pub(crate) sse: Option<Vec<exit::Row>>,
+    pub(crate) h2load: Option<Result<h2load::Figure, String>>,
+    pub(crate) upgrades: Option<upgrades::Figure>,
     /// `bench/NOTES.md`: the profiles' diagnoses, written by hand, copied
     /// at the end of the report.
     pub(crate) notes: Option<String>,
@@ -202,7 +204,7 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
     );
     let _ = writeln!(
         md,
-        "cargo run --release -p graceful-bench --bin graceful-bench -- [--quick] [--figures 1,2,3,4,5,6,7,8]"
+        "cargo run --release -p graceful-bench --bin graceful-bench -- [--quick] [--figures 1,2,3,4,5,6,7,8,9,10]"
     );
     let _ = writeln!(md, "{}   # figure 1 alone", guards::command(s.quick));
     let _ = writeln!(md, "```\n");
@@ -217,6 +219,8 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
     figure_rollout(&mut md, results);
     figure_grpc(&mut md, results);
     figure_sse(&mut md, results);
+    figure_h2load(&mut md, results);
+    figure_upgrades(&mut md, results);
     if let Some(notes) = &results.notes {
         let _ = writeln!(md, "{}", notes.trim_end());
     }
@@ -307,7 +311,97 @@ fn goals(md: &mut String, r: &Results) {
             measured,
         );
     }
+    h2load_goals(md, r);
+    upgrade_goals(md, r);
     let _ = writeln!(md);
+}
+
+/// Figure 9's row for each of our targets: informational, as the wall
+/// clock on a shared machine is too noisy for a goal (figure 2's
+/// instruction counts hold the serving goal); ≥ [`SERVING_RATIO`]× the
+/// baseline's rate is what figure 2 asked of the wall clock.
+fn h2load_goals(md: &mut String, r: &Results) {
+    let Some(figure) = &r.h2load else { return };
+    let what = |server: &str, baseline: &str| {
+        format!(
+            "{server}, HTTP/2 (h2c) under h2load: ≥ {SERVING_RATIO}× {baseline}'s req/s \
+             (informational: wall clock, noisy)"
+        )
+    };
+    let rows: Vec<&h2load::Row> = match figure {
+        Ok(figure) => figure
+            .rows
+            .iter()
+            .filter(|row| r.is_ours(&row.server))
+            .collect(),
+        Err(_) => Vec::new(),
+    };
+    if rows.is_empty() {
+        goal_line(md, "9. HTTP/2", &what("every target", "the baseline"), None);
+    }
+    for row in rows {
+        let measured = if row.no_h2 {
+            Some(("no HTTP/2 (no answer over h2c)".to_owned(), false))
+        } else {
+            Summary::of(&row.ratios).map(|ratio| {
+                (
+                    format!(
+                        "{:.3}× {} ({} failed, {} errored)",
+                        ratio.median, row.baseline, row.failed, row.errored
+                    ),
+                    ratio.median >= SERVING_RATIO && row.failed == 0 && row.failures.is_empty(),
+                )
+            })
+        };
+        goal_line(md, "9. HTTP/2", &what(&row.server, &row.baseline), measured);
+    }
+}
+
+/// Figure 10's goal for each of our targets: every upgrade hands over, and
+/// no request fails; the same target's stop-then-start restarts must show
+/// failures, or the count would be blind and the goal is not met either.
+fn upgrade_goals(md: &mut String, r: &Results) {
+    let Some(figure) = &r.upgrades else { return };
+    let n = figure.config.restarts;
+    let ours = figure
+        .rows
+        .iter()
+        .filter(|row| row.how == upgrades::How::Upgrade && r.is_ours(&row.server));
+    let mut any = false;
+    for row in ours {
+        any = true;
+        let control = figure
+            .rows
+            .iter()
+            .find(|c| c.server == row.server && c.how == upgrades::How::StopThenStart);
+        let control_failed = control.map_or(0, upgrades::Row::failed);
+        goal_line(
+            md,
+            "10. upgrades",
+            &format!(
+                "{}: {n} SIGHUP upgrades under load, 0 failed requests",
+                row.server
+            ),
+            Some((
+                format!(
+                    "{} of {n} upgrades, {} failed of {}; {n} stop-then-start restarts: {} failed",
+                    row.done,
+                    row.failed(),
+                    count(row.requests() as usize),
+                    control_failed
+                ),
+                row.done == n && row.failed() == 0 && row.failures.is_empty() && control_failed > 0,
+            )),
+        );
+    }
+    if !any {
+        goal_line(
+            md,
+            "10. upgrades",
+            &format!("every target: {n} SIGHUP upgrades under load, 0 failed requests"),
+            None,
+        );
+    }
 }
 
 /// Figure 7's goal for ours: exits within the idle bound with idle gRPC
@@ -1117,24 +1211,32 @@ fn figure_rollout(md: &mut String, r: &Results) {
     };
     let _ = writeln!(
         md,
-        "`cargo xtask rollout --peers --lb haproxy --lb haproxy-no-retries --replace-delay-ms {}`: \
-         {} instances of each server behind HAProxy, {} keep-alive clients sending reads and \
+        "`{}`: \
+         {} instances of each server behind each balancer, {} keep-alive clients sending reads and \
          `POST /orders` of {} ms (and `POST /jobs` to a target that serves them), every instance \
          restarted in turn: `SIGTERM`, its exit, its replacement on the same address {} s later \
          (a pod scheduled elsewhere takes a while, and the balancer keeps the old address \
          meanwhile). `haproxy` is `deploy/haproxy/haproxy.cfg`, health checks on \
          `/health/ready` every second, down after 2, with `retry-on` and `option redispatch`; \
-         `haproxy-no-retries` is the same file without those two lines. Our targets run with a \
+         `haproxy-no-retries` is the same file without those two lines{}. Our targets run with a \
          {} ms unready delay; a peer has no readiness endpoint, so it is checked on \
          `/health/live`, and no store, so its lost work cannot be counted (`-`). *Failed* is \
          every request that did not get its expected answer, by what the client saw; *lost* \
          counts orders and jobs answered but not stored, and stored but never answered. Goal \
          for ours: 0 of both behind either balancer.\n",
-        rollout::REPLACE_DELAY_MS,
+        rollout::command(r.settings.quick),
         figure.instances,
         figure.clients,
         figure.work_ms,
         rollout::REPLACE_DELAY_MS / 1000,
+        if r.settings.quick {
+            ""
+        } else {
+            "; `nginx` is `deploy/nginx/nginx.conf`: no active health checks, so what moves \
+             traffic off a draining instance is `proxy_next_upstream error http_503 \
+             non_idempotent` (a refused connect, an idle connection closed at the exit, or a \
+             `503` goes to the next instance)"
+        },
         figure.unready_delay_ms
     );
     let _ = writeln!(
@@ -1287,6 +1389,163 @@ fn figure_sse(md: &mut String, r: &Results) {
     failures(md, rows.iter().map(|row| (&row.server, &row.failures)));
 }
 
+fn figure_h2load(md: &mut String, r: &Results) {
+    let Some(figure) = &r.h2load else { return };
+    let _ = writeln!(md, "## 9. HTTP/2 under h2load\n");
+    let figure = match figure {
+        Ok(figure) => figure,
+        Err(error) => {
+            let _ = writeln!(md, "Not measured: {error}.\n");
+            return;
+        }
+    };
+    let c = h2load::Config::new(r.settings.quick);
+    let _ = writeln!(
+        md,
+        "Wall clock, noisy. `h2load -c {} -m {} -D {} --warm-up-time={}ms \
+         http://ADDR/health/live` ({}): {} h2c connections with prior knowledge, up to {} \
+         concurrent streams each, for {} s after a {} ms warm-up, {} rounds. Each runtime's \
+         servers are started afresh in each round, in a rotated order, and each ratio is \
+         taken against the baseline's rate of the same round: `plain-tokio` and \
+         `plain-smol` serve h2c on their one port as the targets do (a `peek` at the \
+         preface, then hyper's `http2::Builder`). *Failed* and *errored* are h2load's own \
+         counts over every round. A server that answers no request of a one-request h2c \
+         probe does not serve HTTP/2 and is not measured.\n",
+        c.clients,
+        c.streams,
+        c.duration.as_secs_f64(),
+        c.warm_up.as_millis(),
+        figure.version,
+        c.clients,
+        c.streams,
+        c.duration.as_secs_f64(),
+        c.warm_up.as_millis(),
+        c.rounds
+    );
+    let _ = writeln!(
+        md,
+        "| server | req/s (median) | min – max | ratio to baseline (median) | requests | failed | errored | non-2xx |"
+    );
+    let _ = writeln!(
+        md,
+        "| --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
+    );
+    for row in &figure.rows {
+        if row.no_h2 {
+            let _ = writeln!(md, "| {} | no HTTP/2 | | | | | | |", row.server);
+            continue;
+        }
+        let rate = Summary::of(&row.rates);
+        let ratio = if row.server == row.baseline {
+            "baseline".to_owned()
+        } else {
+            Summary::of(&row.ratios).map_or("-".to_owned(), |s| {
+                format!("{:.3}× {}", s.median, row.baseline)
+            })
+        };
+        let _ = writeln!(
+            md,
+            "| {} | {} | {} | {ratio} | {} | {} | {} | {} |",
+            row.server,
+            rate.as_ref()
+                .map_or("-".to_owned(), |s| format!("{:.0}", s.median)),
+            rate.as_ref()
+                .map_or("-".to_owned(), |s| format!("{:.0} – {:.0}", s.min, s.max)),
+            count(row.requests as usize),
+            row.failed,
+            row.errored,
+            row.not_2xx
+        );
+    }
+    failures(
+        md,
+        figure.rows.iter().map(|row| (&row.server, &row.failures)),
+    );
+}
+
+/// `kind: n, ...`, or `-`.
+fn by_kind(failures: &std::collections::BTreeMap<String, u64>) -> String {
+    if failures.is_empty() {
+        return "-".to_owned();
+    }
+    failures
+        .iter()
+        .map(|(k, v)| format!("{k}: {v}"))
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
+fn figure_upgrades(md: &mut String, r: &Results) {
+    let Some(figure) = &r.upgrades else { return };
+    let c = &figure.config;
+    let _ = writeln!(
+        md,
+        "## 10. Requests failed during {} upgrades\n",
+        c.restarts
+    );
+    let _ = writeln!(
+        md,
+        "Each target restarted {n} times in a row under steady load, two ways in the same \
+         run: `SIGHUP` upgrades (contract rules 23-27: a new process inherits the listening \
+         socket, the old one hands over at its `listening`, drains and exits; the next \
+         `SIGHUP` goes to the new pid once the old one printed `exit`), and {n} \
+         stop-then-start restarts (`SIGTERM`, wait for the exit, start again on the same \
+         port). {} clients send `GET /sleep?ms={}` each on a new connection, {} on \
+         keep-alive connections, from {} ms before the first restart, with {} ms between \
+         two. A request fails unless it gets its `200`, counted by what the client saw \
+         (`refused`, `reset`, `EOF` before any byte, another status by its code, ...). Two \
+         answers are retried once on a new connection instead, as the kit's upgrade \
+         scenario and HTTP clients do, and counted under *retried* by why: a `503` with \
+         `Retry-After` (rule 4's answer to new work on a kept-alive connection once the \
+         process drains) and a kept-alive connection closed before any byte (RFC 9112 \
+         9.3.1); the retry's own outcome counts. *To listening* is \
+         from the signal to the new process's `listening` line, *to exit* to the old \
+         process's exit (its `exit` line for an upgrade). Goal for ours: every upgrade \
+         hands over and no request fails, while the restarts show failures (else the count \
+         would be blind).\n",
+        c.fresh_clients,
+        c.work_ms,
+        c.kept_clients,
+        c.pause.as_millis(),
+        c.pause.as_millis(),
+        n = c.restarts,
+    );
+    let _ = writeln!(
+        md,
+        "| server | restarted by | done | requests | failed | new connections | keep-alive | retried | to listening, ms (median, max) | to exit, ms (median, max) |"
+    );
+    let _ = writeln!(
+        md,
+        "| --- | --- | ---: | ---: | ---: | --- | --- | ---: | --- | --- |"
+    );
+    let timing = |values: &[f64]| {
+        Summary::of(values).map_or("-".to_owned(), |s| {
+            format!("{}, {}", ms(s.median), ms(s.max))
+        })
+    };
+    for row in &figure.rows {
+        let _ = writeln!(
+            md,
+            "| {} | {} | {}/{} | {} | {} | {} | {} | {} | {} | {} |",
+            row.server,
+            row.how.label(),
+            row.done,
+            c.restarts,
+            count(row.requests() as usize),
+            row.failed(),
+            by_kind(&row.fresh.failures),
+            by_kind(&row.kept.failures),
+            by_kind(&row.all().retried),
+            timing(&row.listening_ms),
+            timing(&row.exit_ms)
+        );
+    }
+    failures(
+        md,
+        figure.rows.iter().map(|row| (&row.server, &row.failures)),
+    );
+}
+
 /// Results of every kind, for the tests of the report and the chart.
 #[cfg(test)]
 pub(crate) fn example() -> Results {
@@ -1321,6 +1580,7 @@ pub(crate) fn example() -> Results {
         servers: vec![
             spec("graceful-tokio", Kind::Target),
             spec("graceful-tokio-min", Kind::Minimal),
+            spec("graceful-actix", Kind::Target),
             spec("axum", Kind::Peer),
             spec("plain-tokio", Kind::Plain),
         ],
@@ -1463,6 +1723,87 @@ pub(crate) fn example() -> Results {
                 },
             ],
         })),
+        h2load: Some(Ok(h2load::Figure {
+            version: "nghttp2/1.52.0".to_owned(),
+            rows: vec![
+                h2load::Row {
+                    server: "plain-tokio".to_owned(),
+                    baseline: "plain-tokio".to_owned(),
+                    rates: vec![40_000.0, 42_000.0],
+                    ratios: vec![1.0, 1.0],
+                    requests: 164_000,
+                    failed: 0,
+                    errored: 0,
+                    not_2xx: 0,
+                    no_h2: false,
+                    failures: Vec::new(),
+                },
+                h2load::Row {
+                    server: "graceful-tokio".to_owned(),
+                    baseline: "plain-tokio".to_owned(),
+                    rates: vec![39_000.0, 40_000.0, 39_500.0],
+                    ratios: vec![0.98, 0.95, 0.964],
+                    requests: 158_000,
+                    failed: 0,
+                    errored: 0,
+                    not_2xx: 0,
+                    no_h2: false,
+                    failures: Vec::new(),
+                },
+                h2load::Row {
+                    server: "graceful-actix".to_owned(),
+                    baseline: "plain-actix".to_owned(),
+                    rates: Vec::new(),
+                    ratios: Vec::new(),
+                    requests: 0,
+                    failed: 0,
+                    errored: 0,
+                    not_2xx: 0,
+                    no_h2: true,
+                    failures: Vec::new(),
+                },
+            ],
+        })),
+        upgrades: Some(upgrades::Figure {
+            config: upgrades::Config::new(true),
+            rows: vec![
+                upgrades::Row {
+                    server: "graceful-tokio".to_owned(),
+                    how: upgrades::How::Upgrade,
+                    done: 10,
+                    fresh: upgrades::Tally {
+                        requests: 2_000,
+                        ..upgrades::Tally::default()
+                    },
+                    kept: upgrades::Tally {
+                        requests: 2_100,
+                        retried: [("503".to_owned(), 3)].into(),
+                        ..upgrades::Tally::default()
+                    },
+                    listening_ms: vec![40.0, 45.0, 60.0],
+                    exit_ms: vec![70.0, 75.0, 90.0],
+                    failures: Vec::new(),
+                },
+                upgrades::Row {
+                    server: "graceful-tokio".to_owned(),
+                    how: upgrades::How::StopThenStart,
+                    done: 10,
+                    fresh: upgrades::Tally {
+                        requests: 1_900,
+                        failures: [("refused".to_owned(), 40)].into(),
+                        retried: BTreeMap::new(),
+                    },
+                    kept: upgrades::Tally {
+                        requests: 1_950,
+                        failures: [("refused".to_owned(), 30), ("EOF".to_owned(), 2)].into(),
+                        retried: [("EOF".to_owned(), 5)].into(),
+                    },
+                    listening_ms: vec![30.0, 35.0],
+                    exit_ms: vec![5.0, 6.0],
+                    failures: Vec::new(),
+                },
+            ],
+        }),
         notes: Some("## Notes\n\nWhere the instructions go.\n".to_owned()),
     }
 }
@@ -1470,6 +1811,29 @@ pub(crate) fn example() -> Results {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Figure 10's goal is missed when the restarts beside the upgrades
+    /// show no failure: the count could not have seen one.
+    #[test]
+    fn an_upgrade_goal_needs_restarts_that_fail() {
+        let mut results = example();
+        let upgrades = results.upgrades.as_mut().unwrap();
+        for row in &mut upgrades.rows {
+            row.fresh.failures.clear();
+            row.kept.failures.clear();
+        }
+        let md = markdown(&results, None);
+        assert!(md.contains("10 of 10 upgrades, 0 failed of 4\u{202f}100; 10 stop-then-start restarts: 0 failed | **missed** |"));
+        upgrades_row(&mut results, |row| row.done = 9);
+        let md = markdown(&results, None);
+        assert!(md.contains("9 of 10 upgrades"));
+        assert!(md.contains("| **missed** |"));
+    }
+
+    fn upgrades_row(results: &mut Results, change: impl Fn(&mut upgrades::Row)) {
+        let rows = &mut results.upgrades.as_mut().unwrap().rows;
+        change(&mut rows[0]);
+    }
 
     #[test]
     fn formats_counts_and_milliseconds() {
@@ -1517,6 +1881,14 @@ mod tests {
         assert!(md.contains("| axum | 50 idle + 1 PING-less | - | - | 1 | 0 |"));
         assert!(md.contains("| 8. exit with a stream open | graceful-tokio, one server-sent events stream open: ≤ 50 ms | 2.50 ms | met |"));
         assert!(md.contains("## 8. Exit with a server-sent events stream open"));
+        assert!(md.contains("| 9. HTTP/2 | graceful-tokio, HTTP/2 (h2c) under h2load: ≥ 0.97× plain-tokio's req/s (informational: wall clock, noisy) | 0.964× plain-tokio (0 failed, 0 errored) | **missed** |"));
+        assert!(md.contains("| 9. HTTP/2 | graceful-actix, HTTP/2 (h2c) under h2load: ≥ 0.97× plain-actix's req/s (informational: wall clock, noisy) | no HTTP/2 (no answer over h2c) | **missed** |"));
+        assert!(md.contains("| graceful-tokio | 39500 | 39000 – 40000 | 0.964× plain-tokio | 158\u{202f}000 | 0 | 0 | 0 |"));
+        assert!(md.contains("| plain-tokio | 41000 | 40000 – 42000 | baseline |"));
+        assert!(md.contains("| graceful-actix | no HTTP/2 |"));
+        assert!(md.contains("| 10. upgrades | graceful-tokio: 10 SIGHUP upgrades under load, 0 failed requests | 10 of 10 upgrades, 0 failed of 4\u{202f}100; 10 stop-then-start restarts: 72 failed | met |"));
+        assert!(md.contains("| graceful-tokio | stop, then start | 10/10 | 3\u{202f}850 | 72 | refused: 40 | EOF: 2, refused: 30 | EOF: 5 | 32.5, 35.0 | 5.50, 6.00 |"));
+        assert!(md.contains("| graceful-tokio | SIGHUP upgrade | 10/10 | 4\u{202f}100 | 0 | - | - | 503: 3 | 45.0, 60.0 | 75.0, 90.0 |"));
         assert!(md.contains("cargo xtask bench --quick"));
         assert!(md.ends_with("## Notes\n\nWhere the instructions go.\n"));
     }

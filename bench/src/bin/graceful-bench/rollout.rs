@@ -5,9 +5,13 @@
 //! The rollout itself (HAProxy from Debian's packages, the instances, the
 //! load, the restarts, the stores) is `xtask/src/rollout/`; this module
 //! only runs it with the figure's settings, reads its `--json` file and
-//! keeps what the report shows. Two balancers: `haproxy`, the file
+//! keeps what the report shows. The balancers: `haproxy`, the file
 //! `deploy/haproxy/haproxy.cfg` recommends, and `haproxy-no-retries`, the
-//! same file without `retry-on` and `option redispatch`. Each replacement
+//! same file without `retry-on` and `option redispatch`; and in the full
+//! run `nginx` with `deploy/nginx/nginx.conf` too. The full run restarts
+//! every adapter's target (tokio, smol, actix), named one by one so that
+//! the figure does not depend on the rollout's default; the quick run the
+//! tokio target only. The peers run beside them either way. Each replacement
 //! starts [`REPLACE_DELAY_MS`] after the old instance's exit, as a pod
 //! scheduled elsewhere would, so that the balancer still has the old
 //! address in its pool meanwhile.
@@ -23,6 +27,23 @@ pub(crate) const REPLACE_DELAY_MS: u64 = 3_000;
 
 /// The balancers of the figure, by the names `--lb` takes.
 pub(crate) const BALANCERS: [&str; 2] = ["haproxy", "haproxy-no-retries"];
+
+/// The balancer the full run adds: open-source nginx has no active health
+/// checks, so it is the harder case for the peers, and a few minutes more.
+pub(crate) const FULL_BALANCER: &str = "nginx";
+
+/// The adapters whose targets the full run restarts, by the names
+/// `--adapter` takes; the quick run restarts the first only.
+pub(crate) const ADAPTERS: [&str; 3] = ["tokio", "smol", "actix"];
+
+/// The balancers of a run, by the names `--lb` takes.
+pub(crate) fn balancers(quick: bool) -> Vec<&'static str> {
+    let mut all = BALANCERS.to_vec();
+    if !quick {
+        all.push(FULL_BALANCER);
+    }
+    all
+}
 
 /// One rollout: a server behind a balancer.
 #[derive(Debug, Clone, PartialEq)]
@@ -127,24 +148,37 @@ pub(crate) fn parse(text: &str) -> Result<Figure, String> {
 }
 
 /// The arguments of `cargo xtask rollout` for the figure, writing to
-/// `json`; `--quick` restarts the tokio target only, beside the peers.
+/// `json`: every adapter's target and nginx too in the full run, the tokio
+/// target behind HAProxy only with `--quick`; the peers beside them.
 fn args(quick: bool, json: &str) -> Vec<String> {
     let mut args: Vec<String> = ["run", "--package", "xtask", "--quiet", "--", "rollout"]
         .map(str::to_owned)
         .into();
     args.push("--peers".to_owned());
-    for lb in BALANCERS {
+    for lb in balancers(quick) {
         args.extend(["--lb".to_owned(), lb.to_owned()]);
     }
     args.extend([
         "--replace-delay-ms".to_owned(),
         REPLACE_DELAY_MS.to_string(),
     ]);
-    if quick {
-        args.extend(["--adapter".to_owned(), "tokio".to_owned()]);
+    let adapters = if quick { &ADAPTERS[..1] } else { &ADAPTERS[..] };
+    for adapter in adapters {
+        args.extend(["--adapter".to_owned(), (*adapter).to_owned()]);
     }
     args.extend(["--json".to_owned(), json.to_owned()]);
     args
+}
+
+/// The command line the report shows for the figure.
+pub(crate) fn command(quick: bool) -> String {
+    let args = args(quick, "");
+    let rollout = args.iter().position(|a| a == "rollout").unwrap_or(0);
+    let shown: Vec<&str> = args[rollout..args.len() - 2]
+        .iter()
+        .map(String::as_str)
+        .collect();
+    format!("cargo xtask {}", shown.join(" "))
 }
 
 /// Runs the rollout and reads what it found. Its own table goes to
@@ -226,8 +260,25 @@ mod tests {
     #[test]
     fn quick_restarts_the_tokio_target_beside_the_peers() {
         let quick = args(true, "/tmp/x.json").join(" ");
-        assert!(quick.contains("rollout --peers --lb haproxy --lb haproxy-no-retries"));
+        assert!(quick.contains("rollout --peers --lb haproxy --lb haproxy-no-retries --replace"));
         assert!(quick.contains("--replace-delay-ms 3000 --adapter tokio --json /tmp/x.json"));
-        assert!(!args(false, "/tmp/x.json").contains(&"--adapter".to_owned()));
+    }
+
+    #[test]
+    fn shows_the_command_without_the_json_file() {
+        assert_eq!(
+            command(true),
+            "cargo xtask rollout --peers --lb haproxy --lb haproxy-no-retries \
+             --replace-delay-ms 3000 --adapter tokio"
+        );
+    }
+
+    #[test]
+    fn the_full_run_restarts_every_adapter_behind_every_balancer() {
+        let full = args(false, "/tmp/x.json").join(" ");
+        assert!(full.contains("rollout --peers --lb haproxy --lb haproxy-no-retries --lb nginx"));
+        assert!(full.contains(
+            "--replace-delay-ms 3000 --adapter tokio --adapter smol --adapter actix --json /tmp/x.json"
+        ));
     }
 }
