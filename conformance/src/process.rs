@@ -249,11 +249,29 @@ impl Process {
     /// for at most `timeout`; `None` when none did, or standard output ended
     /// without one.
     pub fn wait_line(&self, timeout: Duration, pred: impl Fn(&str) -> bool) -> Option<Line> {
+        self.wait_line_from(0, timeout, pred).map(|(_, line)| line)
+    }
+
+    /// [`Process::wait_line`] for the lines from index `from` on (an index
+    /// into [`Process::lines`]): the first that satisfies `pred`, with its
+    /// index, so that a later wait can start after it.
+    pub fn wait_line_from(
+        &self,
+        from: usize,
+        timeout: Duration,
+        pred: impl Fn(&str) -> bool,
+    ) -> Option<(usize, Line)> {
         let deadline = Instant::now() + timeout;
         let mut out = lock(&self.shared.out);
         loop {
-            if let Some(line) = out.lines.iter().find(|l| pred(&l.text)) {
-                return Some(line.clone());
+            let found = out
+                .lines
+                .iter()
+                .enumerate()
+                .skip(from)
+                .find(|(_, l)| pred(&l.text));
+            if let Some((index, line)) = found {
+                return Some((index, line.clone()));
             }
             let now = Instant::now();
             if out.eof || now >= deadline {

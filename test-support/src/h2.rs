@@ -71,3 +71,31 @@ pub fn start(scheme: Scheme, path: Option<&str>) -> Vec<u8> {
     }
     out
 }
+
+/// The two GOAWAYs a client saw (when, and the last stream id each named)
+/// while stream 1 was served and the shutdown PING went unanswered, and
+/// when the stream ended: the first admits every stream, the final one
+/// names stream 1 and comes about [`GOAWAY_BOUND`](graceful_core::goaway::GOAWAY_BOUND)
+/// (1 s) after the first, before the stream's end. Without the bound the
+/// HTTP/2 crates wait for the PING's answer for ever and send the final
+/// GOAWAY only after the stream's end, if at all.
+pub fn assert_final_goaway_bounded(
+    goaways: &[(std::time::Instant, u32)],
+    ended: std::time::Instant,
+) {
+    use std::time::Duration;
+    let [(first_at, first), (final_at, last)] = goaways[..] else {
+        panic!("two GOAWAYs before the stream's end: {goaways:?}");
+    };
+    assert_eq!(first, 0x7fff_ffff, "the first GOAWAY admits every stream");
+    assert_eq!(last, 1, "the final GOAWAY names the stream being served");
+    let apart = final_at - first_at;
+    assert!(
+        apart >= Duration::from_millis(800) && apart < Duration::from_millis(2_000),
+        "final GOAWAY {apart:?} after the first"
+    );
+    assert!(
+        final_at < ended,
+        "the final GOAWAY came before the stream's end"
+    );
+}

@@ -63,32 +63,6 @@ fn send(pid: u32, sig: Nix) -> Result<(), String> {
     signal::kill(Pid::from_raw(raw), sig).map_err(|e| format!("could not send {sig} to {pid}: {e}"))
 }
 
-/// Waits for the first line at or after `from` that `pred` accepts; its
-/// index and the line.
-fn wait_from(
-    process: &Process,
-    from: usize,
-    timeout: Duration,
-    pred: impl Fn(&str) -> bool,
-) -> Option<(usize, Line)> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        let lines = process.lines();
-        if let Some((i, line)) = lines
-            .iter()
-            .enumerate()
-            .skip(from)
-            .find(|(_, l)| pred(&l.text))
-        {
-            return Some((i, line.clone()));
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(2));
-    }
-}
-
 fn texts(process: &Process, from: usize, to: usize) -> Vec<String> {
     process
         .lines()
@@ -117,15 +91,17 @@ fn upgrade(
     from: usize,
 ) -> Result<HandOver, String> {
     send(pid, Nix::SIGHUP)?;
-    let (u, _) = wait_from(process, from, Duration::from_secs(5), |l| l == "upgrading")
+    let (u, _) = process
+        .wait_line_from(from, Duration::from_secs(5), |l| l == "upgrading")
         .ok_or("no `upgrading` line within 5 s of SIGHUP")?;
-    let (p, line) = wait_from(process, u + 1, READY_BOUND, |l| {
-        matches!(
-            upgrade_line(l),
-            Some(Upgrade::HandedOver(_) | Upgrade::Failed(_))
-        )
-    })
-    .ok_or("no `upgrade PID` line after `upgrading`")?;
+    let (p, line) = process
+        .wait_line_from(u + 1, READY_BOUND, |l| {
+            matches!(
+                upgrade_line(l),
+                Some(Upgrade::HandedOver(_) | Upgrade::Failed(_))
+            )
+        })
+        .ok_or("no `upgrade PID` line after `upgrading`")?;
     let new_pid = match upgrade_line(&line.text) {
         Some(Upgrade::HandedOver(new_pid)) => new_pid,
         _ => return Err(format!("the upgrade failed: `{}`", line.text)),
@@ -140,10 +116,11 @@ fn upgrade(
             .any(|l| l == "closed" || l.starts_with("draining ")),
         || format!("the old process closed before `upgrade {new_pid}`: {between:?}"),
     );
-    let (e, exit) = wait_from(process, p + 1, Duration::from_secs(10), |l| {
-        l.starts_with("exit ")
-    })
-    .ok_or_else(|| format!("the old process printed no `exit` line after `upgrade {new_pid}`"))?;
+    let (e, exit) = process
+        .wait_line_from(p + 1, Duration::from_secs(10), |l| l.starts_with("exit "))
+        .ok_or_else(|| {
+            format!("the old process printed no `exit` line after `upgrade {new_pid}`")
+        })?;
     let drain = texts(process, p + 1, e);
     ctx.check(drain.first().is_some_and(|l| l == "closed"), || {
         format!("`closed` does not follow `upgrade {new_pid}`: {drain:?}")
@@ -329,9 +306,9 @@ pub(crate) fn upgrade_under_load(ctx: &mut Ctx<'_>) -> Result<(), String> {
         Some("ready"),
     );
     send(pid, Nix::SIGTERM)?;
-    let last = wait_from(&run.process, from, Duration::from_secs(10), |l| {
-        l.starts_with("exit ")
-    });
+    let last = run
+        .process
+        .wait_line_from(from, Duration::from_secs(10), |l| l.starts_with("exit "));
     match last.as_ref().map(|(_, l)| Event::parse(&l.text)) {
         Some(Ok(Event::Exit(0))) => {}
         Some(_) => ctx.fail(format!(
@@ -446,14 +423,18 @@ pub(crate) fn upgrade_child_fails(ctx: &mut Ctx<'_>) -> Result<(), String> {
     let mut from = 0;
     for attempt in 1..=2 {
         send(pid, Nix::SIGHUP)?;
-        let (u, _) = wait_from(&run.process, from, Duration::from_secs(5), |l| {
-            l == "upgrading"
-        })
-        .ok_or_else(|| format!("attempt {attempt}: no `upgrading` line within 5 s of SIGHUP"))?;
-        let (f, line) = wait_from(&run.process, u + 1, READY_BOUND, |l| {
-            upgrade_line(l).is_some() || l.starts_with("exit ")
-        })
-        .ok_or_else(|| format!("attempt {attempt}: no `upgrade-failed` line"))?;
+        let (u, _) = run
+            .process
+            .wait_line_from(from, Duration::from_secs(5), |l| l == "upgrading")
+            .ok_or_else(|| {
+                format!("attempt {attempt}: no `upgrading` line within 5 s of SIGHUP")
+            })?;
+        let (f, line) = run
+            .process
+            .wait_line_from(u + 1, READY_BOUND, |l| {
+                upgrade_line(l).is_some() || l.starts_with("exit ")
+            })
+            .ok_or_else(|| format!("attempt {attempt}: no `upgrade-failed` line"))?;
         match upgrade_line(&line.text) {
             Some(Upgrade::Failed(reason)) => {
                 ctx.figure(&format!("reason-{attempt}"), &reason);
@@ -513,10 +494,9 @@ pub(crate) fn sighup_ignored(ctx: &mut Ctx<'_>) -> Result<(), String> {
     let run = ctx.start(&[])?;
     let pid = run.process.pid();
     send(pid, Nix::SIGHUP)?;
-    wait_from(&run.process, 0, Duration::from_secs(5), |l| {
-        l == "upgrading"
-    })
-    .ok_or("no `upgrading` line within 5 s of SIGHUP")?;
+    run.process
+        .wait_line_from(0, Duration::from_secs(5), |l| l == "upgrading")
+        .ok_or("no `upgrading` line within 5 s of SIGHUP")?;
     send(pid, Nix::SIGHUP)?;
     let handed = upgrade_after(ctx, &run.process)?;
     thread::sleep(Duration::from_millis(300));
@@ -570,13 +550,14 @@ pub(crate) fn sighup_ignored(ctx: &mut Ctx<'_>) -> Result<(), String> {
 
 /// Follows an upgrade already begun to its `upgrade PID`; the new pid.
 fn upgrade_after(ctx: &mut Ctx<'_>, process: &Process) -> Result<u32, String> {
-    let (_, line) = wait_from(process, 0, READY_BOUND, |l| {
-        matches!(
-            upgrade_line(l),
-            Some(Upgrade::HandedOver(_) | Upgrade::Failed(_))
-        )
-    })
-    .ok_or("no `upgrade PID` line after `upgrading`")?;
+    let (_, line) = process
+        .wait_line_from(0, READY_BOUND, |l| {
+            matches!(
+                upgrade_line(l),
+                Some(Upgrade::HandedOver(_) | Upgrade::Failed(_))
+            )
+        })
+        .ok_or("no `upgrade PID` line after `upgrading`")?;
     match upgrade_line(&line.text) {
         Some(Upgrade::HandedOver(pid)) => Ok(pid),
         _ => {
@@ -659,10 +640,9 @@ fn hold_new_process(ctx: &mut Ctx<'_>) -> Result<(Running, u32), String> {
             run.process.kill();
             continue;
         }
-        wait_from(&run.process, 0, Duration::from_secs(5), |l| {
-            l == "upgrading"
-        })
-        .ok_or("no `upgrading` line within 5 s of SIGHUP")?;
+        run.process
+            .wait_line_from(0, Duration::from_secs(5), |l| l == "upgrading")
+            .ok_or("no `upgrading` line within 5 s of SIGHUP")?;
         return Ok((run, new));
     }
     Err(why)
@@ -703,13 +683,15 @@ pub(crate) fn sigterm_during_upgrade(ctx: &mut Ctx<'_>) -> Result<(), String> {
     // Rule 25's timeout: the new process held still past 10 s.
     let (mut run, new) = hold_new_process(ctx)?;
     let started = Instant::now();
-    let (_, line) = wait_from(&run.process, 0, READY_BOUND, |l| {
-        matches!(
-            upgrade_line(l),
-            Some(Upgrade::HandedOver(_) | Upgrade::Failed(_))
-        )
-    })
-    .ok_or("no `upgrade-failed` line within 13 s of a new process that never came up")?;
+    let (_, line) = run
+        .process
+        .wait_line_from(0, READY_BOUND, |l| {
+            matches!(
+                upgrade_line(l),
+                Some(Upgrade::HandedOver(_) | Upgrade::Failed(_))
+            )
+        })
+        .ok_or("no `upgrade-failed` line within 13 s of a new process that never came up")?;
     ctx.ms("timeout-ms", started.elapsed().as_secs_f64() * 1000.0);
     ctx.check(line.text == "upgrade-failed timeout", || {
         format!("`{}`, expected `upgrade-failed timeout`", line.text)

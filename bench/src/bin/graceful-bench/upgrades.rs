@@ -251,32 +251,6 @@ fn client(addr: SocketAddr, keep_alive: bool, work_ms: u64, stop: &AtomicBool) -
     tally
 }
 
-/// The first line at or after `from` that `pred` accepts, with its index,
-/// waiting up to `timeout` for it.
-fn wait_from(
-    process: &Process,
-    from: usize,
-    timeout: Duration,
-    pred: impl Fn(&str) -> bool,
-) -> Option<(usize, Line)> {
-    let deadline = Instant::now() + timeout;
-    loop {
-        if let Some(found) = process
-            .lines()
-            .into_iter()
-            .enumerate()
-            .skip(from)
-            .find(|(_, l)| pred(&l.text))
-        {
-            return Some(found);
-        }
-        if Instant::now() >= deadline {
-            return None;
-        }
-        thread::sleep(Duration::from_millis(2));
-    }
-}
-
 fn millis(from: Instant, to: Instant) -> f64 {
     crate::server::millis_between(from, to)
 }
@@ -312,15 +286,16 @@ struct Restarted {
 fn upgrade(serving: &mut Serving) -> Result<Restarted, String> {
     let hup = send(serving.pid, Nix::SIGHUP)?;
     let process = &serving.process;
-    let (i, line) = wait_from(process, serving.seen, READY_BOUND, |l| {
-        l.starts_with("upgrade ") || l.starts_with("upgrade-failed")
-    })
-    .ok_or_else(|| {
-        format!(
-            "no `upgrade PID` within {} s of SIGHUP",
-            READY_BOUND.as_secs()
-        )
-    })?;
+    let (i, line) = process
+        .wait_line_from(serving.seen, READY_BOUND, |l| {
+            l.starts_with("upgrade ") || l.starts_with("upgrade-failed")
+        })
+        .ok_or_else(|| {
+            format!(
+                "no `upgrade PID` within {} s of SIGHUP",
+                READY_BOUND.as_secs()
+            )
+        })?;
     let Some(new_pid) = line
         .text
         .strip_prefix("upgrade ")
@@ -338,7 +313,8 @@ fn upgrade(serving: &mut Serving) -> Result<Restarted, String> {
         .find(|l| l.text.starts_with("listening "))
         .cloned()
         .ok_or_else(|| format!("`upgrade {new_pid}` came before the new process's `listening`"))?;
-    let (e, exit) = wait_from(process, i + 1, EXIT_BOUND, |l| l.starts_with("exit "))
+    let (e, exit) = process
+        .wait_line_from(i + 1, EXIT_BOUND, |l| l.starts_with("exit "))
         .ok_or_else(|| format!("the old process printed no `exit` after `upgrade {new_pid}`"))?;
     serving.seen = e + 1;
     serving.pid = new_pid;
