@@ -158,7 +158,7 @@ const SERVERS: [(&str, &str, Kind, &str, &str); 9] = [
         "plain-actix",
         Kind::Plain,
         "actix",
-        "actix-web 4 as it comes, no shutdown code of its own",
+        "actix-web 4 as it comes, no shutdown code of its own (HTTP/1.1, and h2c by `bind_auto_h2c` for figure 9)",
     ),
     (
         "graceful-tokio-min",

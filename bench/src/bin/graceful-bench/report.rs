@@ -650,6 +650,59 @@ fn servers(md: &mut String, r: &Results) {
         "\nThe peers are written the way each crate's documentation teaches, not improved; \
          their sources are in `bench/src/bin/`. Every server listens on 127.0.0.1.\n"
     );
+    let _ = writeln!(
+        md,
+        "Versions, as the workspace's `Cargo.lock` resolved them for this build: {}.\n",
+        versions(LOCKFILE, PEER_CRATES)
+    );
+}
+
+/// The lockfile the bench was built with (the workspace's).
+const LOCKFILE: &str = include_str!("../../../../Cargo.lock");
+
+/// The crates whose versions the servers' table names: the peers' and the
+/// baselines' own, and the guard variants' of figure 1.
+const PEER_CRATES: &[&str] = &[
+    "axum",
+    "tokio-graceful-shutdown",
+    "actix-web",
+    "actix-http",
+    "tonic",
+    "hyper",
+    "tokio",
+    "smol",
+    "tokio-util",
+    "tokio-graceful",
+];
+
+/// `name version` for each of `crates` in `lockfile` (every version it
+/// holds, in its order), joined by commas; `name (not in the lockfile)`
+/// for one it does not hold.
+fn versions(lockfile: &str, crates: &[&str]) -> String {
+    let mut found: Vec<(&str, Vec<&str>)> = crates.iter().map(|c| (*c, Vec::new())).collect();
+    let mut name = None;
+    for line in lockfile.lines() {
+        if let Some(n) = line.strip_prefix("name = \"") {
+            name = n.strip_suffix('"');
+        } else if let Some(v) = line.strip_prefix("version = \"") {
+            if let (Some(n), Some(v)) = (name.take(), v.strip_suffix('"')) {
+                if let Some((_, vs)) = found.iter_mut().find(|(c, _)| *c == n) {
+                    vs.push(v);
+                }
+            }
+        }
+    }
+    found
+        .iter()
+        .map(|(c, vs)| {
+            if vs.is_empty() {
+                format!("{c} (not in the lockfile)")
+            } else {
+                format!("{c} {}", vs.join(" and "))
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn figure_guards(md: &mut String, r: &Results) {
@@ -1810,6 +1863,18 @@ pub(crate) fn example() -> Results {
 
 #[cfg(test)]
 mod tests {
+    #[test]
+    fn versions_come_from_the_lockfile() {
+        let lock = "[[package]]\nname = \"axum\"\nversion = \"0.8.9\"\n\n[[package]]\nname = \"hyper\"\nversion = \"0.14.1\"\n\n[[package]]\nname = \"hyper\"\nversion = \"1.8.1\"\n";
+        assert_eq!(
+            super::versions(lock, &["axum", "hyper", "tonic"]),
+            "axum 0.8.9, hyper 0.14.1 and 1.8.1, tonic (not in the lockfile)"
+        );
+        // The real lockfile names the peers.
+        let real = super::versions(super::LOCKFILE, super::PEER_CRATES);
+        assert!(real.contains("actix-web 4.") && !real.contains("axum (not"), "{real}");
+    }
+
     use super::*;
 
     /// Figure 10's goal is missed when the restarts beside the upgrades
