@@ -25,7 +25,7 @@ use super::orders::stored_ids;
 use super::{Ctx, PATIENCE, REQUEST_TIMEOUT, Running, expect_response};
 use crate::contract::{Event, check_grammar};
 use crate::http::{self, Conn, Outcome, Request};
-use crate::process::{Line, Process};
+use crate::process::Process;
 use crate::tmp::TempDir;
 
 /// Rule 25's bound for a new process to come up, plus slack.

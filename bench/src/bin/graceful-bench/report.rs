@@ -684,12 +684,11 @@ fn versions(lockfile: &str, crates: &[&str]) -> String {
     for line in lockfile.lines() {
         if let Some(n) = line.strip_prefix("name = \"") {
             name = n.strip_suffix('"');
-        } else if let Some(v) = line.strip_prefix("version = \"") {
-            if let (Some(n), Some(v)) = (name.take(), v.strip_suffix('"')) {
-                if let Some((_, vs)) = found.iter_mut().find(|(c, _)| *c == n) {
-                    vs.push(v);
-                }
-            }
+        } else if let Some(v) = line.strip_prefix("version = \"")
+            && let (Some(n), Some(v)) = (name.take(), v.strip_suffix('"'))
+            && let Some((_, vs)) = found.iter_mut().find(|(c, _)| *c == n)
+        {
+            vs.push(v);
         }
     }
     found
@@ -1872,7 +1871,10 @@ mod tests {
         );
         // The real lockfile names the peers.
         let real = super::versions(super::LOCKFILE, super::PEER_CRATES);
-        assert!(real.contains("actix-web 4.") && !real.contains("axum (not"), "{real}");
+        assert!(
+            real.contains("actix-web 4.") && !real.contains("axum (not"),
+            "{real}"
+        );
     }
 
     use super::*;

@@ -36,7 +36,7 @@
 use crate::server::Spec;
 use graceful_conformance::Target;
 use graceful_conformance::http::{self, Conn, Outcome, Request};
-use graceful_conformance::process::{Line, Process, Signal};
+use graceful_conformance::process::{Process, Signal};
 use nix::sys::signal::{Signal as Nix, kill};
 use nix::unistd::Pid;
 use std::collections::BTreeMap;
