@@ -215,10 +215,21 @@ fn spawn_and_wait(
         }
     }
     match wait_ready(ours, timeout) {
-        Ok(()) => match lock(&shared.child).child.take() {
-            Some(child) => Outcome::Ready(child),
-            None => Outcome::Failed(Failure::Exited(None)),
-        },
+        Ok(()) => {
+            let mut spawned = lock(&shared.child);
+            // A cancel that came before the report was read ends the
+            // process whatever it managed to write first: on a busy
+            // machine the new process can report before this thread has
+            // sent the kill of a cancel that came before the spawn.
+            if spawned.cancelled {
+                drop(spawned);
+                return Outcome::Failed(Failure::Exited(end(shared)));
+            }
+            match spawned.child.take() {
+                Some(child) => Outcome::Ready(child),
+                None => Outcome::Failed(Failure::Exited(None)),
+            }
+        }
         Err(failure) => {
             let status = end(shared);
             Outcome::Failed(match failure {
@@ -283,8 +294,8 @@ impl Starting {
     }
 
     /// Ends the new process now (`SIGKILL`); the outcome follows, as
-    /// [`Failure::Exited`] (or [`Outcome::Ready`] if its report came
-    /// first: end that process too, with [`kill`]).
+    /// [`Failure::Exited`] (or [`Outcome::Ready`] if the outcome was
+    /// already out: end that process too, with [`kill`]).
     pub fn cancel(&self) {
         let mut spawned = lock(&self.shared.child);
         spawned.cancelled = true;
