@@ -346,6 +346,17 @@ fn answer_close(ws: &mut Ws, timeout: Duration, what: &str) -> Result<Instant, S
     let _ = ws.get_ref().set_read_timeout(Some(timeout));
     let answered = Instant::now();
     if let Err(e) = ws.flush() {
+        // The server had closed the TCP connection already: on a busy
+        // machine that can show only now, at our answer, rather than in the
+        // look at the socket before it.
+        let gone = matches!(&e, tungstenite::Error::Io(io)
+            if matches!(io.kind(), io::ErrorKind::BrokenPipe | io::ErrorKind::ConnectionReset));
+        if gone {
+            return Err(format!(
+                "{what}: the TCP connection was closed after the server's Close frame, before our answer (it waits up to 1 s for it): {}",
+                ws_error(&e)
+            ));
+        }
         return Err(format!(
             "{what}: answering the Close frame: {}",
             ws_error(&e)
