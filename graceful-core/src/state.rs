@@ -168,11 +168,7 @@ impl State {
             if !admits(snapshot) {
                 return Err(snapshot.phase());
             }
-            // The count is the word's top bits: adding one to the largest
-            // count would carry out of the word, which `checked_add` sees
-            // with the add itself (one branch more, not a shift and a
-            // compare).
-            let next = current.checked_add(ONE).expect("in-flight count overflow");
+            let next = increment(current);
             match self
                 .0
                 .compare_exchange_weak(current, next, Ordering::Relaxed, Ordering::Relaxed)
@@ -256,6 +252,32 @@ impl State {
                 Err(actual) => current = actual,
             }
         }
+    }
+}
+
+/// The word with one more request counted.
+///
+/// The count is the word's top bits, so adding one to the largest count
+/// would carry out of the word and leave it at zero with requests alive.
+/// On 64-bit targets the count has 59 bits: reaching its end takes 2^59
+/// guards alive at once (each enter without its leave: a guard leaked with
+/// `mem::forget`, one every nanosecond, for 18 years), so the check would
+/// guard nothing real and costs two instructions on every enter, the
+/// hottest path of the crate (figure 1 of BENCHMARKS.md); debug builds
+/// still check. On 32-bit targets the count has 27 bits, 134 million
+/// leaked guards, which a loop can reach in seconds: there the add checks,
+/// in the add itself (`checked_add` sees the carry, one branch, not a
+/// shift and a compare).
+#[inline]
+fn increment(word: usize) -> usize {
+    #[cfg(target_pointer_width = "64")]
+    {
+        debug_assert!(word.checked_add(ONE).is_some(), "in-flight count overflow");
+        word.wrapping_add(ONE)
+    }
+    #[cfg(not(target_pointer_width = "64"))]
+    {
+        word.checked_add(ONE).expect("in-flight count overflow")
     }
 }
 
