@@ -291,6 +291,7 @@ fn goals(md: &mut String, r: &Results) {
             ),
             measured,
         );
+        scale_goals(md, r, row);
     }
     rollout_goals(md, r);
     grpc_goals(md, r);
@@ -1161,6 +1162,69 @@ fn failures<'a>(md: &mut String, rows: impl Iterator<Item = (&'a String, &'a Vec
     let _ = writeln!(md);
 }
 
+/// Figure 5's goals for `row`, one of ours: the exit ≤ 5 ms after the last
+/// response (median over the runs in which every request got its `200`),
+/// and a peak RSS (median) no higher than the lowest peer's.
+fn scale_goals(md: &mut String, r: &Results, row: &scale::Row) {
+    let n = r.settings.scale.connections;
+    let median = |row: &scale::Row, f: fn(&scale::Sample) -> f64, complete: bool| {
+        let values: Vec<f64> = row
+            .samples
+            .iter()
+            .filter(|s| !complete || s.ok == n)
+            .map(f)
+            .filter(|v| !v.is_nan())
+            .collect();
+        Summary::of(&values).map(|s| s.median)
+    };
+    let measured = median(row, |s| s.latency_ms, true).map(|latency| {
+        let line = median(row, |s| s.exit_line_ms, true)
+            .map(|line| format!(" ({} ms to its `exit` line)", ms(line)))
+            .unwrap_or_default();
+        (
+            format!("{} ms{line}", ms(latency)),
+            latency <= EXIT_AFTER_LAST_MS,
+        )
+    });
+    goal_line(
+        md,
+        "5. scale",
+        &format!(
+            "{}: exit ≤ {EXIT_AFTER_LAST_MS} ms after the last of {} responses",
+            row.server,
+            count(n)
+        ),
+        measured,
+    );
+    let rss = |row: &scale::Row| median(row, |s| s.peak_rss_kib as f64 / 1024.0, false);
+    let lowest_peer = r
+        .scale
+        .iter()
+        .flatten()
+        .filter(|peer| r.kind_of(&peer.server) == Some(Kind::Peer))
+        .filter_map(|peer| rss(peer).map(|v| (v, peer.server.as_str())))
+        .min_by(|a, b| a.0.total_cmp(&b.0));
+    let measured = rss(row).zip(lowest_peer).map(|(ours, (peer, name))| {
+        (
+            format!(
+                "{ours:.1} MiB; the lowest peer, {name}: {peer:.1} MiB ({:.2}×)",
+                ours / peer
+            ),
+            ours <= peer,
+        )
+    });
+    goal_line(
+        md,
+        "5. scale",
+        &format!(
+            "{}: peak RSS with {} in flight ≤ the lowest peer's",
+            row.server,
+            count(n)
+        ),
+        measured,
+    );
+}
+
 fn figure_scale(md: &mut String, r: &Results) {
     let Some(rows) = &r.scale else { return };
     let c = &r.settings.scale;
@@ -1175,8 +1239,14 @@ fn figure_scale(md: &mut String, r: &Results) {
          `200`, is from \
          the client reading the last response to the exit: the client reads {} responses that \
          arrive together, so this one is bounded by the client, and is negative when the \
-         process exited before the client had read them all. *Peak RSS* is the server's \
-         `ru_maxrss` (`getrusage(RUSAGE_CHILDREN)` in a process whose only child it is).\n",
+         process exited before the client had read them all. *To its `exit` line* is the \
+         same for ours up to the contract's last line, printed just before the exit: what \
+         comes after it is the process's teardown (the runtime dropped, then the kernel \
+         closing every socket the process still holds and freeing its memory), which grows \
+         with the connections whatever the server. *Peak RSS* is the server's \
+         `ru_maxrss` (`getrusage(RUSAGE_CHILDREN)` in a process whose only child it is). \
+         Goals for ours: the exit ≤ 5 ms after the last response, and a peak RSS no \
+         higher than the lowest peer's.\n",
         count(c.connections),
         c.sleep().as_millis(),
         c.settle().as_millis(),
@@ -1186,12 +1256,15 @@ fn figure_scale(md: &mut String, r: &Results) {
     );
     let _ = writeln!(
         md,
-        "| server | answered 200 | other status | failed | answered before the signal | exit after the last, ms | peak RSS, MiB | ended with |"
+        "| server | answered 200 | other status | failed | answered before the signal | exit after the last, ms | to its `exit` line, ms | peak RSS, MiB | ended with |"
     );
-    let _ = writeln!(md, "| --- | ---: | ---: | ---: | ---: | --- | --- | --- |");
+    let _ = writeln!(
+        md,
+        "| --- | ---: | ---: | ---: | ---: | --- | --- | --- | --- |"
+    );
     for row in rows {
         if row.samples.is_empty() {
-            let _ = writeln!(md, "| {} | - | - | - | - | - | - | |", row.server);
+            let _ = writeln!(md, "| {} | - | - | - | - | - | - | - | |", row.server);
             continue;
         }
         let sum = |f: fn(&scale::Sample) -> usize| -> String {
@@ -1214,6 +1287,13 @@ fn figure_scale(md: &mut String, r: &Results) {
             .map(|s| s.latency_ms)
             .filter(|l| !l.is_nan())
             .collect();
+        let exit_lines: Vec<f64> = row
+            .samples
+            .iter()
+            .filter(|s| s.ok == c.connections)
+            .map(|s| s.exit_line_ms)
+            .filter(|l| !l.is_nan())
+            .collect();
         let rss: Vec<f64> = row
             .samples
             .iter()
@@ -1233,13 +1313,14 @@ fn figure_scale(md: &mut String, r: &Results) {
         };
         let _ = writeln!(
             md,
-            "| {} | {} | {} | {} | {} | {} | {} | {} |",
+            "| {} | {} | {} | {} | {} | {} | {} | {} | {} |",
             row.server,
             sum(|s| s.ok),
             sum(|s| s.other),
             sum(|s| s.errors),
             sum(|s| s.before_signal),
             show(&latencies, ms),
+            show(&exit_lines, ms),
             show(&rss, |v| format!("{v:.1}")),
             endings.join(", ")
         );
@@ -1610,6 +1691,17 @@ pub(crate) fn example() -> Results {
         runtime: "tokio",
         program: PathBuf::new(),
     };
+    let scale_sample = |latency_ms: f64, exit_line_ms: f64, peak_rss_kib: u64| scale::Sample {
+        ok: 1_000,
+        other: 0,
+        errors: 0,
+        before_signal: 0,
+        latency_ms,
+        exit_line_ms,
+        peak_rss_kib,
+        ramp_ms: 100.0,
+        ending: "exit 0".to_owned(),
+    };
     let exit_row = |server: &str, latencies: Vec<f64>| exit::Row {
         server: server.to_owned(),
         latencies,
@@ -1715,11 +1807,23 @@ pub(crate) fn example() -> Results {
         ]),
         idle: Some(vec![exit_row("graceful-tokio", vec![12.0])]),
         idle_keep_alive: None,
-        scale: Some(vec![scale::Row {
-            server: "graceful-tokio".to_owned(),
-            samples: Vec::new(),
-            failures: vec!["graceful-tokio: it broke".to_owned()],
-        }]),
+        scale: Some(vec![
+            scale::Row {
+                server: "graceful-tokio".to_owned(),
+                samples: Vec::new(),
+                failures: vec!["graceful-tokio: it broke".to_owned()],
+            },
+            scale::Row {
+                server: "graceful-actix".to_owned(),
+                samples: vec![scale_sample(4.5, 1.25, 20_480)],
+                failures: Vec::new(),
+            },
+            scale::Row {
+                server: "axum".to_owned(),
+                samples: vec![scale_sample(3.0, f64::NAN, 18_432)],
+                failures: Vec::new(),
+            },
+        ]),
         rollout: Some(Ok(rollout::Figure {
             instances: 2,
             clients: 8,
@@ -1937,6 +2041,18 @@ mod tests {
             "| 4. idle exit | graceful-tokio, no connection: ≤ 10 ms | 12.0 ms | **missed** |"
         ));
         assert!(md.contains("5. scale | graceful-tokio: every one of 1\u{202f}000 requests in flight completes | 0 of 1 runs"));
+        assert!(md.contains("| 5. scale | graceful-actix: exit ≤ 5 ms after the last of 1\u{202f}000 responses | 4.50 ms (1.25 ms to its `exit` line) | met |"), "{md}");
+        assert!(md.contains("| 5. scale | graceful-actix: peak RSS with 1\u{202f}000 in flight ≤ the lowest peer's | 20.0 MiB; the lowest peer, axum: 18.0 MiB (1.11×) | **missed** |"), "{md}");
+        assert!(
+            md.contains(
+                "| graceful-actix | 1\u{202f}000 | 0 | 0 | 0 | 4.50 | 1.25 | 20.0 | exit 0 |"
+            ),
+            "{md}"
+        );
+        assert!(
+            md.contains("| axum | 1\u{202f}000 | 0 | 0 | 0 | 3.00 | - | 18.0 | exit 0 |"),
+            "{md}"
+        );
         assert!(md.contains("Not measured: the guards bench failed"));
         assert!(md.contains("| axum | - | - | - | 0 | 0 | exit 0 |"));
         assert!(md.contains("| 6. rolling restart | graceful-tokio behind haproxy-no-retries: 0 failed requests, 0 lost work, exits 0 | 0 failed of 7\u{202f}475, 0 lost, exits 0 | met |"));

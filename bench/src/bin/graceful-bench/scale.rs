@@ -75,6 +75,11 @@ pub(crate) struct Sample {
     pub(crate) before_signal: usize,
     /// From the last response to the exit, in ms.
     pub(crate) latency_ms: f64,
+    /// From the last response to the server's `exit` line, in ms (`NaN`
+    /// for a server that prints none): the rest, up to the exit, is the
+    /// process's teardown (the runtime dropped, then the kernel closing
+    /// every socket it still holds and freeing its memory).
+    pub(crate) exit_line_ms: f64,
     pub(crate) peak_rss_kib: u64,
     /// From the first connect to the last batch accepted, in ms.
     pub(crate) ramp_ms: f64,
@@ -84,12 +89,13 @@ pub(crate) struct Sample {
 impl Sample {
     fn to_line(&self) -> String {
         format!(
-            "scale ok={} other={} errors={} before_signal={} latency_ms={} peak_rss_kib={} ramp_ms={} ending={}",
+            "scale ok={} other={} errors={} before_signal={} latency_ms={} exit_line_ms={} peak_rss_kib={} ramp_ms={} ending={}",
             self.ok,
             self.other,
             self.errors,
             self.before_signal,
             self.latency_ms,
+            self.exit_line_ms,
             self.peak_rss_kib,
             self.ramp_ms,
             self.ending.replace(' ', "_")
@@ -108,6 +114,7 @@ impl Sample {
             errors: fields.get("errors")?.parse().ok()?,
             before_signal: fields.get("before_signal")?.parse().ok()?,
             latency_ms: fields.get("latency_ms")?.parse().ok()?,
+            exit_line_ms: fields.get("exit_line_ms")?.parse().ok()?,
             peak_rss_kib: fields.get("peak_rss_kib")?.parse().ok()?,
             ramp_ms: fields.get("ramp_ms")?.parse().ok()?,
             ending: fields.get("ending")?.replace('_', " "),
@@ -133,11 +140,12 @@ pub(crate) fn measure(runner: &Path, spec: &Spec, config: &Config) -> Row {
         match run_child(runner, spec, config) {
             Ok(sample) => {
                 eprintln!(
-                    "  {:<32} {}/{} ok, exit {:.2} ms after the last, peak {:.1} MiB, ramp {:.0} ms",
+                    "  {:<32} {}/{} ok, exit {:.2} ms after the last (its `exit` line {:.2} ms), peak {:.1} MiB, ramp {:.0} ms",
                     spec.name,
                     sample.ok,
                     config.connections,
                     sample.latency_ms,
+                    sample.exit_line_ms,
                     sample.peak_rss_kib as f64 / 1024.0,
                     sample.ramp_ms
                 );
@@ -310,6 +318,7 @@ fn run_one(spec: &Spec, config: &Config) -> Result<Sample, String> {
         outcomes
     });
     let exit = server.wait(EXIT_TIMEOUT)?;
+    let exit_line = server.exit_line_at();
     let peak_rss_kib = getrusage(UsageWho::RUSAGE_CHILDREN)
         .map(|usage| u64::try_from(usage.max_rss()).unwrap_or(0))
         .map_err(|e| format!("getrusage: {e}"))?;
@@ -321,6 +330,7 @@ fn run_one(spec: &Spec, config: &Config) -> Result<Sample, String> {
         errors: 0,
         before_signal: 0,
         latency_ms: 0.0,
+        exit_line_ms: f64::NAN,
         peak_rss_kib,
         ramp_ms: ramp.as_secs_f64() * 1e3,
         ending: server::describe(exit.status),
@@ -357,6 +367,9 @@ fn run_one(spec: &Spec, config: &Config) -> Result<Sample, String> {
         );
     }
     sample.latency_ms = last.map_or(f64::NAN, |last| server::millis_between(last, exit.at));
+    if let (Some(last), Some(line)) = (last, exit_line) {
+        sample.exit_line_ms = server::millis_between(last, line);
+    }
     Ok(sample)
 }
 
@@ -427,6 +440,7 @@ mod tests {
             errors: 1,
             before_signal: 0,
             latency_ms: 27.5,
+            exit_line_ms: 3.25,
             peak_rss_kib: 162_000,
             ramp_ms: 540.25,
             ending: "exit 0".to_owned(),

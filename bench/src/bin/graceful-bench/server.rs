@@ -98,6 +98,11 @@ pub(crate) struct Running {
     exit: mpsc::Receiver<(Instant, std::io::Result<ExitStatus>)>,
     exited: Arc<AtomicBool>,
     stderr: Arc<Mutex<VecDeque<String>>>,
+    /// When the process printed its `exit CODE` line (the contract's last
+    /// line, just before it exits), if it did: ours print it, the peers
+    /// and baselines do not.
+    /// Sent once, when its standard output closes.
+    exit_line: mpsc::Receiver<Option<Instant>>,
     done: bool,
 }
 
@@ -158,13 +163,18 @@ impl Running {
         let stderr = child.stderr.take().ok_or("no stderr pipe")?;
 
         let (listening_tx, listening_rx) = mpsc::channel();
+        let (exit_line_tx, exit_line) = mpsc::channel();
         thread::spawn(move || {
             let mut told = false;
+            let mut exit_line_at = None;
             for line in BufReader::new(stdout).lines() {
                 let Ok(line) = line else { break };
-                // The later lines are read (and dropped) so that the
-                // process never blocks on a full pipe.
+                // The later lines are read (and dropped, but for the time of
+                // `exit`) so that the process never blocks on a full pipe.
                 if told {
+                    if line.starts_with("exit ") {
+                        exit_line_at = Some(Instant::now());
+                    }
                     continue;
                 }
                 if let Some(addr) = line.strip_prefix("listening ") {
@@ -179,6 +189,7 @@ impl Running {
             if !told {
                 let _ = listening_tx.send(Err("standard output closed before `listening`".into()));
             }
+            let _ = exit_line_tx.send(exit_line_at);
         });
         let tail = Arc::new(Mutex::new(VecDeque::new()));
         {
@@ -214,6 +225,7 @@ impl Running {
             exit: exit_rx,
             exited,
             stderr: tail,
+            exit_line,
             done: false,
         };
         match listening_rx.recv_timeout(timeout) {
@@ -231,6 +243,18 @@ impl Running {
 
     pub(crate) fn addr(&self) -> SocketAddr {
         self.addr
+    }
+
+    /// When the harness read the process's `exit CODE` line, if it printed
+    /// one. Called after [`wait`](Running::wait): it waits (up to 1 s) for
+    /// the process's standard output to close, which its exit does unless
+    /// a child of its own still holds it; once only, later calls return
+    /// `None`.
+    pub(crate) fn exit_line_at(&self) -> Option<Instant> {
+        self.exit_line
+            .recv_timeout(Duration::from_secs(1))
+            .ok()
+            .flatten()
     }
 
     /// The CPU time the process's threads have run so far, in
