@@ -573,6 +573,9 @@ where
 {
     type Output = hyper::Result<()>;
 
+    // Inlined into the connection's task: its own work is the deadline's
+    // fast path, a few loads.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if this.deadline.closes(cx, this.state) {
