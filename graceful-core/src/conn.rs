@@ -375,16 +375,19 @@ impl InFlight {
     /// now (the same as dropping it). Later calls do nothing.
     #[inline]
     pub fn finish(&mut self) {
-        match self.held.take() {
-            None => {}
-            Some(Held::Detached(guard)) => drop(guard),
-            Some(Held::OnConnection(conn)) => conn.hand_back(),
+        // The test alone is inlined: a request ends once, and its
+        // `InFlight` is finished and dropped more than once on the way
+        // (the body's last frame, the body's drop, the emptied response
+        // future's drop), so every later call is this one branch.
+        if let Some(held) = self.held.take() {
+            held.end();
         }
     }
 
     /// Hands the request back if `last` says the frame just handed over
     /// was its body's last (its end, an error, or a frame after which the
     /// body reports its end): the one rule every response body applies.
+    #[inline]
     pub fn finish_if(&mut self, last: bool) {
         if last {
             self.finish();
@@ -392,7 +395,19 @@ impl InFlight {
     }
 }
 
+impl Held {
+    /// Ends the request: at once if detached, at the connection's next
+    /// flush otherwise.
+    fn end(self) {
+        match self {
+            Held::Detached(guard) => drop(guard),
+            Held::OnConnection(conn) => conn.hand_back(),
+        }
+    }
+}
+
 impl Drop for InFlight {
+    #[inline]
     fn drop(&mut self) {
         self.finish();
     }

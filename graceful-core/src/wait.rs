@@ -26,6 +26,7 @@ impl Wait {
 
     /// Ready once `ready` gives a value; registers `cx`'s waker until then,
     /// with the check / lock / re-check protocol of [`crate::waiters`].
+    #[inline]
     pub(crate) fn poll<T>(
         &mut self,
         cx: &mut Context<'_>,
@@ -130,6 +131,9 @@ impl Abandoned {
 impl Future for Abandoned {
     type Output = ();
 
+    // Inlined: a connection polls it on each of its own polls, and its
+    // fast path (not abandoned, nothing changed) is a few loads.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<()> {
         self.get_mut()
             .wait

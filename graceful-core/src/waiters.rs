@@ -55,6 +55,12 @@ pub(crate) struct Slot {
 
 impl WaitList {
     /// Polls for `ready`, registering `cx`'s waker when it returns `None`.
+    ///
+    /// Inlined up to the fast path (nothing ready, the same waker stored
+    /// and no notification since), which is what a connection's every poll
+    /// takes for its drain deadline: a few loads and compares in the
+    /// caller, no call. Registering stays out of line.
+    #[inline]
     pub(crate) fn poll_until<T>(
         &self,
         slot: &mut Slot,
@@ -74,6 +80,18 @@ impl WaitList {
         {
             return Poll::Pending;
         }
+        self.register(slot, cx, ready)
+    }
+
+    /// The rest of [`poll_until`](WaitList::poll_until): under the lock,
+    /// `ready` checked again, then `cx`'s waker stored.
+    #[inline(never)]
+    fn register<T>(
+        &self,
+        slot: &mut Slot,
+        cx: &mut Context<'_>,
+        mut ready: impl FnMut() -> Option<T>,
+    ) -> Poll<T> {
         let mut slots = lock(&self.slots);
         if let Some(value) = ready() {
             slot.stored = None;

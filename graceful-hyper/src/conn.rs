@@ -67,15 +67,39 @@ struct TrackedIo<I> {
     /// HTTP/2 only: the inbound frames, followed so that the shutdown
     /// PING's ACK can be spliced in at the bound ([`crate::ping_ack`]).
     frames: Option<InboundFrames>,
+    /// Set once nothing is left to replay and there are no frames to
+    /// follow (HTTP/1.1 after its first read): every later read goes to
+    /// the io directly. One flag checked per read, so that an HTTP/1.1
+    /// read costs one branch more than the bare io's, and the replay and
+    /// HTTP/2 paths (with HTTP/2's 16 KiB buffer on the stack, which the
+    /// whole function's frame would pay for) stay out of line.
+    direct: bool,
 }
 
 impl<I: Read + Unpin> Read for TrackedIo<I> {
+    #[inline]
     fn poll_read(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
-        mut buf: ReadBufCursor<'_>,
+        buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
+        if this.direct {
+            return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        this.poll_read_tracked(cx, buf)
+    }
+}
+
+impl<I: Read + Unpin> TrackedIo<I> {
+    /// A read while the sniffed prefix is replayed, or of HTTP/2's frames.
+    #[inline(never)]
+    fn poll_read_tracked(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let this = self;
         if let Some(frames) = &mut this.frames
             && let Some(ack) = frames.splice(buf.remaining())
         {
@@ -107,14 +131,31 @@ impl<I: Read + Unpin> Read for TrackedIo<I> {
             }
             return Poll::Ready(Ok(()));
         }
-        let Some(frames) = &mut this.frames else {
+        if this.frames.is_none() {
+            // Nothing more to replay, no frames to follow: from here on
+            // every read is the io's own. The prefix is not needed again.
+            this.direct = true;
+            this.prefix = Vec::new();
             return Pin::new(&mut this.io).poll_read(cx, buf);
+        }
+        this.poll_read_frames(cx, buf)
+    }
+
+    /// An HTTP/2 read past the replay: through a buffer of our own, to see
+    /// where the frames end.
+    #[inline(never)]
+    fn poll_read_frames(
+        &mut self,
+        cx: &mut Context<'_>,
+        mut buf: ReadBufCursor<'_>,
+    ) -> Poll<io::Result<()>> {
+        let Some(frames) = &mut self.frames else {
+            return Pin::new(&mut self.io).poll_read(cx, buf);
         };
-        // Through a buffer of our own, to see where the frames end.
         let mut bytes = [0u8; 16 * 1024];
         let room = buf.remaining().min(bytes.len());
         let mut read = ReadBuf::new(&mut bytes[..room]);
-        ready!(Pin::new(&mut this.io).poll_read(cx, read.unfilled()))?;
+        ready!(Pin::new(&mut self.io).poll_read(cx, read.unfilled()))?;
         frames.consumed(read.filled());
         buf.put_slice(read.filled());
         Poll::Ready(Ok(()))
@@ -122,6 +163,7 @@ impl<I: Read + Unpin> Read for TrackedIo<I> {
 }
 
 impl<I: Write + Unpin> Write for TrackedIo<I> {
+    #[inline]
     fn poll_write(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -130,6 +172,7 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
         Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
     }
 
+    #[inline]
     fn poll_flush(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         let this = self.get_mut();
         let flushed = Pin::new(&mut this.io).poll_flush(cx);
@@ -139,14 +182,17 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
         flushed
     }
 
+    #[inline]
     fn poll_shutdown(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<io::Result<()>> {
         Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
     }
 
+    #[inline]
     fn is_write_vectored(&self) -> bool {
         self.io.is_write_vectored()
     }
 
+    #[inline]
     fn poll_write_vectored(
         self: Pin<&mut Self>,
         cx: &mut Context<'_>,
@@ -349,6 +395,33 @@ where
     S: crate::SpawnService<B>,
     B: crate::SpawnBody,
 {
+    let (future, state) = connection(io, protocol, service, shutdown, spawner, timer);
+    ServeConnection {
+        future: Box::pin(future),
+        state,
+    }
+}
+
+/// The future of [`serve_connection_as`], unboxed, and the connection's
+/// state: [`serve_listener`](crate::serve_listener) runs it inside its
+/// task's own future, so that each poll of a connection goes through one
+/// boxed future (the task), not two.
+pub(crate) fn connection<I, S, B>(
+    io: I,
+    protocol: Protocol,
+    service: S,
+    shutdown: &Shutdown,
+    spawner: Spawner,
+    timer: Arc<dyn Timer>,
+) -> (
+    impl Future<Output = hyper::Result<()>> + Send + 'static,
+    Connection,
+)
+where
+    I: Read + Write + Unpin + Send + 'static,
+    S: crate::SpawnService<B>,
+    B: crate::SpawnBody,
+{
     let (state, conn) = Connection::new(shutdown);
     let mut io = TrackedIo {
         io,
@@ -356,6 +429,7 @@ where
         prefix: Vec::new(),
         replayed: 0,
         frames: None,
+        direct: false,
     };
     let service = GracefulService::for_connection(service, state.clone());
     let shutdown = shutdown.clone();
@@ -400,10 +474,7 @@ where
             .await
         }
     };
-    ServeConnection {
-        future: Box::pin(future),
-        state: busy,
-    }
+    (future, busy)
 }
 
 /// One connection being served. See [`serve_connection`].
@@ -462,6 +533,7 @@ impl Deadline {
     }
 
     /// Whether the connection must close now.
+    #[inline]
     fn closes(&mut self, cx: &mut Context<'_>, state: &Connection) -> bool {
         if let Some(abandoned) = &mut self.abandoned
             && Pin::new(abandoned).poll(cx).is_ready()
@@ -501,6 +573,9 @@ where
 {
     type Output = hyper::Result<()>;
 
+    // Inlined into the connection's task: its own work is the deadline's
+    // fast path, a few loads.
+    #[inline]
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let this = self.project();
         if this.deadline.closes(cx, this.state) {

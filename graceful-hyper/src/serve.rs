@@ -1,13 +1,16 @@
-//! A listener served with [`serve_connection`], on any runtime: the part
-//! of serving that the tokio and smol adapters share.
+//! A listener served with [`serve_connection`](crate::serve_connection),
+//! on any runtime: the part of serving that the tokio and smol adapters
+//! share.
 //!
 //! The accept loop is the core's ([`graceful_core::accept`]): a runtime
 //! gives it its listener ([`Accept`], whose connections are already hyper
 //! io) and a way to spawn a task. Everything between (a service made per
-//! connection, [`serve_connection`] run on it, its error logged) is the
-//! same for every hyper server, so it is written here once.
+//! connection, [`serve_connection`](crate::serve_connection) run on it,
+//! its error logged) is the same for every hyper server, so it is written
+//! here once.
 
-use crate::{Spawner, serve_connection};
+use crate::conn::connection;
+use crate::{Protocol, Spawner};
 use graceful_core::accept::{Accept, accept};
 use graceful_core::{Shutdown, Timer};
 use http::{Request, Response};
@@ -61,8 +64,9 @@ impl<B> SpawnBody for B where B: Body<Data: Send, Error: Into<BoxError>> + Send 
 pub type ConnectionTask = Pin<Box<dyn Future<Output = ()> + Send + 'static>>;
 
 /// Serves `listener` until the shutdown closes it: each connection gets a
-/// service from `make_service` and runs [`serve_connection`] in a task that
-/// `spawn` starts; `timer` paces the accept loop's back-off.
+/// service from `make_service` and runs
+/// [`serve_connection`](crate::serve_connection) in a task that `spawn`
+/// starts; `timer` paces the accept loop's back-off.
 ///
 /// - The listener is registered with [`Shutdown::track_listener`] at once.
 ///   If the shutdown is already draining that is refused: the listener is
@@ -96,7 +100,8 @@ where
         make_service,
         spawn,
         |io, service, shutdown, spawner, timer| {
-            let connection = serve_connection(io, service, &shutdown, spawner, timer);
+            let (connection, _) =
+                connection(io, Protocol::Detect, service, &shutdown, spawner, timer);
             Box::pin(async move {
                 if let Err(error) = connection.await {
                     log::connection_error(&error);
@@ -144,8 +149,8 @@ where
     H: Fn(L::Conn) -> Handshake<I> + Send + 'static,
     I: Read + Write + Unpin + Send + 'static,
 {
+    use crate::serve_connection_as;
     use crate::tls::{CLOSE_BOUND, Closing, HANDSHAKE_TIMEOUT};
-    use crate::{Protocol, serve_connection_as};
     serve_with(
         listener,
         shutdown,

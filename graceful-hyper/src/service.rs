@@ -108,6 +108,7 @@ impl<S> GracefulService<S> {
     }
 
     /// Enters the shutdown for one request; `None` when it is refused.
+    #[inline]
     pub(crate) fn enter(&self) -> Option<InFlight> {
         match &self.conn {
             Some(conn) => conn.enter().ok(),
@@ -121,6 +122,7 @@ impl<S> GracefulService<S> {
     /// through the request's [`InFlight`], which the connection (or, for a
     /// detached request, its guard) already owns, so a request costs no
     /// `Arc` clone here.
+    #[inline]
     pub(crate) fn respond<F>(&self, in_flight: InFlight, future: F) -> ResponseFuture<F> {
         ResponseFuture {
             kind: Kind::Called { future, in_flight },
@@ -145,6 +147,10 @@ where
     type Error = S::Error;
     type Future = ResponseFuture<S::Future>;
 
+    // Inlined, with `enter` and `respond`, so that the inner service's
+    // future can be built where hyper keeps it rather than moved there
+    // (a request's future holds the whole request).
+    #[inline]
     fn call(&self, request: Request<ReqBody>) -> Self::Future {
         match self.enter() {
             Some(in_flight) => self.respond(in_flight, self.inner.call(request)),
