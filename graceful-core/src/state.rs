@@ -57,6 +57,7 @@ pub enum Phase {
 }
 
 impl Phase {
+    #[inline]
     fn from_bits(bits: usize) -> Phase {
         match bits & PHASE_MASK {
             0 => Phase::Running,
@@ -90,6 +91,7 @@ impl fmt::Display for Phase {
 pub(crate) struct Snapshot(usize);
 
 impl Snapshot {
+    #[inline]
     pub(crate) fn phase(self) -> Phase {
         Phase::from_bits(self.0)
     }
@@ -103,6 +105,7 @@ impl Snapshot {
         self.0 & PHASE_MASK >= phase as usize
     }
 
+    #[inline]
     pub(crate) fn in_flight(self) -> usize {
         self.0 >> COUNT_SHIFT
     }
@@ -129,7 +132,9 @@ impl State {
         State(AtomicUsize::new(Phase::Running as usize))
     }
 
-    /// Reads the word.
+    /// Reads the word. Inlined: adapters read the phase once per response
+    /// ([`crate::InFlight::draining`]), and the call would outweigh the load.
+    #[inline]
     pub(crate) fn load(&self) -> Snapshot {
         // Acquire: pairs with the Release of `leave`, so that a reader who
         // sees the count at zero also sees everything the finished requests
