@@ -1,6 +1,7 @@
 //! The results of a run, as the markdown of `BENCHMARKS.md` (also printed
 //! at the end of a run).
 
+use crate::callgrind::Protocol;
 use crate::machine::Machine;
 use crate::server::{Kind, Spec};
 use crate::stats::Summary;
@@ -567,32 +568,43 @@ fn serving_goals(md: &mut String, r: &Results) {
     // The goal is judged on the baselines with only the adapter added: a
     // target's routes, store and event lines are not shutdown code (its
     // rows are in the figure, not here).
-    let mut ours: Vec<(&str, &str)> = Vec::new();
+    // One goal per adapter and protocol; the wall clock (HTTP/1.1 only)
+    // beside the HTTP/1.1 count.
+    let mut ours: Vec<(&str, &str, Protocol)> = Vec::new();
     for row in r
         .serving
         .iter()
         .flatten()
         .filter(|row| row.kind == Kind::Minimal)
     {
-        ours.push((&row.server, &row.baseline));
+        ours.push((&row.server, &row.baseline, Protocol::Http1));
     }
     if let Some(Ok(counts)) = &r.serving_counts {
         for row in counts.iter().filter(|row| r.is_minimal(&row.server)) {
-            if !ours.iter().any(|(s, _)| *s == row.server) {
-                ours.push((&row.server, &row.baseline));
+            if !ours
+                .iter()
+                .any(|(s, _, p)| *s == row.server && *p == row.protocol)
+            {
+                ours.push((&row.server, &row.baseline, row.protocol));
             }
         }
     }
+    // Grouped by adapter, HTTP/1.1 first (a stable sort keeps that order).
+    ours.sort_by_key(|(server, _, _)| *server);
     let percent = (SERVING_INSTRUCTIONS - 1.0) * 100.0;
-    for (server, baseline) in ours {
+    for (server, baseline, protocol) in ours {
         let counted = match &r.serving_counts {
-            Some(Ok(counts)) => counts.iter().find(|row| row.server == server),
+            Some(Ok(counts)) => counts
+                .iter()
+                .find(|row| row.server == server && row.protocol == protocol),
             _ => None,
         };
-        let measured = match (
-            counted.and_then(|c| Some((c.ratio()?, c.value()?))),
-            wall(server),
-        ) {
+        let timed = if protocol == Protocol::Http1 {
+            wall(server)
+        } else {
+            None
+        };
+        let measured = match (counted.and_then(|c| Some((c.ratio()?, c.value()?))), timed) {
             (Some((ratio, per_request)), timed) => Some((
                 format!(
                     "{ratio:.3}× {baseline} in instructions per request ({per_request:.0}){}",
@@ -613,7 +625,8 @@ fn serving_goals(md: &mut String, r: &Results) {
             md,
             "2. serving",
             &format!(
-                "{server}: ≤ {percent:.0} % more instructions per request than the same server without it"
+                "{server}, {}: ≤ {percent:.0} % more instructions per request than the same server without it",
+                protocol.label()
             ),
             measured,
         );
@@ -860,7 +873,10 @@ fn serving_counts(md: &mut String, r: &Results) {
          Goal: ≤ {SERVING_INSTRUCTIONS}× the baseline for each `-min` server, the baseline \
          with the adapter added as its README teaches and nothing else. The conformance \
          targets are shown too, as extra rows: their routes, store and event lines are not \
-         shutdown code, and are not in the baseline.\n",
+         shutdown code, and are not in the baseline. The h2c rows are the same measurement \
+         over HTTP/2 with prior knowledge (the `h2` crate's client, the same number of \
+         connections, one stream in flight at a time, the connections closed by the client \
+         before the SIGTERM), for each baseline and its `-min` server.\n",
         c.connections,
         c.requests,
         2 * c.requests,
@@ -876,9 +892,9 @@ fn serving_counts(md: &mut String, r: &Results) {
     };
     let _ = writeln!(
         md,
-        "| server | runtime | instructions per request | repeats | apart | ratio to baseline | repeats |"
+        "| server | runtime | protocol | instructions per request | repeats | apart | ratio to baseline | repeats |"
     );
-    let _ = writeln!(md, "| --- | --- | ---: | --- | ---: | --- | --- |");
+    let _ = writeln!(md, "| --- | --- | --- | ---: | --- | ---: | --- | --- |");
     for row in rows {
         let runtime = r
             .servers
@@ -888,8 +904,9 @@ fn serving_counts(md: &mut String, r: &Results) {
         let Some(value) = row.value() else {
             let _ = writeln!(
                 md,
-                "| {} | {runtime} | - | | | not measured: {} | |",
+                "| {} | {runtime} | {} | - | | | not measured: {} | |",
                 row.server,
+                row.protocol.label(),
                 row.failure.as_deref().unwrap_or("no repeat")
             );
             continue;
@@ -906,7 +923,7 @@ fn serving_counts(md: &mut String, r: &Results) {
         };
         let _ = writeln!(
             md,
-            "| {}{}{} | {runtime} | {value:.0} | {shown} | {apart} | {ratio} | {ratios} |",
+            "| {}{}{} | {runtime} | {} | {value:.0} | {shown} | {apart} | {ratio} | {ratios} |",
             row.server,
             if r.is_ours(&row.server) {
                 " (conformance target)"
@@ -918,6 +935,7 @@ fn serving_counts(md: &mut String, r: &Results) {
             } else {
                 ""
             },
+            row.protocol.label(),
         );
     }
     let failed: Vec<&callgrind::ServingCount> =
@@ -927,8 +945,9 @@ fn serving_counts(md: &mut String, r: &Results) {
         for row in failed {
             let _ = writeln!(
                 md,
-                "- {}: {}",
+                "- {} ({}): {}",
                 row.server,
+                row.protocol.label(),
                 row.failure.as_deref().unwrap_or("")
             );
         }
@@ -1663,6 +1682,7 @@ pub(crate) fn example() -> Results {
         serving_counts: Some(Ok(vec![
             callgrind::ServingCount {
                 server: "plain-tokio".to_owned(),
+                protocol: Protocol::Http1,
                 baseline: "plain-tokio".to_owned(),
                 per_request: vec![20_000.0, 20_010.0],
                 ratios: vec![1.0, 1.0],
@@ -1670,6 +1690,7 @@ pub(crate) fn example() -> Results {
             },
             callgrind::ServingCount {
                 server: "graceful-tokio-min".to_owned(),
+                protocol: Protocol::Http1,
                 baseline: "plain-tokio".to_owned(),
                 per_request: vec![20_500.0, 20_500.0],
                 ratios: vec![1.025, 1.025],
@@ -1677,6 +1698,7 @@ pub(crate) fn example() -> Results {
             },
             callgrind::ServingCount {
                 server: "graceful-tokio".to_owned(),
+                protocol: Protocol::Http1,
                 baseline: "plain-tokio".to_owned(),
                 per_request: vec![21_000.0, 21_000.0],
                 ratios: vec![1.05, 1.0496],
