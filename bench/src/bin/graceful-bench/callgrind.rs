@@ -21,7 +21,9 @@
 //!   [`Protocol`]: HTTP/1.1 keep-alive, and h2c (HTTP/2 with prior
 //!   knowledge), one stream in flight at a time over the same number of
 //!   connections, so that a request costs the same client-side pattern on
-//!   both.
+//!   both; and HTTP/1.1 over TLS (rustls on both sides, the servers
+//!   started with `--tls CERT KEY`), whose handshakes are per connection
+//!   and cancel out like the connections' opening.
 //!
 //! Every measurement is taken twice, and both are shown: counts that
 //! differ between the two show how much of a figure is left to chance
@@ -32,16 +34,17 @@
 //! `callgrind_annotate`, in a `callgrind` directory beside the runner's
 //! executable (`target/release/callgrind/`).
 
-use crate::http;
 use crate::server::{Running, Spec};
 use crate::serving::{Split, on_cpus};
+use crate::{http, tls};
 use graceful_bench::guard::Variant;
 use nix::sys::signal::Signal;
 use std::ffi::OsString;
-use std::io;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a server under valgrind may take to print its `listening`
@@ -102,6 +105,8 @@ pub(crate) enum Protocol {
     Http1,
     /// HTTP/2 with prior knowledge over cleartext, one stream in flight.
     H2c,
+    /// HTTP/1.1 keep-alive over TLS (ALPN `http/1.1`).
+    Tls,
 }
 
 impl Protocol {
@@ -110,6 +115,7 @@ impl Protocol {
         match self {
             Protocol::Http1 => "HTTP/1.1",
             Protocol::H2c => "h2c",
+            Protocol::Tls => "HTTP/1.1 over TLS",
         }
     }
 
@@ -118,6 +124,7 @@ impl Protocol {
         match self {
             Protocol::Http1 => "",
             Protocol::H2c => "-h2c",
+            Protocol::Tls => "-tls",
         }
     }
 }
@@ -316,12 +323,15 @@ pub(crate) fn guards(program: &Path, config: &Config) -> Result<Vec<GuardCount>,
 }
 
 /// The instruction counts per request of `baseline` and `others` over
-/// `protocol`, each against the baseline, repeat by repeat.
+/// `protocol`, each against the baseline, repeat by repeat; `client` is
+/// the TLS client's config, for [`Protocol::Tls`] (whose specs are started
+/// with their `--tls` arguments).
 pub(crate) fn serving(
     baseline: &Spec,
     others: &[&Spec],
     protocol: Protocol,
     config: &Config,
+    client: Option<&Arc<rustls::ClientConfig>>,
 ) -> Vec<ServingCount> {
     let specs: Vec<&Spec> = std::iter::once(baseline)
         .chain(others.iter().copied())
@@ -355,7 +365,7 @@ pub(crate) fn serving(
             if rows[i].failure.is_some() {
                 continue;
             }
-            match per_request(spec, protocol, config, &split, &dir) {
+            match per_request(spec, protocol, config, client, &split, &dir) {
                 Ok(count) => {
                     eprintln!(
                         "  repeat {}/{REPEATS}  {:<18} {:<8} {count:>9.0} instructions per request",
@@ -386,6 +396,7 @@ fn per_request(
     spec: &Spec,
     protocol: Protocol,
     config: &Config,
+    client: Option<&Arc<rustls::ClientConfig>>,
     split: &Split,
     dir: &Path,
 ) -> Result<f64, String> {
@@ -402,6 +413,7 @@ fn per_request(
             protocol,
             requests,
             connections: config.connections,
+            client: client.cloned(),
         };
         *total = serve_counted(spec, &callgrind(&out), &load, split)
             .and_then(|()| read_total(&out))
@@ -415,6 +427,8 @@ struct Load {
     protocol: Protocol,
     requests: usize,
     connections: usize,
+    /// The TLS client's config, for [`Protocol::Tls`].
+    client: Option<Arc<rustls::ClientConfig>>,
 }
 
 /// Starts `spec` under `wrapper` on the server's CPUs, has it serve
@@ -433,6 +447,10 @@ fn serve_counted(
     let served = on_cpus(&split.load, || match load.protocol {
         Protocol::Http1 => requests_in_turn(server.addr(), requests, load.connections),
         Protocol::H2c => h2_requests_in_turn(server.addr(), requests, load.connections),
+        Protocol::Tls => match &load.client {
+            Some(client) => tls_requests_in_turn(server.addr(), requests, load.connections, client),
+            None => Err(io::Error::other("no TLS client config")),
+        },
     })
     .map_err(|error| server.failure(&format!("client: {error}")))?;
     if served != requests {
@@ -457,6 +475,34 @@ fn requests_in_turn(addr: SocketAddr, requests: usize, connections: usize) -> io
         if response.status == 200 {
             ok += 1;
         }
+    }
+    Ok(ok)
+}
+
+/// Sends `requests` `GET /health/live` over TLS on `connections`
+/// keep-alive connections, one after the other, as [`requests_in_turn`]
+/// does; returns how many were answered 200. Each connection ends with
+/// `close_notify`, as a TLS client that is done should.
+fn tls_requests_in_turn(
+    addr: SocketAddr,
+    requests: usize,
+    connections: usize,
+    client: &Arc<rustls::ClientConfig>,
+) -> io::Result<usize> {
+    let mut streams = (0..connections.max(1))
+        .map(|_| tls::connect(addr, client, RESPONSE_TIMEOUT))
+        .collect::<io::Result<Vec<_>>>()?;
+    let count = streams.len();
+    let mut ok = 0;
+    for i in 0..requests {
+        let response = http::get(&mut streams[i % count], addr, "/health/live")?;
+        if response.status == 200 {
+            ok += 1;
+        }
+    }
+    for mut stream in streams {
+        stream.conn.send_close_notify();
+        stream.flush()?;
     }
     Ok(ok)
 }

@@ -69,6 +69,10 @@ impl Settings {
     }
 }
 
+/// Figure 11's runs, one per protocol, each with its configuration; or why
+/// none ran.
+pub(crate) type TlsFigures = Result<Vec<(h2load::Config, Result<h2load::Figure, String>)>, String>;
+
 /// Everything a run found.
 #[derive(Debug, Clone)]
 pub(crate) struct Results {
@@ -94,6 +98,8 @@ pub(crate) struct Results {
     pub(crate) grpc: Option<Result<grpc::Figure, String>>,
     pub(crate) sse: Option<Vec<exit::Row>>,
     pub(crate) h2load: Option<Result<h2load::Figure, String>>,
+    /// Figure 11: h2load over TLS, one figure per protocol.
+    pub(crate) tls: Option<TlsFigures>,
     pub(crate) upgrades: Option<upgrades::Figure>,
     /// `bench/NOTES.md`: the profiles' diagnoses, written by hand, copied
     /// at the end of the report.
@@ -205,7 +211,7 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
     );
     let _ = writeln!(
         md,
-        "cargo run --release -p graceful-bench --bin graceful-bench -- [--quick] [--figures 1,2,3,4,5,6,7,8,9,10]"
+        "cargo run --release -p graceful-bench --bin graceful-bench -- [--quick] [--figures 1,2,3,4,5,6,7,8,9,10,11]"
     );
     let _ = writeln!(md, "{}   # figure 1 alone", guards::command(s.quick));
     let _ = writeln!(md, "```\n");
@@ -222,6 +228,7 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
     figure_sse(&mut md, results);
     figure_h2load(&mut md, results);
     figure_upgrades(&mut md, results);
+    figure_tls(&mut md, results);
     if let Some(notes) = &results.notes {
         let _ = writeln!(md, "{}", notes.trim_end());
     }
@@ -1535,6 +1542,97 @@ fn figure_h2load(md: &mut String, r: &Results) {
 }
 
 /// `kind: n, ...`, or `-`.
+fn figure_tls(md: &mut String, r: &Results) {
+    let Some(figures) = &r.tls else { return };
+    let _ = writeln!(md, "## 11. TLS under h2load\n");
+    let figures = match figures {
+        Ok(figures) => figures,
+        Err(error) => {
+            let _ = writeln!(md, "Not measured: {error}.\n");
+            return;
+        }
+    };
+    let _ = writeln!(
+        md,
+        "Wall clock, noisy. `h2load` over `https://ADDR/health/live` against each `-min` \
+         server and its baseline, both started with `--tls CERT KEY` (one self-signed \
+         certificate made for the run with rcgen; h2load does not verify it): HTTP/2 by ALPN \
+         `h2`, and HTTP/1.1 (`--h1`, one request in flight per connection). The baselines \
+         serve TLS as tokio-rustls and futures-rustls teach (a `TlsAcceptor` around each \
+         stream, then hyper's HTTP/2 or HTTP/1.1 by the negotiated ALPN); the `-min` servers \
+         through their adapter's `tls::serve_tls` and `tls::load_config`. Rounds as in figure \
+         9: each server started afresh in each round, in a rotated order, each ratio against \
+         the baseline's rate of the same round. The actix pair is not in it: plain-actix \
+         would serve TLS through actix-web's `rustls-0_23` feature, whose `actix-tls` is not \
+         in the lockfile. The instruction counts per request over TLS are figure 2's \
+         `HTTP/1.1 over TLS` rows.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| protocol | server | req/s (median) | min – max | ratio to baseline (median) | requests | failed | errored | non-2xx |"
+    );
+    let _ = writeln!(
+        md,
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
+    );
+    // Below the table: each protocol's command line, and what failed.
+    let mut notes = Vec::new();
+    for (config, figure) in figures {
+        let label = config.scheme.label();
+        let anywhere = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let run = format!(
+            "`h2load {}`",
+            config
+                .args(anywhere)
+                .join(" ")
+                .replace(&anywhere.to_string(), "ADDR")
+        );
+        let figure = match figure {
+            Ok(figure) => figure,
+            Err(error) => {
+                let _ = writeln!(md, "| {label} | not measured: {error} | | | | | | | |");
+                continue;
+            }
+        };
+        for row in &figure.rows {
+            if row.no_h2 {
+                let _ = writeln!(md, "| {label} | {} | no answer | | | | | | |", row.server);
+                continue;
+            }
+            let rate = Summary::of(&row.rates);
+            let ratio = if row.server == row.baseline {
+                "baseline".to_owned()
+            } else {
+                Summary::of(&row.ratios).map_or("-".to_owned(), |s| {
+                    format!("{:.3}× {}", s.median, row.baseline)
+                })
+            };
+            let _ = writeln!(
+                md,
+                "| {label} | {} | {} | {} | {ratio} | {} | {} | {} | {} |",
+                row.server,
+                rate.as_ref()
+                    .map_or("-".to_owned(), |s| format!("{:.0}", s.median)),
+                rate.as_ref()
+                    .map_or("-".to_owned(), |s| format!("{:.0} – {:.0}", s.min, s.max)),
+                count(row.requests as usize),
+                row.failed,
+                row.errored,
+                row.not_2xx
+            );
+            if !row.failures.is_empty() {
+                notes.push((format!("{} ({label})", row.server), row.failures.clone()));
+            }
+        }
+        notes.push((format!("{label} ({})", figure.version), vec![run]));
+    }
+    let _ = writeln!(md);
+    for (what, lines) in notes {
+        let _ = writeln!(md, "- {what}: {}", lines.join("; "));
+    }
+    let _ = writeln!(md);
+}
+
 fn by_kind(failures: &std::collections::BTreeMap<String, u64>) -> String {
     if failures.is_empty() {
         return "-".to_owned();
@@ -1628,6 +1726,7 @@ pub(crate) fn example() -> Results {
         kind,
         runtime: "tokio",
         program: PathBuf::new(),
+        args: Vec::new(),
     };
     let exit_row = |server: &str, latencies: Vec<f64>| exit::Row {
         server: server.to_owned(),
@@ -1838,6 +1937,7 @@ pub(crate) fn example() -> Results {
                 },
             ],
         })),
+        tls: None,
         upgrades: Some(upgrades::Figure {
             config: upgrades::Config::new(true),
             rows: vec![
