@@ -16,7 +16,9 @@
 //! | `plain-actix` | actix-web 4 as it comes |
 //! | `guard-ops` | enters and leaves a guard N times, for callgrind |
 //!
-//! Every server takes `--addr HOST:PORT` (default `127.0.0.1:0`), prints
+//! Every server takes `--addr HOST:PORT` (default `127.0.0.1:0`); the
+//! plain and `-min` servers of tokio and smol also take `--tls CERT KEY`
+//! (PEM files), to serve TLS instead, HTTP/2 or HTTP/1.1 by ALPN. Each prints
 //! `listening HOST:PORT` on standard output once bound, and answers
 //! `GET /health/live` with `200 live`; the peers also answer
 //! `GET /sleep?ms=N` with `200 slept N` after N ms. This library holds the
@@ -28,14 +30,54 @@ pub mod guard;
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::num::NonZeroUsize;
+use std::path::PathBuf;
+use std::sync::Arc;
 
-/// A server's command line: `[--addr HOST:PORT] [--threads N]`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// A server's command line: `[--addr HOST:PORT] [--threads N] [--tls CERT KEY]`.
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ServerArgs {
     /// Where to listen; port 0 picks a free port.
     pub addr: SocketAddr,
     /// How many executor threads, for the servers that choose their own.
     pub threads: Option<NonZeroUsize>,
+    /// Serve TLS with this certificate chain and key, for the servers that
+    /// can.
+    pub tls: Option<Tls>,
+}
+
+/// `--tls CERT KEY`: PEM files.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Tls {
+    /// The certificate chain's PEM file.
+    pub cert: PathBuf,
+    /// The private key's PEM file.
+    pub key: PathBuf,
+}
+
+/// The plain servers' rustls config for `tls`, built as rustls and
+/// tokio-rustls teach it (PEM through `rustls-pki-types`, no client
+/// authentication), with ALPN `h2` and `http/1.1` as graceful's
+/// `load_config` offers, so that both sides of a comparison negotiate the
+/// same protocol.
+pub fn tls_config(tls: &Tls) -> std::io::Result<Arc<rustls::ServerConfig>> {
+    use rustls::pki_types::pem::PemObject;
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer};
+    let invalid = |what: &PathBuf, error: &dyn std::fmt::Display| {
+        std::io::Error::new(
+            std::io::ErrorKind::InvalidInput,
+            format!("{}: {error}", what.display()),
+        )
+    };
+    let certs = CertificateDer::pem_file_iter(&tls.cert)
+        .and_then(|certs| certs.collect::<Result<Vec<_>, _>>())
+        .map_err(|e| invalid(&tls.cert, &e))?;
+    let key = PrivateKeyDer::from_pem_file(&tls.key).map_err(|e| invalid(&tls.key, &e))?;
+    let mut config = rustls::ServerConfig::builder()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .map_err(|e| invalid(&tls.cert, &e))?;
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
+    Ok(Arc::new(config))
 }
 
 impl ServerArgs {
@@ -44,7 +86,7 @@ impl ServerArgs {
     pub fn from_env() -> ServerArgs {
         let program = std::env::args().next().unwrap_or_default();
         ServerArgs::parse(std::env::args().skip(1)).unwrap_or_else(|error| {
-            eprintln!("{program}: {error}\nusage: {program} [--addr HOST:PORT] [--threads N]");
+            eprintln!("{program}: {error}\nusage: {program} [--addr HOST:PORT] [--threads N] [--tls CERT KEY]");
             std::process::exit(2)
         })
     }
@@ -54,6 +96,7 @@ impl ServerArgs {
         let mut parsed = ServerArgs {
             addr: SocketAddr::from(([127, 0, 0, 1], 0)),
             threads: None,
+            tls: None,
         };
         let mut args = args.into_iter();
         while let Some(arg) = args.next() {
@@ -82,6 +125,16 @@ impl ServerArgs {
                         text.parse()
                             .map_err(|_| format!("--threads {text}: not a positive number"))?,
                     );
+                }
+                "--tls" => {
+                    let cert = PathBuf::from(value()?);
+                    let key = args
+                        .next()
+                        .ok_or_else(|| "--tls needs a certificate and a key".to_owned())?;
+                    parsed.tls = Some(Tls {
+                        cert,
+                        key: PathBuf::from(key),
+                    });
                 }
                 _ => return Err(format!("unknown argument {name:?}")),
             }
@@ -154,6 +207,21 @@ mod tests {
         assert!(parse(&["--threads", "0"]).is_err());
         assert!(parse(&["--addr"]).is_err());
         assert!(parse(&["--port", "1"]).is_err());
+    }
+
+    #[test]
+    fn takes_a_certificate_and_a_key() {
+        let args = parse(&["--tls", "c.pem", "k.pem", "--addr", "127.0.0.1:1"]).unwrap();
+        assert_eq!(
+            args.tls,
+            Some(Tls {
+                cert: PathBuf::from("c.pem"),
+                key: PathBuf::from("k.pem"),
+            })
+        );
+        assert_eq!(args.addr, SocketAddr::from(([127, 0, 0, 1], 1)));
+        assert!(parse(&["--tls", "c.pem"]).is_err());
+        assert_eq!(parse(&[]).unwrap().tls, None);
     }
 
     #[test]

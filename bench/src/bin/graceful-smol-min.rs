@@ -8,6 +8,9 @@
 //! conformance target also carries its routes, its store and its event
 //! lines, which are not shutdown code. `listening HOST:PORT` is printed
 //! once bound.
+//!
+//! With `--tls CERT KEY` it serves TLS through `tls::serve_tls` and
+//! `tls::load_config`, as the README's TLS section teaches.
 
 use bytes::Bytes;
 use graceful_smol::{Shutdown, Spawn};
@@ -50,12 +53,26 @@ fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
         let executor = executor.clone();
         std::thread::spawn(move || smol::block_on(executor.run(smol::future::pending::<()>())));
     }
-    executor.spawn_detached(graceful_smol::serve(
-        listener,
-        service_fn(route),
-        &shutdown,
-        executor.clone(),
-    ));
+    match &args.tls {
+        Some(tls) => {
+            let config = graceful_smol::tls::load_config(&tls.cert, &tls.key)?;
+            executor.spawn_detached(graceful_smol::tls::serve_tls(
+                listener,
+                config,
+                service_fn(route),
+                &shutdown,
+                executor.clone(),
+            ));
+        }
+        None => {
+            executor.spawn_detached(graceful_smol::serve(
+                listener,
+                service_fn(route),
+                &shutdown,
+                executor.clone(),
+            ));
+        }
+    }
     let run = graceful_smol::run(driver).with_signals(signals);
     let report = smol::block_on(executor.run(run));
     Ok(ExitCode::from(report.exit_code()))

@@ -8,6 +8,9 @@
 //! conformance target also carries its routes, its store and its event
 //! lines, which are not shutdown code. `listening HOST:PORT` is printed
 //! once bound.
+//!
+//! With `--tls CERT KEY` it serves TLS through `tls::serve_tls` and
+//! `tls::load_config`, as the README's TLS section teaches.
 
 use bytes::Bytes;
 use graceful_tokio::Shutdown;
@@ -38,11 +41,24 @@ async fn main() -> Result<ExitCode, Box<dyn std::error::Error>> {
     let signals = graceful_tokio::signals(&shutdown)?;
     let listener = TcpListener::bind(args.addr).await?;
     graceful_bench::announce(listener.local_addr()?);
-    tokio::spawn(graceful_tokio::serve(
-        listener,
-        service_fn(route),
-        &shutdown,
-    ));
+    match &args.tls {
+        Some(tls) => {
+            let config = graceful_tokio::tls::load_config(&tls.cert, &tls.key)?;
+            tokio::spawn(graceful_tokio::tls::serve_tls(
+                listener,
+                config,
+                service_fn(route),
+                &shutdown,
+            ));
+        }
+        None => {
+            tokio::spawn(graceful_tokio::serve(
+                listener,
+                service_fn(route),
+                &shutdown,
+            ));
+        }
+    }
     let report = graceful_tokio::run(driver).with_signals(signals).await;
     Ok(ExitCode::from(report.exit_code()))
 }

@@ -13,8 +13,14 @@
 //! at with `peek` (`MSG_PEEK`), not read, so the HTTP/1.1 path serves the
 //! same stream as it did without HTTP/2: one more system call per
 //! connection, none per request.
+//!
+//! With `--tls CERT KEY` it serves TLS instead, as futures-rustls teaches
+//! (a `TlsAcceptor` around each accepted stream), and chooses HTTP/2 or
+//! HTTP/1.1 by the ALPN protocol the handshake settled on, as
+//! graceful-smol's `tls::serve_tls` does (figure 2's TLS rows, figure 11).
 
 use bytes::Bytes;
+use futures_rustls::TlsAcceptor;
 use http_body_util::Full;
 use hyper::body::Incoming;
 use hyper::server::conn::{http1, http2};
@@ -58,11 +64,45 @@ async fn is_h2(stream: &TcpStream) -> Option<bool> {
     Some(false)
 }
 
-async fn serve(executor: Arc<Executor<'static>>, listener: TcpListener) -> std::io::Result<()> {
+/// One TLS connection: the handshake, then HTTP/2 if the client chose
+/// `h2` by ALPN, HTTP/1.1 otherwise.
+async fn serve_tls(
+    acceptor: TlsAcceptor,
+    stream: TcpStream,
+    streams: SmolExecutor<Arc<Executor<'static>>>,
+) {
+    let Ok(stream) = acceptor.accept(stream).await else {
+        return;
+    };
+    let served = if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        http2::Builder::new(streams)
+            .serve_connection(FuturesIo::new(stream), service_fn(route))
+            .await
+    } else {
+        http1::Builder::new()
+            .serve_connection(FuturesIo::new(stream), service_fn(route))
+            .await
+    };
+    if let Err(error) = served {
+        eprintln!("plain-smol: connection: {error}");
+    }
+}
+
+async fn serve(
+    executor: Arc<Executor<'static>>,
+    listener: TcpListener,
+    acceptor: Option<TlsAcceptor>,
+) -> std::io::Result<()> {
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
         let streams = SmolExecutor::new(executor.clone());
+        if let Some(acceptor) = &acceptor {
+            executor
+                .spawn(serve_tls(acceptor.clone(), stream, streams))
+                .detach();
+            continue;
+        }
         executor
             .spawn(async move {
                 let served = match is_h2(&stream).await {
@@ -93,6 +133,10 @@ fn main() -> std::io::Result<()> {
         .or_else(|| std::thread::available_parallelism().ok())
         .unwrap_or(NonZeroUsize::MIN)
         .get();
+    let acceptor = match &args.tls {
+        Some(tls) => Some(TlsAcceptor::from(graceful_bench::tls_config(tls)?)),
+        None => None,
+    };
     let executor = Arc::new(Executor::new());
     let listener = smol::block_on(TcpListener::bind(args.addr))?;
     graceful_bench::announce(listener.local_addr()?);
@@ -100,5 +144,5 @@ fn main() -> std::io::Result<()> {
         let executor = executor.clone();
         std::thread::spawn(move || smol::block_on(executor.run(smol::future::pending::<()>())));
     }
-    smol::block_on(executor.run(serve(executor.clone(), listener)))
+    smol::block_on(executor.run(serve(executor.clone(), listener, acceptor)))
 }

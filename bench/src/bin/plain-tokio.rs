@@ -13,6 +13,11 @@
 //! as before. The bytes are looked at with `peek` (`MSG_PEEK`), not read, so
 //! the HTTP/1.1 path serves the same `TcpStream` as it did without HTTP/2:
 //! one more system call per connection, none per request.
+//!
+//! With `--tls CERT KEY` it serves TLS instead, as tokio-rustls's server
+//! example does (a `TlsAcceptor` around each accepted stream), and chooses
+//! HTTP/2 or HTTP/1.1 by the ALPN protocol the handshake settled on, as
+//! graceful-tokio's `tls::serve_tls` does (figure 2's TLS rows, figure 11).
 
 use bytes::Bytes;
 use http_body_util::Full;
@@ -24,6 +29,7 @@ use hyper_util::rt::{TokioExecutor, TokioIo};
 use std::convert::Infallible;
 use std::time::Duration;
 use tokio::net::{TcpListener, TcpStream};
+use tokio_rustls::TlsAcceptor;
 
 async fn route(request: Request<Incoming>) -> Result<Response<Full<Bytes>>, Infallible> {
     Ok(if request.uri().path() == "/health/live" {
@@ -55,14 +61,42 @@ async fn is_h2(stream: &TcpStream) -> Option<bool> {
     Some(false)
 }
 
+/// One TLS connection: the handshake, then HTTP/2 if the client chose
+/// `h2` by ALPN, HTTP/1.1 otherwise.
+async fn serve_tls(acceptor: TlsAcceptor, stream: TcpStream) {
+    let Ok(stream) = acceptor.accept(stream).await else {
+        return;
+    };
+    let served = if stream.get_ref().1.alpn_protocol() == Some(b"h2") {
+        http2::Builder::new(TokioExecutor::new())
+            .serve_connection(TokioIo::new(stream), service_fn(route))
+            .await
+    } else {
+        http1::Builder::new()
+            .serve_connection(TokioIo::new(stream), service_fn(route))
+            .await
+    };
+    if let Err(error) = served {
+        eprintln!("plain-tokio: connection: {error}");
+    }
+}
+
 #[tokio::main]
 async fn main() -> std::io::Result<()> {
     let args = graceful_bench::ServerArgs::from_env();
+    let acceptor = match &args.tls {
+        Some(tls) => Some(TlsAcceptor::from(graceful_bench::tls_config(tls)?)),
+        None => None,
+    };
     let listener = TcpListener::bind(args.addr).await?;
     graceful_bench::announce(listener.local_addr()?);
     loop {
         let (stream, _) = listener.accept().await?;
         let _ = stream.set_nodelay(true);
+        if let Some(acceptor) = &acceptor {
+            tokio::spawn(serve_tls(acceptor.clone(), stream));
+            continue;
+        }
         tokio::spawn(async move {
             let served = match is_h2(&stream).await {
                 None => return,

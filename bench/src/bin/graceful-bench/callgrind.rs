@@ -17,7 +17,13 @@
 //!   SIGTERM; twice, with `n` and `2n` requests on the same connections.
 //!   The difference of the two totals over `n` is the count of one
 //!   request, with start-up, the connections' opening and closing, and the
-//!   shutdown cancelled out.
+//!   shutdown cancelled out. The same measurement runs over each
+//!   [`Protocol`]: HTTP/1.1 keep-alive, and h2c (HTTP/2 with prior
+//!   knowledge), one stream in flight at a time over the same number of
+//!   connections, so that a request costs the same client-side pattern on
+//!   both; and HTTP/1.1 over TLS (rustls on both sides, the servers
+//!   started with `--tls CERT KEY`), whose handshakes are per connection
+//!   and cancel out like the connections' opening.
 //!
 //! Every measurement is taken twice, and both are shown: counts that
 //! differ between the two show how much of a figure is left to chance
@@ -28,16 +34,17 @@
 //! `callgrind_annotate`, in a `callgrind` directory beside the runner's
 //! executable (`target/release/callgrind/`).
 
-use crate::http;
 use crate::server::{Running, Spec};
 use crate::serving::{Split, on_cpus};
+use crate::{http, tls};
 use graceful_bench::guard::Variant;
 use nix::sys::signal::Signal;
 use std::ffi::OsString;
-use std::io;
+use std::io::{self, Write};
 use std::net::{SocketAddr, TcpStream};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
+use std::sync::Arc;
 use std::time::Duration;
 
 /// How long a server under valgrind may take to print its `listening`
@@ -62,6 +69,10 @@ pub(crate) struct Config {
     pub(crate) requests: usize,
     /// Keep-alive connections the requests take turns on.
     pub(crate) connections: usize,
+    /// How many times the h2c counts are measured: once in quick mode, as
+    /// an h2c request under valgrind costs 5 to 12 times an HTTP/1.1 one
+    /// and its repeats agree within 2 %.
+    pub(crate) h2c_repeats: usize,
 }
 
 /// The instruction count of one enter+leave of one variant.
@@ -91,10 +102,42 @@ fn mean(values: &[f64]) -> Option<f64> {
     (!values.is_empty()).then(|| values.iter().sum::<f64>() / values.len() as f64)
 }
 
+/// What the client speaks to the server.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Protocol {
+    /// HTTP/1.1 keep-alive, one request in flight per connection.
+    Http1,
+    /// HTTP/2 with prior knowledge over cleartext, one stream in flight.
+    H2c,
+    /// HTTP/1.1 keep-alive over TLS (ALPN `http/1.1`).
+    Tls,
+}
+
+impl Protocol {
+    /// Its name in the tables.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "HTTP/1.1",
+            Protocol::H2c => "h2c",
+            Protocol::Tls => "HTTP/1.1 over TLS",
+        }
+    }
+
+    /// Its part of a profile's file name.
+    fn file_tag(self) -> &'static str {
+        match self {
+            Protocol::Http1 => "",
+            Protocol::H2c => "-h2c",
+            Protocol::Tls => "-tls",
+        }
+    }
+}
+
 /// The instruction count of one request of one server.
 #[derive(Debug, Clone, PartialEq)]
 pub(crate) struct ServingCount {
     pub(crate) server: String,
+    pub(crate) protocol: Protocol,
     /// The server without shutdown code it is compared to (itself, for a
     /// baseline).
     pub(crate) baseline: String,
@@ -283,9 +326,17 @@ pub(crate) fn guards(program: &Path, config: &Config) -> Result<Vec<GuardCount>,
     Ok(rows)
 }
 
-/// The instruction counts per request of `baseline` and `others`, each
-/// against the baseline, repeat by repeat.
-pub(crate) fn serving(baseline: &Spec, others: &[&Spec], config: &Config) -> Vec<ServingCount> {
+/// The instruction counts per request of `baseline` and `others` over
+/// `protocol`, each against the baseline, repeat by repeat; `client` is
+/// the TLS client's config, for [`Protocol::Tls`] (whose specs are started
+/// with their `--tls` arguments).
+pub(crate) fn serving(
+    baseline: &Spec,
+    others: &[&Spec],
+    protocol: Protocol,
+    config: &Config,
+    client: Option<&Arc<rustls::ClientConfig>>,
+) -> Vec<ServingCount> {
     let specs: Vec<&Spec> = std::iter::once(baseline)
         .chain(others.iter().copied())
         .collect();
@@ -293,6 +344,7 @@ pub(crate) fn serving(baseline: &Spec, others: &[&Spec], config: &Config) -> Vec
         .iter()
         .map(|spec| ServingCount {
             server: spec.name.clone(),
+            protocol,
             baseline: baseline.name.clone(),
             per_request: Vec::new(),
             ratios: Vec::new(),
@@ -311,18 +363,24 @@ pub(crate) fn serving(baseline: &Spec, others: &[&Spec], config: &Config) -> Vec
     // One CPU for the server, so that every runtime sizes itself to one
     // worker thread; the client on another, as in figure 2.
     let split = Split::of_this_machine().with_one_server_cpu();
-    for repeat in 0..REPEATS {
+    let repeats = if protocol == Protocol::H2c {
+        config.h2c_repeats
+    } else {
+        REPEATS
+    };
+    for repeat in 0..repeats {
         let mut base = None;
         for (i, spec) in specs.iter().enumerate() {
             if rows[i].failure.is_some() {
                 continue;
             }
-            match per_request(spec, config, &split, &dir) {
+            match per_request(spec, protocol, config, client, &split, &dir) {
                 Ok(count) => {
                     eprintln!(
-                        "  repeat {}/{REPEATS}  {:<16} {count:>9.0} instructions per request",
+                        "  repeat {}/{repeats}  {:<18} {:<8} {count:>9.0} instructions per request",
                         repeat + 1,
-                        spec.name
+                        spec.name,
+                        protocol.label()
                     );
                     if i == 0 {
                         base = Some(count);
@@ -343,34 +401,65 @@ pub(crate) fn serving(baseline: &Spec, others: &[&Spec], config: &Config) -> Vec
 }
 
 /// One serving count of `spec`: two runs, `n` and `2n` requests.
-fn per_request(spec: &Spec, config: &Config, split: &Split, dir: &Path) -> Result<f64, String> {
+fn per_request(
+    spec: &Spec,
+    protocol: Protocol,
+    config: &Config,
+    client: Option<&Arc<rustls::ClientConfig>>,
+    split: &Split,
+    dir: &Path,
+) -> Result<f64, String> {
     let n = config.requests;
     let mut totals = [0u64; 2];
     for (total, requests) in totals.iter_mut().zip([n, 2 * n]) {
-        let out = dir.join(format!("{}-{requests}.out", spec.name));
+        let out = dir.join(format!(
+            "{}{}-{requests}.out",
+            spec.name,
+            protocol.file_tag()
+        ));
         let _ = std::fs::remove_file(&out);
-        *total = serve_counted(spec, &callgrind(&out), requests, config.connections, split)
+        let load = Load {
+            protocol,
+            requests,
+            connections: config.connections,
+            client: client.cloned(),
+        };
+        *total = serve_counted(spec, &callgrind(&out), &load, split)
             .and_then(|()| read_total(&out))
             .map_err(|error| format!("{}: {error}", spec.name))?;
     }
     Ok(totals[1].saturating_sub(totals[0]) as f64 / n as f64)
 }
 
+/// What the client of one counted run sends.
+struct Load {
+    protocol: Protocol,
+    requests: usize,
+    connections: usize,
+    /// The TLS client's config, for [`Protocol::Tls`].
+    client: Option<Arc<rustls::ClientConfig>>,
+}
+
 /// Starts `spec` under `wrapper` on the server's CPUs, has it serve
-/// `requests` requests on `connections` keep-alive connections in turn
+/// `load.requests` requests on `load.connections` connections in turn
 /// (one in flight at a time), closes them, and stops it with SIGTERM.
 fn serve_counted(
     spec: &Spec,
     wrapper: &[OsString],
-    requests: usize,
-    connections: usize,
+    load: &Load,
     split: &Split,
 ) -> Result<(), String> {
+    let requests = load.requests;
     let mut server = on_cpus(&split.server, || {
         Running::start_under(spec, wrapper, START_TIMEOUT)
     })?;
-    let served = on_cpus(&split.load, || {
-        requests_in_turn(server.addr(), requests, connections)
+    let served = on_cpus(&split.load, || match load.protocol {
+        Protocol::Http1 => requests_in_turn(server.addr(), requests, load.connections),
+        Protocol::H2c => h2_requests_in_turn(server.addr(), requests, load.connections),
+        Protocol::Tls => match &load.client {
+            Some(client) => tls_requests_in_turn(server.addr(), requests, load.connections, client),
+            None => Err(io::Error::other("no TLS client config")),
+        },
     })
     .map_err(|error| server.failure(&format!("client: {error}")))?;
     if served != requests {
@@ -397,6 +486,109 @@ fn requests_in_turn(addr: SocketAddr, requests: usize, connections: usize) -> io
         }
     }
     Ok(ok)
+}
+
+/// Sends `requests` `GET /health/live` over TLS on `connections`
+/// keep-alive connections, one after the other, as [`requests_in_turn`]
+/// does; returns how many were answered 200. Each connection ends with
+/// `close_notify`, as a TLS client that is done should.
+fn tls_requests_in_turn(
+    addr: SocketAddr,
+    requests: usize,
+    connections: usize,
+    client: &Arc<rustls::ClientConfig>,
+) -> io::Result<usize> {
+    let mut streams = (0..connections.max(1))
+        .map(|_| tls::connect(addr, client, RESPONSE_TIMEOUT))
+        .collect::<io::Result<Vec<_>>>()?;
+    let count = streams.len();
+    let mut ok = 0;
+    for i in 0..requests {
+        let response = http::get(&mut streams[i % count], addr, "/health/live")?;
+        if response.status == 200 {
+            ok += 1;
+        }
+    }
+    for mut stream in streams {
+        stream.conn.send_close_notify();
+        stream.flush()?;
+    }
+    Ok(ok)
+}
+
+/// Sends `requests` `GET /health/live` over h2c (prior knowledge) on
+/// `connections` connections, one stream after the other, taking turns as
+/// the HTTP/1.1 client does; returns how many were answered 200. The
+/// connections are closed (GOAWAY from the client, then the end of the
+/// socket) before it returns, so that the server's shutdown has no open
+/// stream or connection to drain, as after the HTTP/1.1 client.
+fn h2_requests_in_turn(addr: SocketAddr, requests: usize, connections: usize) -> io::Result<usize> {
+    // A runtime of the calling thread: the client stays on the load CPUs
+    // `on_cpus` pinned this thread to, with no worker thread of its own.
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()?;
+    let h2_error = |error: h2::Error| io::Error::other(format!("h2: {error}"));
+    runtime.block_on(async {
+        let mut senders = Vec::new();
+        let mut drivers = Vec::new();
+        for _ in 0..connections.max(1) {
+            let tcp = tokio::net::TcpStream::connect(addr).await?;
+            tcp.set_nodelay(true)?;
+            let (sender, connection) =
+                tokio::time::timeout(RESPONSE_TIMEOUT, h2::client::handshake(tcp))
+                    .await
+                    .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "h2 handshake timed out"))?
+                    .map_err(h2_error)?;
+            drivers.push(tokio::spawn(connection));
+            senders.push(sender);
+        }
+        let uri = format!("http://{addr}/health/live");
+        let count = senders.len();
+        let mut ok = 0;
+        for i in 0..requests {
+            let request = hyper::Request::get(uri.as_str())
+                .body(())
+                .map_err(io::Error::other)?;
+            let answered = async {
+                let mut sender = senders[i % count].clone().ready().await?;
+                let (response, _) = sender.send_request(request, true)?;
+                let response = response.await?;
+                let status = response.status();
+                let mut body = response.into_body();
+                while let Some(chunk) = body.data().await {
+                    let chunk = chunk?;
+                    // Hand the window back, as a real client does.
+                    let _ = body.flow_control().release_capacity(chunk.len());
+                }
+                Ok::<_, h2::Error>(status)
+            };
+            let status = tokio::time::timeout(RESPONSE_TIMEOUT, answered)
+                .await
+                .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "no h2 response in time"))?
+                .map_err(h2_error)?;
+            if status == 200 {
+                ok += 1;
+            }
+        }
+        // Dropping the last handle of a connection ends it once no stream
+        // is open: h2 sends GOAWAY and closes the socket.
+        drop(senders);
+        for driver in drivers {
+            match tokio::time::timeout(RESPONSE_TIMEOUT, driver).await {
+                Ok(Ok(Ok(()))) => {}
+                Ok(Ok(Err(error))) => return Err(h2_error(error)),
+                Ok(Err(error)) => return Err(io::Error::other(error)),
+                Err(_) => {
+                    return Err(io::Error::new(
+                        io::ErrorKind::TimedOut,
+                        "an h2 connection did not close",
+                    ));
+                }
+            }
+        }
+        Ok(ok)
+    })
 }
 
 #[cfg(test)]

@@ -276,7 +276,11 @@ fn serving_panel(results: &Results, area: &Area<'_>) -> Fallible {
     let instructions = |server: &str| {
         counts
             .iter()
-            .find(|c| c.server == server && c.server != c.baseline)
+            .find(|c| {
+                c.server == server
+                    && c.server != c.baseline
+                    && c.protocol == crate::callgrind::Protocol::Http1
+            })
             .and_then(|c| c.ratio())
     };
     let mut points: Vec<ServingPoint> = results

@@ -16,6 +16,11 @@
 //! (h2load: 0 succeeded) does not serve HTTP/2: it is reported as such and
 //! not measured. That is graceful-actix's case until its target serves h2c;
 //! it needs no change here once it does.
+//!
+//! Figure 11 runs the same rounds over TLS ([`Scheme`]): `https://` with
+//! ALPN `h2`, and with `--h1` (HTTP/1.1 over TLS, one request in flight per
+//! connection), the servers started with `--tls CERT KEY`; h2load does not
+//! verify the certificate, so the run's self-signed one does.
 
 use crate::server::{Running, Spec};
 use std::process::{Command, Stdio};
@@ -28,9 +33,48 @@ const PACKAGE: &str = "nghttp2-client";
 /// The route every request asks for.
 const PATH: &str = "/health/live";
 
+/// What h2load speaks to the servers.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Scheme {
+    /// HTTP/2 with prior knowledge over cleartext (figure 9).
+    H2c,
+    /// HTTP/2 over TLS, by ALPN.
+    H2Tls,
+    /// HTTP/1.1 over TLS (`--h1`).
+    H1Tls,
+}
+
+impl Scheme {
+    /// Its name in the tables.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Scheme::H2c => "h2c",
+            Scheme::H2Tls => "HTTP/2 over TLS",
+            Scheme::H1Tls => "HTTP/1.1 over TLS",
+        }
+    }
+
+    /// h2load's arguments for it, before the URL's.
+    fn flags(self) -> &'static [&'static str] {
+        match self {
+            Scheme::H2c | Scheme::H2Tls => &[],
+            Scheme::H1Tls => &["--h1"],
+        }
+    }
+
+    /// The URL of the route on `addr`.
+    fn url(self, addr: std::net::SocketAddr) -> String {
+        match self {
+            Scheme::H2c => format!("http://{addr}{PATH}"),
+            Scheme::H2Tls | Scheme::H1Tls => format!("https://{addr}{PATH}"),
+        }
+    }
+}
+
 /// What the figure runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Config {
+    pub(crate) scheme: Scheme,
     pub(crate) rounds: usize,
     /// `h2load -c`: connections.
     pub(crate) clients: usize,
@@ -45,6 +89,7 @@ pub(crate) struct Config {
 impl Config {
     pub(crate) fn new(quick: bool) -> Config {
         Config {
+            scheme: Scheme::H2c,
             rounds: if quick { 3 } else { 8 },
             clients: 16,
             streams: 10,
@@ -53,9 +98,30 @@ impl Config {
         }
     }
 
+    /// Figure 11's runs over `scheme`: fewer and shorter rounds than
+    /// figure 9's in quick mode (two protocols, two pairs: about 30 s), and
+    /// one request in flight per connection over HTTP/1.1 (h2load's `-m`
+    /// would pipeline them).
+    pub(crate) fn tls(quick: bool, scheme: Scheme) -> Config {
+        Config {
+            scheme,
+            rounds: if quick { 2 } else { 6 },
+            clients: 16,
+            streams: if scheme == Scheme::H1Tls { 1 } else { 10 },
+            warm_up: Duration::from_millis(300),
+            duration: Duration::from_secs(if quick { 1 } else { 3 }),
+        }
+    }
+
     /// `h2load`'s arguments against `addr`.
     pub(crate) fn args(&self, addr: std::net::SocketAddr) -> Vec<String> {
-        vec![
+        let mut args: Vec<String> = self
+            .scheme
+            .flags()
+            .iter()
+            .map(|f| (*f).to_owned())
+            .collect();
+        args.extend([
             "-c".to_owned(),
             self.clients.to_string(),
             "-m".to_owned(),
@@ -63,8 +129,9 @@ impl Config {
             "-D".to_owned(),
             format!("{}", self.duration.as_secs_f64()),
             format!("--warm-up-time={}ms", self.warm_up.as_millis()),
-            format!("http://{addr}{PATH}"),
-        ]
+            self.scheme.url(addr),
+        ]);
+        args
     }
 }
 
@@ -235,16 +302,18 @@ pub(crate) struct Figure {
     pub(crate) rows: Vec<Row>,
 }
 
-/// Whether `spec` answers a request over h2c at all: a one-request probe.
-fn serves_h2c(spec: &Spec) -> Result<bool, String> {
+/// Whether `spec` answers a request over `scheme` at all: a one-request
+/// probe.
+fn serves_h2c(spec: &Spec, scheme: Scheme) -> Result<bool, String> {
     let server = Running::start(spec)?;
-    let args = [
+    let mut args: Vec<String> = scheme.flags().iter().map(|f| (*f).to_owned()).collect();
+    args.extend([
         "-c".to_owned(),
         "1".to_owned(),
         "-n".to_owned(),
         "1".to_owned(),
-        format!("http://{}{PATH}", server.addr()),
-    ];
+        scheme.url(server.addr()),
+    ]);
     let run = h2load(&args, Duration::from_secs(20))?;
     Ok(run.succeeded > 0)
 }
@@ -271,12 +340,16 @@ pub(crate) fn measure(baseline: &Spec, others: &[&Spec], config: &Config) -> Vec
         })
         .collect();
     for (row, spec) in rows.iter_mut().zip(&specs) {
-        match serves_h2c(spec) {
+        match serves_h2c(spec, config.scheme) {
             Ok(served) => row.no_h2 = !served,
             Err(error) => row.failures.push(error),
         }
         if row.no_h2 {
-            eprintln!("  {}: no answer over h2c, not measured", row.server);
+            eprintln!(
+                "  {}: no answer over {}, not measured",
+                row.server,
+                config.scheme.label()
+            );
         }
     }
     // A run's own time, the warm-up, and a generous margin for a busy box.
@@ -296,10 +369,11 @@ pub(crate) fn measure(baseline: &Spec, others: &[&Spec], config: &Config) -> Vec
             match outcome {
                 Ok(run) => {
                     eprintln!(
-                        "  round {}/{}  {:<16} {:>8.0} req/s, {} failed, {} errored",
+                        "  round {}/{}  {:<18} {:<17} {:>8.0} req/s, {} failed, {} errored",
                         round + 1,
                         config.rounds,
                         rows[i].server,
+                        config.scheme.label(),
                         run.rps,
                         run.failed,
                         run.errored

@@ -72,14 +72,19 @@ pub(crate) fn connect(addr: SocketAddr, timeout: Duration) -> io::Result<TcpStre
     Ok(stream)
 }
 
-/// Sends `GET path` on `stream` and reads the whole response.
-pub(crate) fn get(stream: &mut TcpStream, addr: SocketAddr, path: &str) -> io::Result<Response> {
+/// Sends `GET path` on `stream` (a socket, or a TLS stream over one) and
+/// reads the whole response.
+pub(crate) fn get<S: Read + Write>(
+    stream: &mut S,
+    addr: SocketAddr,
+    path: &str,
+) -> io::Result<Response> {
     stream.write_all(&request(addr, path))?;
     read(stream)
 }
 
 /// Reads one whole response from `stream`.
-pub(crate) fn read(stream: &mut TcpStream) -> io::Result<Response> {
+pub(crate) fn read<S: Read>(stream: &mut S) -> io::Result<Response> {
     let mut buf = Vec::with_capacity(1024);
     let mut chunk = [0; 4096];
     loop {

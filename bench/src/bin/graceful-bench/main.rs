@@ -1,7 +1,7 @@
 //! `graceful-bench`: the benchmark runner behind `cargo xtask bench`.
 //!
 //! ```text
-//! graceful-bench [--quick] [--figures 1,2,3,4,5,6,7,8,9,10] [--counts-only]
+//! graceful-bench [--quick] [--figures 1,2,3,4,5,6,7,8,9,10,11] [--counts-only]
 //!                [--target NAME=PATH]... [--targets-from FILE]
 //!                [--markdown PATH] [--svg PATH]
 //! ```
@@ -9,7 +9,7 @@
 //! It builds the peers and baselines of this crate, finds graceful's
 //! conformance targets with `cargo xtask targets` (or takes them from
 //! `--target` / `--targets-from`, in the same `NAME PATH` form), measures
-//! the ten figures side by side, prints the tables, and writes
+//! the eleven figures side by side, prints the tables, and writes
 //! `BENCHMARKS.md` and `BENCHMARKS.svg` at the workspace root.
 //!
 //! 1. Guard cost: instruction counts of `guard-ops` under callgrind, and
@@ -30,6 +30,9 @@
 //!    against the same server without graceful.
 //! 10. Requests failed during 10 `SIGHUP` upgrades under load, against 10
 //!     stop-then-start restarts of the same target.
+//! 11. TLS under `h2load`: requests per second over `https://`, HTTP/2 by
+//!     ALPN and HTTP/1.1 (`--h1`), each `-min` server against the same
+//!     server without graceful.
 //!
 //! Every load goes to 127.0.0.1 and every step is bounded in count and
 //! time. Progress goes to standard error; the tables to standard output.
@@ -53,6 +56,7 @@ mod scale;
 mod server;
 mod serving;
 mod stats;
+mod tls;
 mod upgrades;
 
 use report::{Results, Settings};
@@ -63,7 +67,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 const USAGE: &str = "\
-usage: graceful-bench [--quick] [--figures 1,2,3,4,5,6,7,8,9,10] [--counts-only] [--target NAME=PATH]...
+usage: graceful-bench [--quick] [--figures 1,2,3,4,5,6,7,8,9,10,11] [--counts-only] [--target NAME=PATH]...
                       [--targets-from FILE] [--markdown PATH] [--svg PATH]
 
   --quick              shorter rounds, fewer repetitions, 1 000 requests at scale (a few minutes)
@@ -112,6 +116,9 @@ const GRPC_SERVERS: [(&str, &str, Kind, &str, &str); 2] = [
         "tonic 0.14's `Server` with tonic-health, no shutdown code (gRPC only; figure 7)",
     ),
 ];
+
+/// The runtimes whose baseline serves TLS (`--tls CERT KEY`).
+const TLS_RUNTIMES: [&str; 2] = ["tokio", "smol"];
 
 /// The binary whose guard loops figure 1 counts the instructions of.
 const GUARD_OPS: &str = "guard-ops";
@@ -197,7 +204,7 @@ struct Options {
 
 fn parse_options(args: &[String]) -> Result<Options, String> {
     let mut options = Options {
-        figures: (1..=10).collect(),
+        figures: (1..=11).collect(),
         ..Options::default()
     };
     let mut args = args.iter();
@@ -220,8 +227,8 @@ fn parse_options(args: &[String]) -> Result<Options, String> {
                 options.figures = list
                     .split(',')
                     .map(|f| match f.trim().parse::<u8>() {
-                        Ok(n @ 1..=10) => Ok(n),
-                        _ => Err(format!("--figures {list}: figures are 1 to 10")),
+                        Ok(n @ 1..=11) => Ok(n),
+                        _ => Err(format!("--figures {list}: figures are 1 to 11")),
                     })
                     .collect::<Result<_, _>>()?;
             }
@@ -341,6 +348,7 @@ fn run(options: &Options) -> Result<(), String> {
                     kind: Kind::Target,
                     runtime: key,
                     program: path.clone(),
+                    args: Vec::new(),
                 });
             }
             None => missing.push(name),
@@ -373,6 +381,7 @@ fn run(options: &Options) -> Result<(), String> {
             kind,
             runtime,
             program: built[bin].clone(),
+            args: Vec::new(),
         });
     }
 
@@ -401,6 +410,7 @@ fn run(options: &Options) -> Result<(), String> {
         grpc: None,
         sse: None,
         h2load: None,
+        tls: None,
         upgrades: None,
         notes: None,
     };
@@ -408,6 +418,21 @@ fn run(options: &Options) -> Result<(), String> {
         servers.iter().filter(|s| kinds.contains(&s.kind)).collect()
     };
     let contenders = by_kind(&[Kind::Target, Kind::Peer]);
+    // The TLS measurements' baselines: plain-tokio and plain-smol.
+    // plain-actix would serve TLS through actix-web's `rustls-0_23`
+    // feature, whose `actix-tls` is not in the lockfile; the actix pair is
+    // left out rather than compared to a baseline written another way.
+    let tls_baselines = || {
+        by_kind(&[Kind::Plain])
+            .into_iter()
+            .filter(|s| TLS_RUNTIMES.contains(&s.runtime))
+    };
+    // One self-signed certificate for the run's TLS measurements.
+    let material = if options.figures.contains(&2) || options.figures.contains(&11) {
+        tls::Material::generate()
+    } else {
+        Err("not needed".to_owned())
+    };
 
     // The instruction counts of figures 1 and 2 need valgrind.
     let valgrind = if options.figures.contains(&1) || options.figures.contains(&2) {
@@ -473,7 +498,50 @@ fn run(options: &Options) -> Result<(), String> {
                     .flat_map(|kind| servers.iter().filter(move |s| s.kind == *kind))
                     .filter(|s| s.runtime == baseline.runtime)
                     .collect();
-                rows.extend(callgrind::serving(baseline, &ours, &settings.counts));
+                rows.extend(callgrind::serving(
+                    baseline,
+                    &ours,
+                    callgrind::Protocol::Http1,
+                    &settings.counts,
+                    None,
+                ));
+            }
+            // h2c: each baseline against its -min server only (the pair the
+            // goal is judged on), which keeps the quick run short.
+            for baseline in by_kind(&[Kind::Plain]) {
+                let ours: Vec<&Spec> = servers
+                    .iter()
+                    .filter(|s| s.kind == Kind::Minimal && s.runtime == baseline.runtime)
+                    .collect();
+                rows.extend(callgrind::serving(
+                    baseline,
+                    &ours,
+                    callgrind::Protocol::H2c,
+                    &settings.counts,
+                    None,
+                ));
+            }
+            // HTTP/1.1 over TLS: the same pairs, started with `--tls`, on
+            // the runtimes whose baselines serve TLS.
+            match &material {
+                Ok(material) => {
+                    for baseline in tls_baselines() {
+                        let ours: Vec<Spec> = servers
+                            .iter()
+                            .filter(|s| s.kind == Kind::Minimal && s.runtime == baseline.runtime)
+                            .map(|s| material.serving(s))
+                            .collect();
+                        let ours: Vec<&Spec> = ours.iter().collect();
+                        rows.extend(callgrind::serving(
+                            &material.serving(baseline),
+                            &ours,
+                            callgrind::Protocol::Tls,
+                            &settings.counts,
+                            Some(&material.http1),
+                        ));
+                    }
+                }
+                Err(error) => eprintln!("graceful-bench: no TLS rows: {error}"),
             }
             rows
         }));
@@ -563,6 +631,7 @@ fn run(options: &Options) -> Result<(), String> {
                 kind: *kind,
                 runtime,
                 program: built[*bin].clone(),
+                args: Vec::new(),
             })
             .collect();
         let ours = servers.iter().find(|s| s.name == "graceful-tokio");
@@ -599,6 +668,39 @@ fn run(options: &Options) -> Result<(), String> {
         if let Some(Err(error)) = &results.h2load {
             eprintln!("graceful-bench: {error}");
         }
+    }
+    if options.figures.contains(&11) {
+        eprintln!("graceful-bench: figure 11, TLS under h2load against the same server alone");
+        results.tls = Some(match &material {
+            Ok(material) => {
+                let specs: Vec<(Spec, Vec<Spec>)> = tls_baselines()
+                    .map(|baseline| {
+                        let ours = servers
+                            .iter()
+                            .filter(|s| s.kind == Kind::Minimal && s.runtime == baseline.runtime)
+                            .map(|s| material.serving(s))
+                            .collect();
+                        (material.serving(baseline), ours)
+                    })
+                    .collect();
+                let groups: Vec<(&Spec, Vec<&Spec>)> = specs
+                    .iter()
+                    .map(|(baseline, ours)| (baseline, ours.iter().collect()))
+                    .collect();
+                Ok([h2load::Scheme::H2Tls, h2load::Scheme::H1Tls]
+                    .into_iter()
+                    .map(|scheme| {
+                        let config = h2load::Config::tls(options.quick, scheme);
+                        let figure = h2load::figure(&groups, &config);
+                        if let Err(error) = &figure {
+                            eprintln!("graceful-bench: {error}");
+                        }
+                        (config, figure)
+                    })
+                    .collect())
+            }
+            Err(error) => Err(error.clone()),
+        });
     }
     if options.figures.contains(&10) {
         eprintln!(
@@ -657,7 +759,7 @@ mod tests {
     fn parses_the_command_line() {
         let o = parse(&[]).unwrap();
         assert!(!o.quick && !o.targets_given);
-        assert_eq!(o.figures.len(), 10);
+        assert_eq!(o.figures.len(), 11);
         let o = parse(&["--quick", "--figures", "1,3", "--target=tokio=/x/t"]).unwrap();
         assert!(o.quick && o.targets_given && !o.counts_only);
         assert!(parse(&["--counts-only"]).unwrap().counts_only);
@@ -671,7 +773,7 @@ mod tests {
                 .collect::<Vec<_>>(),
             [9, 10]
         );
-        assert!(parse(&["--figures", "11"]).is_err());
+        assert!(parse(&["--figures", "12"]).is_err());
         assert!(parse(&["--figures", "0"]).is_err());
         assert!(parse(&["--target", "tokio"]).is_err());
         assert!(parse(&["--fast"]).is_err());

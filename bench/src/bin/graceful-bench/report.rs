@@ -1,6 +1,7 @@
 //! The results of a run, as the markdown of `BENCHMARKS.md` (also printed
 //! at the end of a run).
 
+use crate::callgrind::Protocol;
 use crate::machine::Machine;
 use crate::server::{Kind, Spec};
 use crate::stats::Summary;
@@ -63,10 +64,15 @@ impl Settings {
                 guard_ops: 100_000,
                 requests: if quick { 200 } else { 1_000 },
                 connections: 4,
+                h2c_repeats: if quick { 1 } else { callgrind::REPEATS },
             },
         }
     }
 }
+
+/// Figure 11's runs, one per protocol, each with its configuration; or why
+/// none ran.
+pub(crate) type TlsFigures = Result<Vec<(h2load::Config, Result<h2load::Figure, String>)>, String>;
 
 /// Everything a run found.
 #[derive(Debug, Clone)]
@@ -93,6 +99,8 @@ pub(crate) struct Results {
     pub(crate) grpc: Option<Result<grpc::Figure, String>>,
     pub(crate) sse: Option<Vec<exit::Row>>,
     pub(crate) h2load: Option<Result<h2load::Figure, String>>,
+    /// Figure 11: h2load over TLS, one figure per protocol.
+    pub(crate) tls: Option<TlsFigures>,
     pub(crate) upgrades: Option<upgrades::Figure>,
     /// `bench/NOTES.md`: the profiles' diagnoses, written by hand, copied
     /// at the end of the report.
@@ -204,7 +212,7 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
     );
     let _ = writeln!(
         md,
-        "cargo run --release -p graceful-bench --bin graceful-bench -- [--quick] [--figures 1,2,3,4,5,6,7,8,9,10]"
+        "cargo run --release -p graceful-bench --bin graceful-bench -- [--quick] [--figures 1,2,3,4,5,6,7,8,9,10,11]"
     );
     let _ = writeln!(md, "{}   # figure 1 alone", guards::command(s.quick));
     let _ = writeln!(md, "```\n");
@@ -221,6 +229,7 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
     figure_sse(&mut md, results);
     figure_h2load(&mut md, results);
     figure_upgrades(&mut md, results);
+    figure_tls(&mut md, results);
     if let Some(notes) = &results.notes {
         let _ = writeln!(md, "{}", notes.trim_end());
     }
@@ -568,32 +577,43 @@ fn serving_goals(md: &mut String, r: &Results) {
     // The goal is judged on the baselines with only the adapter added: a
     // target's routes, store and event lines are not shutdown code (its
     // rows are in the figure, not here).
-    let mut ours: Vec<(&str, &str)> = Vec::new();
+    // One goal per adapter and protocol; the wall clock (HTTP/1.1 only)
+    // beside the HTTP/1.1 count.
+    let mut ours: Vec<(&str, &str, Protocol)> = Vec::new();
     for row in r
         .serving
         .iter()
         .flatten()
         .filter(|row| row.kind == Kind::Minimal)
     {
-        ours.push((&row.server, &row.baseline));
+        ours.push((&row.server, &row.baseline, Protocol::Http1));
     }
     if let Some(Ok(counts)) = &r.serving_counts {
         for row in counts.iter().filter(|row| r.is_minimal(&row.server)) {
-            if !ours.iter().any(|(s, _)| *s == row.server) {
-                ours.push((&row.server, &row.baseline));
+            if !ours
+                .iter()
+                .any(|(s, _, p)| *s == row.server && *p == row.protocol)
+            {
+                ours.push((&row.server, &row.baseline, row.protocol));
             }
         }
     }
+    // Grouped by adapter, HTTP/1.1 first (a stable sort keeps that order).
+    ours.sort_by_key(|(server, _, _)| *server);
     let percent = (SERVING_INSTRUCTIONS - 1.0) * 100.0;
-    for (server, baseline) in ours {
+    for (server, baseline, protocol) in ours {
         let counted = match &r.serving_counts {
-            Some(Ok(counts)) => counts.iter().find(|row| row.server == server),
+            Some(Ok(counts)) => counts
+                .iter()
+                .find(|row| row.server == server && row.protocol == protocol),
             _ => None,
         };
-        let measured = match (
-            counted.and_then(|c| Some((c.ratio()?, c.value()?))),
-            wall(server),
-        ) {
+        let timed = if protocol == Protocol::Http1 {
+            wall(server)
+        } else {
+            None
+        };
+        let measured = match (counted.and_then(|c| Some((c.ratio()?, c.value()?))), timed) {
             (Some((ratio, per_request)), timed) => Some((
                 format!(
                     "{ratio:.3}× {baseline} in instructions per request ({per_request:.0}){}",
@@ -614,7 +634,8 @@ fn serving_goals(md: &mut String, r: &Results) {
             md,
             "2. serving",
             &format!(
-                "{server}: ≤ {percent:.0} % more instructions per request than the same server without it"
+                "{server}, {}: ≤ {percent:.0} % more instructions per request than the same server without it",
+                protocol.label()
             ),
             measured,
         );
@@ -861,12 +882,22 @@ fn serving_counts(md: &mut String, r: &Results) {
          Goal: ≤ {SERVING_INSTRUCTIONS}× the baseline for each `-min` server, the baseline \
          with the adapter added as its README teaches and nothing else. The conformance \
          targets are shown too, as extra rows: their routes, store and event lines are not \
-         shutdown code, and are not in the baseline.\n",
+         shutdown code, and are not in the baseline. The h2c rows are the same measurement \
+         over HTTP/2 with prior knowledge (the `h2` crate's client, the same number of \
+         connections, one stream in flight at a time, the connections closed by the client \
+         before the SIGTERM), for each baseline and its `-min` server, measured {} time{}. \
+         The `HTTP/1.1 over TLS` rows are the HTTP/1.1 measurement over rustls (ALPN \
+         `http/1.1`, one self-signed certificate per run, the servers started with `--tls \
+         CERT KEY`; the handshakes are per connection and cancel out), for tokio and smol: \
+         plain-actix would serve TLS through actix-web's `rustls-0_23` feature, whose \
+         `actix-tls` is not in the lockfile.\n",
         c.connections,
         c.requests,
         2 * c.requests,
         c.requests,
-        callgrind::REPEATS
+        callgrind::REPEATS,
+        c.h2c_repeats,
+        if c.h2c_repeats == 1 { "" } else { "s" },
     );
     let rows = match counts {
         Ok(rows) => rows,
@@ -877,9 +908,9 @@ fn serving_counts(md: &mut String, r: &Results) {
     };
     let _ = writeln!(
         md,
-        "| server | runtime | instructions per request | repeats | apart | ratio to baseline | repeats |"
+        "| server | runtime | protocol | instructions per request | repeats | apart | ratio to baseline | repeats |"
     );
-    let _ = writeln!(md, "| --- | --- | ---: | --- | ---: | --- | --- |");
+    let _ = writeln!(md, "| --- | --- | --- | ---: | --- | ---: | --- | --- |");
     for row in rows {
         let runtime = r
             .servers
@@ -889,8 +920,9 @@ fn serving_counts(md: &mut String, r: &Results) {
         let Some(value) = row.value() else {
             let _ = writeln!(
                 md,
-                "| {} | {runtime} | - | | | not measured: {} | |",
+                "| {} | {runtime} | {} | - | | | not measured: {} | |",
                 row.server,
+                row.protocol.label(),
                 row.failure.as_deref().unwrap_or("no repeat")
             );
             continue;
@@ -907,7 +939,7 @@ fn serving_counts(md: &mut String, r: &Results) {
         };
         let _ = writeln!(
             md,
-            "| {}{}{} | {runtime} | {value:.0} | {shown} | {apart} | {ratio} | {ratios} |",
+            "| {}{}{} | {runtime} | {} | {value:.0} | {shown} | {apart} | {ratio} | {ratios} |",
             row.server,
             if r.is_ours(&row.server) {
                 " (conformance target)"
@@ -919,6 +951,7 @@ fn serving_counts(md: &mut String, r: &Results) {
             } else {
                 ""
             },
+            row.protocol.label(),
         );
     }
     let failed: Vec<&callgrind::ServingCount> =
@@ -928,8 +961,9 @@ fn serving_counts(md: &mut String, r: &Results) {
         for row in failed {
             let _ = writeln!(
                 md,
-                "- {}: {}",
+                "- {} ({}): {}",
                 row.server,
+                row.protocol.label(),
                 row.failure.as_deref().unwrap_or("")
             );
         }
@@ -1597,6 +1631,97 @@ fn figure_h2load(md: &mut String, r: &Results) {
 }
 
 /// `kind: n, ...`, or `-`.
+fn figure_tls(md: &mut String, r: &Results) {
+    let Some(figures) = &r.tls else { return };
+    let _ = writeln!(md, "## 11. TLS under h2load\n");
+    let figures = match figures {
+        Ok(figures) => figures,
+        Err(error) => {
+            let _ = writeln!(md, "Not measured: {error}.\n");
+            return;
+        }
+    };
+    let _ = writeln!(
+        md,
+        "Wall clock, noisy. `h2load` over `https://ADDR/health/live` against each `-min` \
+         server and its baseline, both started with `--tls CERT KEY` (one self-signed \
+         certificate made for the run with rcgen; h2load does not verify it): HTTP/2 by ALPN \
+         `h2`, and HTTP/1.1 (`--h1`, one request in flight per connection). The baselines \
+         serve TLS as tokio-rustls and futures-rustls teach (a `TlsAcceptor` around each \
+         stream, then hyper's HTTP/2 or HTTP/1.1 by the negotiated ALPN); the `-min` servers \
+         through their adapter's `tls::serve_tls` and `tls::load_config`. Rounds as in figure \
+         9: each server started afresh in each round, in a rotated order, each ratio against \
+         the baseline's rate of the same round. The actix pair is not in it: plain-actix \
+         would serve TLS through actix-web's `rustls-0_23` feature, whose `actix-tls` is not \
+         in the lockfile. The instruction counts per request over TLS are figure 2's \
+         `HTTP/1.1 over TLS` rows.\n"
+    );
+    let _ = writeln!(
+        md,
+        "| protocol | server | req/s (median) | min – max | ratio to baseline (median) | requests | failed | errored | non-2xx |"
+    );
+    let _ = writeln!(
+        md,
+        "| --- | --- | ---: | --- | ---: | ---: | ---: | ---: | ---: |"
+    );
+    // Below the table: each protocol's command line, and what failed.
+    let mut notes = Vec::new();
+    for (config, figure) in figures {
+        let label = config.scheme.label();
+        let anywhere = std::net::SocketAddr::from(([127, 0, 0, 1], 0));
+        let run = format!(
+            "`h2load {}`",
+            config
+                .args(anywhere)
+                .join(" ")
+                .replace(&anywhere.to_string(), "ADDR")
+        );
+        let figure = match figure {
+            Ok(figure) => figure,
+            Err(error) => {
+                let _ = writeln!(md, "| {label} | not measured: {error} | | | | | | | |");
+                continue;
+            }
+        };
+        for row in &figure.rows {
+            if row.no_h2 {
+                let _ = writeln!(md, "| {label} | {} | no answer | | | | | | |", row.server);
+                continue;
+            }
+            let rate = Summary::of(&row.rates);
+            let ratio = if row.server == row.baseline {
+                "baseline".to_owned()
+            } else {
+                Summary::of(&row.ratios).map_or("-".to_owned(), |s| {
+                    format!("{:.3}× {}", s.median, row.baseline)
+                })
+            };
+            let _ = writeln!(
+                md,
+                "| {label} | {} | {} | {} | {ratio} | {} | {} | {} | {} |",
+                row.server,
+                rate.as_ref()
+                    .map_or("-".to_owned(), |s| format!("{:.0}", s.median)),
+                rate.as_ref()
+                    .map_or("-".to_owned(), |s| format!("{:.0} – {:.0}", s.min, s.max)),
+                count(row.requests as usize),
+                row.failed,
+                row.errored,
+                row.not_2xx
+            );
+            if !row.failures.is_empty() {
+                notes.push((format!("{} ({label})", row.server), row.failures.clone()));
+            }
+        }
+        notes.push((format!("{label} ({})", figure.version), vec![run]));
+    }
+    let _ = writeln!(md);
+    for (what, lines) in notes {
+        let _ = writeln!(md, "- {what}: {}", lines.join("; "));
+    }
+    let _ = writeln!(md);
+}
+
 fn by_kind(failures: &std::collections::BTreeMap<String, u64>) -> String {
     if failures.is_empty() {
         return "-".to_owned();
@@ -1690,6 +1815,7 @@ pub(crate) fn example() -> Results {
         kind,
         runtime: "tokio",
         program: PathBuf::new(),
+        args: Vec::new(),
     };
     let scale_sample = |latency_ms: f64, exit_line_ms: f64, peak_rss_kib: u64| scale::Sample {
         ok: 1_000,
@@ -1755,6 +1881,7 @@ pub(crate) fn example() -> Results {
         serving_counts: Some(Ok(vec![
             callgrind::ServingCount {
                 server: "plain-tokio".to_owned(),
+                protocol: Protocol::Http1,
                 baseline: "plain-tokio".to_owned(),
                 per_request: vec![20_000.0, 20_010.0],
                 ratios: vec![1.0, 1.0],
@@ -1762,6 +1889,7 @@ pub(crate) fn example() -> Results {
             },
             callgrind::ServingCount {
                 server: "graceful-tokio-min".to_owned(),
+                protocol: Protocol::Http1,
                 baseline: "plain-tokio".to_owned(),
                 per_request: vec![20_500.0, 20_500.0],
                 ratios: vec![1.025, 1.025],
@@ -1769,6 +1897,7 @@ pub(crate) fn example() -> Results {
             },
             callgrind::ServingCount {
                 server: "graceful-tokio".to_owned(),
+                protocol: Protocol::Http1,
                 baseline: "plain-tokio".to_owned(),
                 per_request: vec![21_000.0, 21_000.0],
                 ratios: vec![1.05, 1.0496],
@@ -1920,6 +2049,7 @@ pub(crate) fn example() -> Results {
                 },
             ],
         })),
+        tls: None,
         upgrades: Some(upgrades::Figure {
             config: upgrades::Config::new(true),
             rows: vec![
@@ -2026,14 +2156,14 @@ mod tests {
         assert!(md.starts_with("# Benchmarks\n"));
         assert!(md.contains("![The figures at a glance](BENCHMARKS.svg)"));
         // The goal is judged on the minimal server; the target is a row.
-        assert!(md.contains("| 2. serving | graceful-tokio-min: ≤ 3 % more instructions per request than the same server without it | 1.025× plain-tokio in instructions per request (20500); wall clock (noisy): req/s 0.970×, server CPU per request 1.050× | met |"));
+        assert!(md.contains("| 2. serving | graceful-tokio-min, HTTP/1.1: ≤ 3 % more instructions per request than the same server without it | 1.025× plain-tokio in instructions per request (20500); wall clock (noisy): req/s 0.970×, server CPU per request 1.050× | met |"));
         assert!(!md.contains("| 2. serving | graceful-tokio: "));
         assert!(md.contains("| 1. guard cost | `Shutdown::enter`, 1 thread: ≤ 1.5× bare `Arc<AtomicUsize>`, ≤ 1× `TaskTracker::token` | 1.40× bare, 0.82× TaskTracker in instructions | met |"));
         assert!(md.contains("| 1. guard cost | `Shutdown::enter_owned`, 1 thread: ≤ 1.5× bare `Arc<AtomicUsize>`, ≤ 1× `TaskTracker::token` | 2.00× bare, 1.18× TaskTracker in instructions | **missed** |"));
-        assert!(md.contains("| graceful-tokio (conformance target) | tokio | 21000 | 21000, 21000 | 0.000 % | 1.0498× plain-tokio | 1.0500, 1.0496 |"));
-        assert!(
-            md.contains("| plain-tokio | tokio | 20005 | 20000, 20010 | 0.050 % | baseline |  |")
-        );
+        assert!(md.contains("| graceful-tokio (conformance target) | tokio | HTTP/1.1 | 21000 | 21000, 21000 | 0.000 % | 1.0498× plain-tokio | 1.0500, 1.0496 |"));
+        assert!(md.contains(
+            "| plain-tokio | tokio | HTTP/1.1 | 20005 | 20000, 20010 | 0.050 % | baseline |  |"
+        ));
         assert!(md.contains(
             "| 3. exit after the last response | graceful-tokio: ≤ 5 ms | 0.60 ms | met |"
         ));

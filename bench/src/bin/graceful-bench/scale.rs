@@ -235,6 +235,7 @@ pub(crate) fn one(args: &[String]) -> Result<String, String> {
         kind: Kind::Target,
         runtime: "",
         program,
+        args: Vec::new(),
     };
     run_one(&spec, &config).map(|sample| sample.to_line())
 }

@@ -74,6 +74,8 @@ pub(crate) struct Spec {
     /// The runtime it runs on: `tokio`, `smol` or `actix`.
     pub(crate) runtime: &'static str,
     pub(crate) program: PathBuf,
+    /// Arguments after `--addr`, such as `--tls CERT KEY`.
+    pub(crate) args: Vec<OsString>,
 }
 
 /// Ours, a peer, or a baseline without shutdown machinery.
@@ -139,6 +141,7 @@ impl Running {
         };
         let mut child = command
             .args(["--addr", "127.0.0.1:0"])
+            .args(&spec.args)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())
             .stderr(Stdio::piped())
