@@ -67,6 +67,9 @@ struct TrackedIo<I> {
     /// HTTP/2 only: the inbound frames, followed so that the shutdown
     /// PING's ACK can be spliced in at the bound ([`crate::ping_ack`]).
     frames: Option<InboundFrames>,
+    /// HTTP/2 only: where a read past the replay lands before it is
+    /// followed and handed to hyper (see `poll_read_frames`).
+    scratch: Vec<u8>,
     /// Set once nothing is left to replay and there are no frames to
     /// follow (HTTP/1.1 after its first read): every later read goes to
     /// the io directly. One flag checked per read, so that an HTTP/1.1
@@ -143,18 +146,31 @@ impl<I: Read + Unpin> TrackedIo<I> {
 
     /// An HTTP/2 read past the replay: through a buffer of our own, to see
     /// where the frames end.
+    ///
+    /// The buffer is the connection's, grown (and zeroed) once to the
+    /// largest read hyper asks for, up to `SCRATCH_MAX`: `ReadBuf::new`
+    /// takes it as initialised, so a read costs the copy of the bytes it
+    /// read and nothing per byte of room. (A fresh zeroed buffer on the
+    /// stack for each read cost about 16 000 instructions per read, more
+    /// than HTTP/2's whole request; reading into hyper's own buffer and
+    /// looking at the bytes afterwards would need its `unsafe` accessors.)
     #[inline(never)]
     fn poll_read_frames(
         &mut self,
         cx: &mut Context<'_>,
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
+        /// The largest read of one call: hyper's h2 asks for its buffer's
+        /// free room, and a client's frames seldom come faster.
+        const SCRATCH_MAX: usize = 16 * 1024;
         let Some(frames) = &mut self.frames else {
             return Pin::new(&mut self.io).poll_read(cx, buf);
         };
-        let mut bytes = [0u8; 16 * 1024];
-        let room = buf.remaining().min(bytes.len());
-        let mut read = ReadBuf::new(&mut bytes[..room]);
+        let room = buf.remaining().min(SCRATCH_MAX);
+        if self.scratch.len() < room {
+            self.scratch.resize(room, 0);
+        }
+        let mut read = ReadBuf::new(&mut self.scratch[..room]);
         ready!(Pin::new(&mut self.io).poll_read(cx, read.unfilled()))?;
         frames.consumed(read.filled());
         buf.put_slice(read.filled());
@@ -428,6 +444,7 @@ where
         conn,
         prefix: Vec::new(),
         replayed: 0,
+        scratch: Vec::new(),
         frames: None,
         direct: false,
     };
