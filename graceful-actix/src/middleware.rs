@@ -290,7 +290,14 @@ where
                             conn.set_closing();
                         }
                         let in_flight = called.in_flight;
-                        Ok(response.map_body(|_, body| GracefulBody::new(body, in_flight)))
+                        // Taken apart and put back together rather than
+                        // `map_body`, which actix does not inline here: its
+                        // by-value argument and result cost a copy of the
+                        // whole response each.
+                        let (request, response) = response.into_parts();
+                        let (response, body) = response.into_parts();
+                        let body = GracefulBody::new(body, in_flight);
+                        Ok(ServiceResponse::new(request, response.set_body(body)))
                     }
                     Err(error) => {
                         if let Some(conn) = &called.conn
