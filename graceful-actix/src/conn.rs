@@ -619,6 +619,30 @@ mod tests {
     use tokio::io::AsyncWriteExt;
 
     #[test]
+    fn a_request_is_marked_counted_until_its_mark_is_dropped() {
+        let shutdown = Shutdown::builder().build().expect("build").handle();
+        let data = ConnData {
+            conn: Connection::new(&shutdown).0,
+            closing: Rc::default(),
+        };
+        let (first, second) = (RequestHead::default(), RequestHead::default());
+        assert!(!data.counts(&first), "nothing marked yet");
+        let mark = data.entered(&first);
+        assert!(data.counts(&first));
+        assert!(
+            !data.counts(&second),
+            "another request is not the marked one"
+        );
+        drop(mark);
+        // actix pools heads: the next request may have the same address.
+        assert!(!data.counts(&first), "the mark ends with its request");
+        let mark = data.entered(&second);
+        mark.set_closing();
+        assert!(data.is_closing());
+        assert!(data.counts(&second));
+    }
+
+    #[test]
     fn a_parked_request_closes_the_connection_after_the_next_flush() {
         tokio::runtime::Builder::new_current_thread()
             .enable_all()

@@ -598,8 +598,9 @@ async fn applied_again_inside_serve_each_request_counts_once() {
     .serve(listener, &running.shutdown);
     actix_web::rt::spawn(serve);
 
-    // The same keep-alive connection, so that actix reuses its pooled
-    // request heads: no request may pass for one counted before it.
+    // Several requests on one keep-alive connection: each is counted by
+    // the outermost middleware alone, and none passes for the one counted
+    // before it (the mark's clearing itself is checked in `conn`'s tests).
     let mut conn = Conn::open(addr).await;
     for _ in 0..3 {
         let response = conn.exchange(&get("/scoped")).await.expect("answered");
