@@ -32,6 +32,7 @@
 //! `Connection: close` response has been flushed. The client, which was
 //! told the connection closes, retries the request elsewhere.
 
+use actix_http::RequestHead;
 use actix_rt::net::TcpStream;
 use actix_service::Service;
 use graceful_core::Shutdown;
@@ -45,7 +46,7 @@ use std::io;
 use std::net::SocketAddr;
 use std::pin::{Pin, pin};
 use std::rc::Rc;
-use std::task::{Context, Poll};
+use std::task::{Context, Poll, Waker};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::sync::Notify;
 
@@ -60,6 +61,15 @@ pub(crate) struct Closing {
     /// The flush count when a request arrived after `closing`: once a flush
     /// follows, the closing response is out and the connection is closed.
     parked_at: Cell<Option<usize>>,
+    /// The address of the head of the request an outer `Graceful` counted
+    /// and has not answered yet (0: none), so that an inner one lets it
+    /// through. This replaces a marker in the request's extensions, whose
+    /// type-map insert cost a hash and a probe on every request. The address
+    /// is only compared, never followed; it cannot name a later request
+    /// (actix pools heads) because [`Entered`] clears it when the outer
+    /// middleware's future resolves or is dropped, and every inner call of
+    /// that request happens before then.
+    counted: Cell<usize>,
 }
 
 /// The connection, as the middleware finds it in the request's connection
@@ -88,6 +98,20 @@ impl ConnData {
         }
     }
 
+    /// True when `head` is the head of the request an outer `Graceful` of
+    /// this connection counted and has not answered yet.
+    pub(crate) fn counts(&self, head: &RequestHead) -> bool {
+        self.closing.counted.get() == address(head)
+    }
+
+    /// Marks `head` as counted until the [`Entered`] returned is dropped.
+    pub(crate) fn entered(&self, head: &RequestHead) -> Entered {
+        self.closing.counted.set(address(head));
+        Entered {
+            closing: self.closing.clone(),
+        }
+    }
+
     /// True once a request is parked and a flush has followed it: the
     /// closing response has been written, nothing else will be.
     fn should_close(&self) -> bool {
@@ -95,6 +119,32 @@ impl ConnData {
             .parked_at
             .get()
             .is_some_and(|parked| self.conn.flushes() > parked)
+    }
+}
+
+/// A request's head as the number [`Closing::counted`] compares: never 0.
+fn address(head: &RequestHead) -> usize {
+    std::ptr::from_ref(head).addr()
+}
+
+/// A request counted by the outermost `Graceful` of its connection, from
+/// its call until its response head is produced: what the middleware keeps
+/// of the connection (an `Rc`, not a clone of the whole [`ConnData`] with
+/// the core's `Arc`). Dropping it ends the mark [`ConnData::counts`] reads.
+pub(crate) struct Entered {
+    closing: Rc<Closing>,
+}
+
+impl Entered {
+    /// No later request on this connection may begin.
+    pub(crate) fn set_closing(&self) {
+        self.closing.closing.set(true);
+    }
+}
+
+impl Drop for Entered {
+    fn drop(&mut self) {
+        self.closing.counted.set(0);
     }
 }
 
@@ -219,33 +269,59 @@ impl AsyncRead for Io {
         buf: &mut ReadBuf<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self.get_mut();
-        #[cfg(feature = "http2")]
-        if let Some(frames) = &mut this.frames
-            && let Some(ack) = frames.splice(buf.remaining())
-        {
-            buf.put_slice(ack);
-            return Poll::Ready(Ok(()));
-        }
-        if this.replayed < this.prefix.len() {
-            let n = (this.prefix.len() - this.replayed).min(buf.remaining());
-            let replay = &this.prefix[this.replayed..this.replayed + n];
-            #[cfg(feature = "http2")]
-            if let Some(frames) = &mut this.frames {
-                frames.consumed(replay);
-            }
-            buf.put_slice(replay);
-            this.replayed += n;
-            return Poll::Ready(Ok(()));
-        }
-        #[cfg(feature = "http2")]
-        let before = buf.filled().len();
-        std::task::ready!(on_stream!(&mut this.stream, io => io.poll_read(cx, buf)))?;
+        // HTTP/2 follows its frames through a function of its own, so that
+        // an HTTP/1.1 read costs two checks on top of the socket's, and
+        // none of the HTTP/2 path's registers.
         #[cfg(feature = "http2")]
         if let Some(frames) = &mut this.frames {
-            frames.consumed(&buf.filled()[before..]);
+            let (stream, prefix) = (&mut this.stream, &this.prefix[..]);
+            return poll_read_h2(stream, frames, prefix, &mut this.replayed, cx, buf);
         }
-        Poll::Ready(Ok(()))
+        if replay(&this.prefix, &mut this.replayed, buf).is_some() {
+            return Poll::Ready(Ok(()));
+        }
+        on_stream!(&mut this.stream, io => io.poll_read(cx, buf))
     }
+}
+
+/// [`AsyncRead::poll_read`] on an HTTP/2 connection: the shutdown PING's
+/// ACK spliced in at its bound, and every byte read (the replayed ones
+/// too) followed.
+#[cfg(feature = "http2")]
+#[inline(never)]
+fn poll_read_h2(
+    stream: &mut Stream,
+    frames: &mut InboundFrames,
+    prefix: &[u8],
+    replayed: &mut usize,
+    cx: &mut Context<'_>,
+    buf: &mut ReadBuf<'_>,
+) -> Poll<io::Result<()>> {
+    if let Some(ack) = frames.splice(buf.remaining()) {
+        buf.put_slice(ack);
+        return Poll::Ready(Ok(()));
+    }
+    if let Some(replay) = replay(prefix, replayed, buf) {
+        frames.consumed(replay);
+        return Poll::Ready(Ok(()));
+    }
+    let before = buf.filled().len();
+    std::task::ready!(on_stream!(stream, io => io.poll_read(cx, buf)))?;
+    frames.consumed(&buf.filled()[before..]);
+    Poll::Ready(Ok(()))
+}
+
+/// Puts the next of the `prefix` bytes not yet read back (`replayed` of
+/// them were) into `buf`: the bytes put, or `None` once all were read back.
+fn replay<'a>(prefix: &'a [u8], replayed: &mut usize, buf: &mut ReadBuf<'_>) -> Option<&'a [u8]> {
+    if *replayed >= prefix.len() {
+        return None;
+    }
+    let n = (prefix.len() - *replayed).min(buf.remaining());
+    let bytes = &prefix[*replayed..*replayed + n];
+    buf.put_slice(bytes);
+    *replayed += n;
+    Some(bytes)
 }
 
 impl AsyncWrite for Io {
@@ -485,10 +561,23 @@ where
     // Made before the first look at `fired`: a `Notified` sees every
     // `notify_waiters` that comes after it was made.
     let mut abandoned = pin!(abandon.notify.notified());
+    // The waker `abandoned` was last polled with. `Notified` wakes the
+    // waker of its latest poll, and `fire` sets `fired` before it notifies,
+    // so once registered it is polled again only if the task's waker
+    // changed: polling it on every wake of the connection took the
+    // `Notify`'s lock each time, some 90 instructions per request.
+    let mut registered: Option<Waker> = None;
+    let mut poll_abandoned = |cx: &mut Context<'_>| {
+        if registered.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            return false;
+        }
+        registered = Some(cx.waker().clone());
+        abandoned.as_mut().poll(cx).is_ready()
+    };
     let mut dispatcher = pin!(service.call((io, peer)));
     let mut watching = true;
     poll_fn(|cx| {
-        if watching && (abandon.fired.get() || abandoned.as_mut().poll(cx).is_ready()) {
+        if watching && (abandon.fired.get() || poll_abandoned(cx)) {
             if state.conn.is_busy() {
                 // Its response cannot complete any more: cut it off.
                 return Poll::Ready(());
@@ -528,6 +617,30 @@ mod log {
 mod tests {
     use super::*;
     use tokio::io::AsyncWriteExt;
+
+    #[test]
+    fn a_request_is_marked_counted_until_its_mark_is_dropped() {
+        let shutdown = Shutdown::builder().build().expect("build").handle();
+        let data = ConnData {
+            conn: Connection::new(&shutdown).0,
+            closing: Rc::default(),
+        };
+        let (first, second) = (RequestHead::default(), RequestHead::default());
+        assert!(!data.counts(&first), "nothing marked yet");
+        let mark = data.entered(&first);
+        assert!(data.counts(&first));
+        assert!(
+            !data.counts(&second),
+            "another request is not the marked one"
+        );
+        drop(mark);
+        // actix pools heads: the next request may have the same address.
+        assert!(!data.counts(&first), "the mark ends with its request");
+        let mark = data.entered(&second);
+        mark.set_closing();
+        assert!(data.is_closing());
+        assert!(data.counts(&second));
+    }
 
     #[test]
     fn a_parked_request_closes_the_connection_after_the_next_flush() {

@@ -1,21 +1,21 @@
 //! The per-request part: a guard for every request, `503` once draining,
 //! `Connection: close` on what is answered during the drain.
 
-use crate::conn::ConnData;
+use crate::conn::{ConnData, Entered};
 use actix_web::body::{BodySize, BoxBody, MessageBody};
 use actix_web::dev::ResponseHead;
 use actix_web::dev::{Service, ServiceRequest, ServiceResponse, Transform, forward_ready};
 use actix_web::http::header::RETRY_AFTER;
 use actix_web::http::{ConnectionType, StatusCode, Version};
 use actix_web::web::Bytes;
-use actix_web::{Error, HttpMessage, HttpResponse, ResponseError};
+use actix_web::{Error, HttpMessage, HttpRequest, HttpResponse, ResponseError};
+use graceful_core::Shutdown;
 use graceful_core::conn::{InFlight, RETRY_AFTER_SECONDS};
-use graceful_core::{Phase, Shutdown};
 use pin_project_lite::pin_project;
 use std::fmt;
 use std::future::{Future, Ready, ready};
+use std::marker::PhantomData;
 use std::pin::Pin;
-use std::rc::Rc;
 use std::task::{Context, Poll};
 
 /// actix-web middleware that counts each request in flight in a
@@ -29,8 +29,9 @@ use std::task::{Context, Poll};
 ///   (or the body is dropped): a streamed response keeps its request in
 ///   progress to the end.
 /// - A response whose head is produced while the phase is
-///   [`Phase::Draining`] or later gets `Connection: close`, so the
-///   connection closes after it and no further request is read from it.
+///   [`Phase::Draining`](graceful_core::Phase::Draining) or later gets
+///   `Connection: close`, so the connection closes after it and no further
+///   request is read from it.
 ///   An error returned by inner middleware gets it too, on the response
 ///   actix makes of it.
 /// - Once entering is refused, the rest of the app is not called: the
@@ -108,7 +109,7 @@ where
     fn new_transform(&self, service: S) -> Self::Future {
         ready(Ok(GracefulMiddleware {
             service,
-            shutdown: Rc::new(self.shutdown.clone()),
+            shutdown: self.shutdown.clone(),
         }))
     }
 }
@@ -116,8 +117,9 @@ where
 /// The service made by [`Graceful`]: see there.
 pub struct GracefulMiddleware<S> {
     service: S,
-    // One per worker thread: requests clone the `Rc`, not the `Arc` inside.
-    shutdown: Rc<Shutdown>,
+    // Read only by requests that no connection of `serve` counts: neither
+    // kind clones it (a connection's requests are counted on its handle).
+    shutdown: Shutdown,
 }
 
 impl<S> fmt::Debug for GracefulMiddleware<S> {
@@ -128,8 +130,10 @@ impl<S> fmt::Debug for GracefulMiddleware<S> {
     }
 }
 
-/// Marks a request that is already counted: by an outer [`Graceful`], or
-/// as an HTTP/2 stream by the connection ([`crate::h2`]).
+/// Marks a request that is already counted, in its extensions: by an outer
+/// [`Graceful`] outside [`serve`](crate::serve) (under it, the connection
+/// holds the mark: `ConnData::counts`), or as an HTTP/2 stream by the
+/// connection ([`crate::h2`]).
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Counted;
 
@@ -145,44 +149,43 @@ where
     forward_ready!(service);
 
     fn call(&self, request: ServiceRequest) -> Self::Future {
-        if request.extensions().contains::<Counted>() {
-            return ResponseFuture {
-                kind: Kind::Counted {
-                    future: self.service.call(request),
-                },
-            };
-        }
-        let conn = request.request().conn_data::<ConnData>().cloned();
-        if let Some(conn) = &conn
-            && conn.is_closing()
-        {
-            // Pipelined behind a response that closes the connection: never
-            // begun. The connection closes once that response is out.
-            conn.park();
-            return ResponseFuture { kind: Kind::Parked };
-        }
-        let entered = match &conn {
-            Some(conn) => conn.conn.enter(),
-            None => InFlight::detached(&self.shutdown),
-        };
-        let Ok(in_flight) = entered else {
-            if let Some(conn) = &conn {
-                conn.set_closing();
+        let (in_flight, conn) = match request.request().conn_data::<ConnData>() {
+            // Served by `serve`: counted on the connection, marked on it.
+            Some(conn) => {
+                if conn.counts(request.head()) {
+                    return ResponseFuture::counted(self.service.call(request));
+                }
+                if conn.is_closing() {
+                    // Pipelined behind a response that closes the
+                    // connection: never begun. The connection closes once
+                    // that response is out.
+                    conn.park();
+                    return ResponseFuture { kind: Kind::Parked };
+                }
+                let Ok(in_flight) = conn.conn.enter() else {
+                    conn.set_closing();
+                    return ResponseFuture::refused(request);
+                };
+                (in_flight, Some(conn.entered(request.head())))
             }
-            return ResponseFuture {
-                kind: Kind::Ready {
-                    response: Some(refusal(request)),
-                },
-            };
+            // Under another server: counted alone, marked in the request.
+            None => {
+                if request.extensions().contains::<Counted>() {
+                    return ResponseFuture::counted(self.service.call(request));
+                }
+                let Ok(in_flight) = InFlight::detached(&self.shutdown) else {
+                    return ResponseFuture::refused(request);
+                };
+                request.extensions_mut().insert(Counted);
+                (in_flight, None)
+            }
         };
-        request.extensions_mut().insert(Counted);
         let client_close = request.head().connection_type() == ConnectionType::Close;
         ResponseFuture {
             kind: Kind::Called {
                 future: self.service.call(request),
                 called: Some(Called {
                     in_flight,
-                    shutdown: self.shutdown.clone(),
                     conn,
                     client_close,
                 }),
@@ -192,10 +195,12 @@ where
 }
 
 /// What an entered request carries until its response head is produced.
+/// Kept small, as it is moved with the future: the phase is read through
+/// `in_flight` (no `Shutdown` of its own), and of the connection it keeps
+/// only the mark.
 struct Called {
     in_flight: InFlight,
-    shutdown: Rc<Shutdown>,
-    conn: Option<ConnData>,
+    conn: Option<Entered>,
     /// The request asked for the connection to close after it.
     client_close: bool,
 }
@@ -227,8 +232,11 @@ pin_project! {
             #[pin]
             future: F,
         },
-        Ready {
-            response: Option<ServiceResponse<GracefulBody<B>>>,
+        // The `503` is made when polled, from the request alone: a whole
+        // response here would make every future as large as one.
+        Refused {
+            request: Option<HttpRequest>,
+            body: PhantomData<fn() -> B>,
         },
         // Never resolves: the connection task drops it with the connection.
         Parked,
@@ -240,7 +248,7 @@ impl<F, B> fmt::Debug for ResponseFuture<F, B> {
         let kind = match self.kind {
             Kind::Called { .. } => "called",
             Kind::Counted { .. } => "counted",
-            Kind::Ready { .. } => "refused",
+            Kind::Refused { .. } => "refused",
             Kind::Parked => "parked",
         };
         f.debug_struct("ResponseFuture")
@@ -266,7 +274,7 @@ where
                 // produced before the phase changes goes out without the
                 // header, which is right, as it was produced while serving
                 // normally.
-                let draining = called.shutdown.phase() >= Phase::Draining;
+                let draining = called.in_flight.draining();
                 Poll::Ready(match result {
                     Ok(mut response) => {
                         let head = response.response_mut().head_mut();
@@ -282,7 +290,14 @@ where
                             conn.set_closing();
                         }
                         let in_flight = called.in_flight;
-                        Ok(response.map_body(|_, body| GracefulBody::new(body, in_flight)))
+                        // Taken apart and put back together rather than
+                        // `map_body`, which actix does not inline here: its
+                        // by-value argument and result cost a copy of the
+                        // whole response each.
+                        let (request, response) = response.into_parts();
+                        let (response, body) = response.into_parts();
+                        let body = GracefulBody::new(body, in_flight);
+                        Ok(ServiceResponse::new(request, response.set_body(body)))
                     }
                     Err(error) => {
                         if let Some(conn) = &called.conn
@@ -306,9 +321,9 @@ where
                     response.map_body(|_, body| GracefulBody::new(body, InFlight::none()))
                 ))
             }
-            KindProj::Ready { response } => {
-                Poll::Ready(Ok(response.take().expect("polled after completion")))
-            }
+            KindProj::Refused { request, .. } => Poll::Ready(Ok(refusal(
+                request.take().expect("polled after completion"),
+            ))),
             KindProj::Parked => Poll::Pending,
         }
     }
@@ -331,17 +346,36 @@ fn says_close(head: &mut ResponseHead) -> bool {
     closes
 }
 
+impl<F, B> ResponseFuture<F, B> {
+    /// The app's future for a request counted elsewhere.
+    fn counted(future: F) -> ResponseFuture<F, B> {
+        ResponseFuture {
+            kind: Kind::Counted { future },
+        }
+    }
+
+    /// The `503` of a request refused because the shutdown is draining.
+    fn refused(request: ServiceRequest) -> ResponseFuture<F, B> {
+        // The payload goes now; the answer needs only the request.
+        let (request, _) = request.into_parts();
+        ResponseFuture {
+            kind: Kind::Refused {
+                request: Some(request),
+                body: PhantomData,
+            },
+        }
+    }
+}
+
 /// The answer to a request refused because the shutdown is draining.
-fn refusal<B>(request: ServiceRequest) -> ServiceResponse<GracefulBody<B>> {
+fn refusal<B>(request: HttpRequest) -> ServiceResponse<GracefulBody<B>> {
     let response = HttpResponse::build(StatusCode::SERVICE_UNAVAILABLE)
         // Without it actix would keep the connection open, and a pooled
         // client would keep sending requests that can only be refused.
         .force_close()
         .insert_header((RETRY_AFTER, RETRY_AFTER_SECONDS))
         .finish();
-    request
-        .into_response(response)
-        .map_body(|_, _| GracefulBody::empty())
+    ServiceResponse::new(request, response).map_body(|_, _| GracefulBody::empty())
 }
 
 /// An error from inner middleware, answered during the drain: the same

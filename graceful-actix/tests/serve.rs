@@ -561,3 +561,58 @@ async fn a_listener_served_once_draining_is_closed_at_once() {
         "a listener served too late must be closed"
     );
 }
+
+#[actix_web::test]
+async fn applied_again_inside_serve_each_request_counts_once() {
+    let events = Events::default();
+    let driver = common::builder(&events).build().expect("build");
+    let running = common::start_driver(driver, events);
+    let (listener, addr) = common::listener();
+    let shutdown = running.shutdown.clone();
+    // What the handler saw: the in-flight count while it ran, per request.
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let serve = Server::new({
+        let (shutdown, seen) = (shutdown.clone(), seen.clone());
+        move || {
+            let (inner, seen) = (shutdown.clone(), seen.clone());
+            App::new()
+                .wrap(graceful_actix::Graceful::new(&inner))
+                .service(
+                    web::scope("/scoped")
+                        // Inside a scope too: called only once routed.
+                        .wrap(graceful_actix::Graceful::new(&inner))
+                        .route(
+                            "",
+                            web::get().to(move || {
+                                let (inner, seen) = (inner.clone(), seen.clone());
+                                async move {
+                                    seen.lock().expect("seen").push(inner.in_flight());
+                                    "scoped"
+                                }
+                            }),
+                        ),
+                )
+        }
+    })
+    .workers(1)
+    .serve(listener, &running.shutdown);
+    actix_web::rt::spawn(serve);
+
+    // Several requests on one keep-alive connection: each is counted by
+    // the outermost middleware alone, and none passes for the one counted
+    // before it (the mark's clearing itself is checked in `conn`'s tests).
+    let mut conn = Conn::open(addr).await;
+    for _ in 0..3 {
+        let response = conn.exchange(&get("/scoped")).await.expect("answered");
+        assert_eq!(response.status, 200);
+        assert_eq!(response.text(), "scoped");
+    }
+    assert_eq!(*seen.lock().expect("seen"), vec![1, 1, 1]);
+    common::eventually("the requests have ended", || shutdown.in_flight() == 0).await;
+    let _ = shutdown.request(Signal::TERM);
+    let report = actix_web::rt::time::timeout(PATIENCE, running.report)
+        .await
+        .expect("the shutdown did not finish in time")
+        .expect("the driver task");
+    assert_eq!(report.exit_code(), 0);
+}
