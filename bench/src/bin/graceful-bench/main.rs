@@ -311,6 +311,8 @@ fn run(options: &Options) -> Result<(), String> {
         .clone()
         .unwrap_or_else(|| root.join("BENCHMARKS.svg"));
 
+    let mut laps = report::Laps::new();
+    laps.mark("builds");
     eprintln!("graceful-bench: building the peers and baselines");
     let bins: Vec<&str> = SERVERS
         .iter()
@@ -396,6 +398,7 @@ fn run(options: &Options) -> Result<(), String> {
         load_before,
         load_after: String::new(),
         took: started.elapsed(),
+        laps: Vec::new(),
         servers: servers.clone(),
         targets: target_notes,
         guards: None,
@@ -444,6 +447,7 @@ fn run(options: &Options) -> Result<(), String> {
         eprintln!("graceful-bench: {error}");
     }
     if options.figures.contains(&1) {
+        laps.mark("figure 1");
         eprintln!(
             "graceful-bench: figure 1, guard cost in instructions (guard-ops under callgrind)"
         );
@@ -467,6 +471,7 @@ fn run(options: &Options) -> Result<(), String> {
         }
     }
     if options.figures.contains(&2) && !options.counts_only {
+        laps.mark("figure 2, wall clock");
         eprintln!("graceful-bench: figure 2, serving overhead on the wall clock");
         let mut rows = Vec::new();
         // The minimal servers (the goal) first, then the targets and peers.
@@ -488,6 +493,7 @@ fn run(options: &Options) -> Result<(), String> {
         results.serving = Some(rows);
     }
     if options.figures.contains(&2) {
+        laps.mark("figure 2, instructions");
         eprintln!("graceful-bench: figure 2, instructions per request under callgrind");
         results.serving_counts = Some(valgrind.clone().map(|()| {
             let mut rows = Vec::new();
@@ -547,6 +553,7 @@ fn run(options: &Options) -> Result<(), String> {
         }));
     }
     if options.figures.contains(&3) {
+        laps.mark("figure 3");
         eprintln!("graceful-bench: figure 3, exit latency after the last response");
         results.busy = Some(
             contenders
@@ -559,6 +566,7 @@ fn run(options: &Options) -> Result<(), String> {
         );
     }
     if options.figures.contains(&4) {
+        laps.mark("figure 4");
         eprintln!("graceful-bench: figure 4, idle exit latency");
         for keep_alive in [false, true] {
             let rows = contenders
@@ -584,6 +592,7 @@ fn run(options: &Options) -> Result<(), String> {
         }
     }
     if options.figures.contains(&5) {
+        laps.mark("figure 5");
         eprintln!(
             "graceful-bench: figure 5, scale ({} requests in flight)",
             settings.scale.connections
@@ -596,6 +605,7 @@ fn run(options: &Options) -> Result<(), String> {
         );
     }
     if options.figures.contains(&6) {
+        laps.mark("figure 6");
         eprintln!(
             "graceful-bench: figure 6, a rolling restart behind HAProxy (cargo xtask rollout --peers)"
         );
@@ -606,6 +616,7 @@ fn run(options: &Options) -> Result<(), String> {
     }
 
     if options.figures.contains(&8) {
+        laps.mark("figure 8");
         eprintln!(
             "graceful-bench: figure 8, SIGTERM to exit with a server-sent events stream open"
         );
@@ -622,6 +633,7 @@ fn run(options: &Options) -> Result<(), String> {
         );
     }
     if options.figures.contains(&7) {
+        laps.mark("figure 7");
         eprintln!("graceful-bench: figure 7, gRPC against tonic alone");
         let grpc_specs: Vec<Spec> = GRPC_SERVERS
             .iter()
@@ -651,6 +663,7 @@ fn run(options: &Options) -> Result<(), String> {
     }
 
     if options.figures.contains(&9) {
+        laps.mark("figure 9");
         eprintln!("graceful-bench: figure 9, HTTP/2 under h2load against the same server alone");
         // Each runtime's baseline with graceful's target of that runtime,
         // as in figure 2: the peers are not in it.
@@ -670,6 +683,7 @@ fn run(options: &Options) -> Result<(), String> {
         }
     }
     if options.figures.contains(&11) {
+        laps.mark("figure 11");
         eprintln!("graceful-bench: figure 11, TLS under h2load against the same server alone");
         results.tls = Some(match &material {
             Ok(material) => {
@@ -703,6 +717,7 @@ fn run(options: &Options) -> Result<(), String> {
         });
     }
     if options.figures.contains(&10) {
+        laps.mark("figure 10");
         eprintln!(
             "graceful-bench: figure 10, requests failed during 10 upgrades against 10 restarts"
         );
@@ -712,6 +727,8 @@ fn run(options: &Options) -> Result<(), String> {
         ));
     }
 
+    laps.end();
+    results.laps = laps.into_spans();
     results.took = started.elapsed();
     results.load_after = machine::load_average();
     // Read at the end, so that the diagnoses are those beside this source.

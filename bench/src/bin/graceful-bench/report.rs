@@ -74,6 +74,41 @@ impl Settings {
 /// none ran.
 pub(crate) type TlsFigures = Result<Vec<(h2load::Config, Result<h2load::Figure, String>)>, String>;
 
+/// The time each part of a run took: a part runs from its [`mark`] to the
+/// next mark (or [`end`]), so that what comes between two figures counts
+/// for the one before.
+///
+/// [`mark`]: Laps::mark
+/// [`end`]: Laps::end
+#[derive(Debug, Default)]
+pub(crate) struct Laps {
+    current: Option<(&'static str, std::time::Instant)>,
+    spans: Vec<(&'static str, Duration)>,
+}
+
+impl Laps {
+    pub(crate) fn new() -> Laps {
+        Laps::default()
+    }
+
+    /// Ends the current part, if any, and starts `what`.
+    pub(crate) fn mark(&mut self, what: &'static str) {
+        self.end();
+        self.current = Some((what, std::time::Instant::now()));
+    }
+
+    /// Ends the current part.
+    pub(crate) fn end(&mut self) {
+        if let Some((what, since)) = self.current.take() {
+            self.spans.push((what, since.elapsed()));
+        }
+    }
+
+    pub(crate) fn into_spans(self) -> Vec<(&'static str, Duration)> {
+        self.spans
+    }
+}
+
 /// Everything a run found.
 #[derive(Debug, Clone)]
 pub(crate) struct Results {
@@ -83,6 +118,8 @@ pub(crate) struct Results {
     pub(crate) load_before: String,
     pub(crate) load_after: String,
     pub(crate) took: Duration,
+    /// How long each part of the run took, in the order they ran.
+    pub(crate) laps: Vec<(&'static str, Duration)>,
     /// Every server of the run: ours, the peers, the baselines.
     pub(crate) servers: Vec<Spec>,
     /// Where the targets came from, and which are missing.
@@ -190,6 +227,14 @@ pub(crate) fn markdown(results: &Results, chart: Option<&str>) -> String {
         },
         results.took.as_secs_f64() / 60.0
     );
+    if !results.laps.is_empty() {
+        let laps: Vec<String> = results
+            .laps
+            .iter()
+            .map(|(what, took)| format!("{what} {:.0} s", took.as_secs_f64()))
+            .collect();
+        let _ = writeln!(md, "- **Where the time went**: {}.", laps.join(", "));
+    }
     let _ = writeln!(
         md,
         "- **Machine**: {} cores ({}), {} of memory, {}; load average {} before the run, {} after.",
@@ -1847,6 +1892,10 @@ pub(crate) fn example() -> Results {
         load_before: "0 0 0".to_owned(),
         load_after: "0 0 0".to_owned(),
         took: Duration::from_secs(90),
+        laps: vec![
+            ("builds", Duration::from_secs(30)),
+            ("figure 1", Duration::from_millis(61_500)),
+        ],
         servers: vec![
             spec("graceful-tokio", Kind::Target),
             spec("graceful-tokio-min", Kind::Minimal),
@@ -2170,6 +2219,10 @@ mod tests {
         assert!(md.contains(
             "| 4. idle exit | graceful-tokio, no connection: ≤ 10 ms | 12.0 ms | **missed** |"
         ));
+        assert!(
+            md.contains("- **Where the time went**: builds 30 s, figure 1 62 s."),
+            "{md}"
+        );
         assert!(md.contains("5. scale | graceful-tokio: every one of 1\u{202f}000 requests in flight completes | 0 of 1 runs"));
         assert!(md.contains("| 5. scale | graceful-actix: exit ≤ 5 ms after the last of 1\u{202f}000 responses | 4.50 ms (1.25 ms to its `exit` line) | met |"), "{md}");
         assert!(md.contains("| 5. scale | graceful-actix: peak RSS with 1\u{202f}000 in flight ≤ the lowest peer's | 20.0 MiB; the lowest peer, axum: 18.0 MiB (1.11×) | **missed** |"), "{md}");
