@@ -17,7 +17,7 @@
 //! | `guard-ops` | enters and leaves a guard N times, for callgrind |
 //!
 //! Every server takes `--addr HOST:PORT` (default `127.0.0.1:0`); the
-//! plain and `-min` servers of tokio and smol also take `--tls CERT KEY`
+//! plain and `-min` servers also take `--tls CERT KEY`
 //! (PEM files), to serve TLS instead, HTTP/2 or HTTP/1.1 by ALPN. Each prints
 //! `listening HOST:PORT` on standard output once bound, and answers
 //! `GET /health/live` with `200 live`; the peers also answer

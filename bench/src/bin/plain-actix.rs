@@ -3,8 +3,12 @@
 //! conformance targets, over HTTP/1.1 and h2c (prior knowledge, chosen by
 //! actix-web's `bind_auto_h2c` from the first bytes, as the targets do).
 //! `listening HOST:PORT` is printed once bound.
+//!
+//! With `--tls CERT KEY` it serves TLS instead, by actix-web's own
+//! `bind_rustls_0_23` (HTTP/2 or HTTP/1.1 by ALPN, as the adapters).
 
 use actix_web::{App, HttpServer, web};
+use std::sync::Arc;
 
 async fn live() -> &'static str {
     "live"
@@ -13,8 +17,14 @@ async fn live() -> &'static str {
 #[actix_web::main]
 async fn main() -> std::io::Result<()> {
     let args = graceful_bench::ServerArgs::from_env();
-    let server = HttpServer::new(|| App::new().route("/health/live", web::get().to(live)))
-        .bind_auto_h2c(args.addr)?;
+    let server = HttpServer::new(|| App::new().route("/health/live", web::get().to(live)));
+    let server = match &args.tls {
+        Some(tls) => {
+            let config = Arc::unwrap_or_clone(graceful_bench::tls_config(tls)?);
+            server.bind_rustls_0_23(args.addr, config)?
+        }
+        None => server.bind_auto_h2c(args.addr)?,
+    };
     for addr in server.addrs() {
         graceful_bench::announce(addr);
     }

@@ -57,9 +57,6 @@ const EXIT_TIMEOUT: Duration = Duration::from_secs(90);
 /// How long the client waits for one response.
 const RESPONSE_TIMEOUT: Duration = Duration::from_secs(30);
 
-/// How many times each count is measured.
-pub(crate) const REPEATS: usize = 2;
-
 /// What the counts run.
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct Config {
@@ -69,10 +66,11 @@ pub(crate) struct Config {
     pub(crate) requests: usize,
     /// Keep-alive connections the requests take turns on.
     pub(crate) connections: usize,
-    /// How many times the h2c counts are measured: once in quick mode, as
-    /// an h2c request under valgrind costs 5 to 12 times an HTTP/1.1 one
-    /// and its repeats agree within 2 %.
-    pub(crate) h2c_repeats: usize,
+    /// How many times each count is measured: twice in a full run, which
+    /// shows how far apart two measurements of the same binary are (0.1 %
+    /// for the guards, up to about 1 % per request, from the runtimes'
+    /// timer and park paths); once in a quick run, to keep it short.
+    pub(crate) repeats: usize,
 }
 
 /// The instruction count of one enter+leave of one variant.
@@ -279,7 +277,7 @@ pub(crate) fn guards(program: &Path, config: &Config) -> Result<Vec<GuardCount>,
                 continue;
             }
             let mut per_op = Vec::new();
-            for _ in 0..REPEATS {
+            for _ in 0..config.repeats {
                 let mut totals = [0u64; 2];
                 for (total, n) in totals
                     .iter_mut()
@@ -363,11 +361,7 @@ pub(crate) fn serving(
     // One CPU for the server, so that every runtime sizes itself to one
     // worker thread; the client on another, as in figure 2.
     let split = Split::of_this_machine().with_one_server_cpu();
-    let repeats = if protocol == Protocol::H2c {
-        config.h2c_repeats
-    } else {
-        REPEATS
-    };
+    let repeats = config.repeats;
     for repeat in 0..repeats {
         let mut base = None;
         for (i, spec) in specs.iter().enumerate() {

@@ -43,7 +43,7 @@ impl Settings {
                 warm_up: if quick { ms(300) } else { ms(500) },
                 duration: if quick { ms(1_500) } else { ms(3_000) },
             },
-            rounds: if quick { 5 } else { 12 },
+            rounds: if quick { 3 } else { 12 },
             busy: exit::Config {
                 repetitions: if quick { 5 } else { 20 },
                 in_flight: 4,
@@ -64,7 +64,7 @@ impl Settings {
                 guard_ops: 100_000,
                 requests: if quick { 200 } else { 1_000 },
                 connections: 4,
-                h2c_repeats: if quick { 1 } else { callgrind::REPEATS },
+                repeats: if quick { 1 } else { 2 },
             },
         }
     }
@@ -182,6 +182,15 @@ fn spread(s: &Summary, f: impl Fn(f64) -> String) -> String {
 
 fn verdict(met: bool) -> &'static str {
     if met { "met" } else { "**missed**" }
+}
+
+/// "once", "twice", "N times": how many times a count was measured.
+fn times(n: usize) -> String {
+    match n {
+        1 => "once (a quick run; a full run measures twice)".to_owned(),
+        2 => "twice".to_owned(),
+        n => format!("{n} times"),
+    }
 }
 
 /// A thousands-separated count, `10 000`.
@@ -850,14 +859,14 @@ fn guard_counts(md: &mut String, r: &Results) {
          `valgrind --tool=callgrind` running `guard-ops VARIANT THREADS N` (this crate's \
          binary) with N = {} and N = {} on each thread: the difference of the two totals over \
          the extra iterations, which cancels start-up, thread creation and exit. Measured \
-         {} times; both counts are shown, and how far apart they are. valgrind runs one \
+         {}; each count is shown, and how far apart they are. valgrind runs one \
          thread at a time, so the 2-thread counts include the compare-and-swap retries that \
          a switch between threads causes, but not what contention costs in time (a cache \
          line moving between cores): that shows in the wall clock only. A locked \
          read-modify-write counts as one instruction, however long it takes.\n",
         c.guard_ops,
         2 * c.guard_ops,
-        callgrind::REPEATS
+        times(c.repeats)
     );
     let rows = match counts {
         Ok(rows) => rows,
@@ -921,7 +930,7 @@ fn serving_counts(md: &mut String, r: &Results) {
          connections taking turns, one request in flight at a time, then a SIGTERM. Run once \
          with {} requests and once with {}: the difference of the two totals over the {} extra \
          requests is the count of one request, with start-up, the connections' opening and \
-         closing, and the shutdown cancelled out. Measured {} times; each ratio is against the \
+         closing, and the shutdown cancelled out. Measured {}; each ratio is against the \
          baseline of the same repeat, and the figure is the mean of the repeats. The profiles \
          of the last repeat are kept in `target/release/callgrind/` for `callgrind_annotate`. \
          Goal: ≤ {SERVING_INSTRUCTIONS}× the baseline for each `-min` server, the baseline \
@@ -930,19 +939,16 @@ fn serving_counts(md: &mut String, r: &Results) {
          shutdown code, and are not in the baseline. The h2c rows are the same measurement \
          over HTTP/2 with prior knowledge (the `h2` crate's client, the same number of \
          connections, one stream in flight at a time, the connections closed by the client \
-         before the SIGTERM), for each baseline and its `-min` server, measured {} time{}. \
+         before the SIGTERM), for each baseline and its `-min` server. \
          The `HTTP/1.1 over TLS` rows are the HTTP/1.1 measurement over rustls (ALPN \
          `http/1.1`, one self-signed certificate per run, the servers started with `--tls \
-         CERT KEY`; the handshakes are per connection and cancel out), for tokio and smol: \
-         plain-actix would serve TLS through actix-web's `rustls-0_23` feature, whose \
-         `actix-tls` is not in the lockfile.\n",
+         CERT KEY`; the handshakes are per connection and cancel out), for each baseline \
+         and its `-min` server.\n",
         c.connections,
         c.requests,
         2 * c.requests,
         c.requests,
-        callgrind::REPEATS,
-        c.h2c_repeats,
-        if c.h2c_repeats == 1 { "" } else { "s" },
+        times(c.repeats),
     );
     let rows = match counts {
         Ok(rows) => rows,
@@ -1693,12 +1699,11 @@ fn figure_tls(md: &mut String, r: &Results) {
          certificate made for the run with rcgen; h2load does not verify it): HTTP/2 by ALPN \
          `h2`, and HTTP/1.1 (`--h1`, one request in flight per connection). The baselines \
          serve TLS as tokio-rustls and futures-rustls teach (a `TlsAcceptor` around each \
-         stream, then hyper's HTTP/2 or HTTP/1.1 by the negotiated ALPN); the `-min` servers \
-         through their adapter's `tls::serve_tls` and `tls::load_config`. Rounds as in figure \
-         9: each server started afresh in each round, in a rotated order, each ratio against \
-         the baseline's rate of the same round. The actix pair is not in it: plain-actix \
-         would serve TLS through actix-web's `rustls-0_23` feature, whose `actix-tls` is not \
-         in the lockfile. The instruction counts per request over TLS are figure 2's \
+         stream, then hyper's HTTP/2 or HTTP/1.1 by the negotiated ALPN), and plain-actix by \
+         actix-web's own `bind_rustls_0_23`; the `-min` servers through their adapter's \
+         `tls::serve_tls` and `tls::load_config`. Rounds as in figure 9: each server started \
+         afresh in each round, in a rotated order, each ratio against the baseline's rate of \
+         the same round. The instruction counts per request over TLS are figure 2's \
          `HTTP/1.1 over TLS` rows.\n"
     );
     let _ = writeln!(
