@@ -471,6 +471,16 @@ fn requests_in_turn(addr: SocketAddr, requests: usize, connections: usize) -> io
     let mut streams: Vec<TcpStream> = (0..connections.max(1))
         .map(|_| http::connect(addr, RESPONSE_TIMEOUT))
         .collect::<io::Result<_>>()?;
+    take_turns(&mut streams, addr, requests)
+}
+
+/// Sends `requests` `GET /health/live` on `streams`, one after the other,
+/// each on the next stream in turn; returns how many were answered 200.
+fn take_turns<S: io::Read + io::Write>(
+    streams: &mut [S],
+    addr: SocketAddr,
+    requests: usize,
+) -> io::Result<usize> {
     let count = streams.len();
     let mut ok = 0;
     for i in 0..requests {
@@ -495,14 +505,7 @@ fn tls_requests_in_turn(
     let mut streams = (0..connections.max(1))
         .map(|_| tls::connect(addr, client, RESPONSE_TIMEOUT))
         .collect::<io::Result<Vec<_>>>()?;
-    let count = streams.len();
-    let mut ok = 0;
-    for i in 0..requests {
-        let response = http::get(&mut streams[i % count], addr, "/health/live")?;
-        if response.status == 200 {
-            ok += 1;
-        }
-    }
+    let ok = take_turns(&mut streams, addr, requests)?;
     for mut stream in streams {
         stream.conn.send_close_notify();
         stream.flush()?;

@@ -1607,6 +1607,32 @@ fn figure_sse(md: &mut String, r: &Results) {
     failures(md, rows.iter().map(|row| (&row.server, &row.failures)));
 }
 
+/// One h2load row's cells from the server on, as figures 9 and 11 show
+/// them: rate (median, min – max), ratio to the baseline, requests, failed,
+/// errored, non-2xx.
+fn h2load_cells(row: &h2load::Row) -> String {
+    let rate = Summary::of(&row.rates);
+    let ratio = if row.server == row.baseline {
+        "baseline".to_owned()
+    } else {
+        Summary::of(&row.ratios).map_or("-".to_owned(), |s| {
+            format!("{:.3}× {}", s.median, row.baseline)
+        })
+    };
+    format!(
+        "{} | {} | {} | {ratio} | {} | {} | {} | {}",
+        row.server,
+        rate.as_ref()
+            .map_or("-".to_owned(), |s| format!("{:.0}", s.median)),
+        rate.as_ref()
+            .map_or("-".to_owned(), |s| format!("{:.0} – {:.0}", s.min, s.max)),
+        count(row.requests as usize),
+        row.failed,
+        row.errored,
+        row.not_2xx
+    )
+}
+
 fn figure_h2load(md: &mut String, r: &Results) {
     let Some(figure) = &r.h2load else { return };
     let _ = writeln!(md, "## 9. HTTP/2 under h2load\n");
@@ -1653,27 +1679,7 @@ fn figure_h2load(md: &mut String, r: &Results) {
             let _ = writeln!(md, "| {} | no HTTP/2 | | | | | | |", row.server);
             continue;
         }
-        let rate = Summary::of(&row.rates);
-        let ratio = if row.server == row.baseline {
-            "baseline".to_owned()
-        } else {
-            Summary::of(&row.ratios).map_or("-".to_owned(), |s| {
-                format!("{:.3}× {}", s.median, row.baseline)
-            })
-        };
-        let _ = writeln!(
-            md,
-            "| {} | {} | {} | {ratio} | {} | {} | {} | {} |",
-            row.server,
-            rate.as_ref()
-                .map_or("-".to_owned(), |s| format!("{:.0}", s.median)),
-            rate.as_ref()
-                .map_or("-".to_owned(), |s| format!("{:.0} – {:.0}", s.min, s.max)),
-            count(row.requests as usize),
-            row.failed,
-            row.errored,
-            row.not_2xx
-        );
+        let _ = writeln!(md, "| {} |", h2load_cells(row));
     }
     failures(
         md,
@@ -1738,27 +1744,7 @@ fn figure_tls(md: &mut String, r: &Results) {
                 let _ = writeln!(md, "| {label} | {} | no answer | | | | | | |", row.server);
                 continue;
             }
-            let rate = Summary::of(&row.rates);
-            let ratio = if row.server == row.baseline {
-                "baseline".to_owned()
-            } else {
-                Summary::of(&row.ratios).map_or("-".to_owned(), |s| {
-                    format!("{:.3}× {}", s.median, row.baseline)
-                })
-            };
-            let _ = writeln!(
-                md,
-                "| {label} | {} | {} | {} | {ratio} | {} | {} | {} | {} |",
-                row.server,
-                rate.as_ref()
-                    .map_or("-".to_owned(), |s| format!("{:.0}", s.median)),
-                rate.as_ref()
-                    .map_or("-".to_owned(), |s| format!("{:.0} – {:.0}", s.min, s.max)),
-                count(row.requests as usize),
-                row.failed,
-                row.errored,
-                row.not_2xx
-            );
+            let _ = writeln!(md, "| {label} | {} |", h2load_cells(row));
             if !row.failures.is_empty() {
                 notes.push((format!("{} ({label})", row.server), row.failures.clone()));
             }
