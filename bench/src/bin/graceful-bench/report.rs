@@ -835,15 +835,17 @@ fn figure_guards(md: &mut String, r: &Results) {
     let _ = writeln!(md);
 }
 
-/// The repeats of a count, `a, b`, and how far apart they are.
+/// The repeats of a count, `a, b`, and how far apart they are (`-` for a
+/// count measured once: there is nothing to be apart from).
 fn repeats(values: &[f64], digits: usize) -> (String, String) {
     let shown = values
         .iter()
         .map(|v| format!("{v:.digits$}"))
         .collect::<Vec<_>>()
         .join(", ");
-    let spread =
-        callgrind::spread(values).map_or("-".to_owned(), |d| format!("{:.3} %", d * 100.0));
+    let spread = callgrind::spread(values)
+        .filter(|_| values.len() > 1)
+        .map_or("-".to_owned(), |d| format!("{:.3} %", d * 100.0));
     (shown, spread)
 }
 
