@@ -74,8 +74,7 @@ struct TrackedIo<I> {
     /// follow (HTTP/1.1 after its first read): every later read goes to
     /// the io directly. One flag checked per read, so that an HTTP/1.1
     /// read costs one branch more than the bare io's, and the replay and
-    /// HTTP/2 paths (with HTTP/2's 16 KiB buffer on the stack, which the
-    /// whole function's frame would pay for) stay out of line.
+    /// HTTP/2 paths stay out of line.
     direct: bool,
 }
 
