@@ -39,6 +39,8 @@ use graceful_core::Shutdown;
 use graceful_core::conn::{ConnIo, Connection};
 #[cfg(feature = "http2")]
 use graceful_core::goaway::InboundFrames;
+#[cfg(feature = "http2")]
+use graceful_core::wire::WireStreams;
 use std::cell::Cell;
 use std::fmt;
 use std::future::{Future, poll_fn};
@@ -195,6 +197,10 @@ pub(crate) struct Io {
     /// PING's ACK can be spliced in at the bound ([`graceful_core::goaway`]).
     #[cfg(feature = "http2")]
     frames: Option<InboundFrames>,
+    /// HTTP/2 only: the streams open on the wire, so that a flush releases
+    /// a stream only once its last frame is written ([`WireStreams`]).
+    #[cfg(feature = "http2")]
+    wire: Option<WireStreams>,
 }
 
 impl Io {
@@ -211,14 +217,18 @@ impl Io {
             replayed: 0,
             #[cfg(feature = "http2")]
             frames: None,
+            #[cfg(feature = "http2")]
+            wire: None,
         }
     }
 
-    /// Follows the inbound HTTP/2 frames from here on (the replayed bytes
-    /// included), splicing in the ACK `frames` is asked for.
+    /// Follows the HTTP/2 frames from here on (the replayed bytes
+    /// included), both ways: splicing in the ACK `frames` is asked for, and
+    /// counting the streams open on the wire for each flush.
     #[cfg(feature = "http2")]
     pub(crate) fn follow_frames(&mut self, frames: InboundFrames) {
         self.frames = Some(frames);
+        self.wire = Some(WireStreams::new());
     }
 
     /// Reads until the bytes are known not to be the HTTP/2 preface, or are
@@ -273,9 +283,9 @@ impl AsyncRead for Io {
         // an HTTP/1.1 read costs two checks on top of the socket's, and
         // none of the HTTP/2 path's registers.
         #[cfg(feature = "http2")]
-        if let Some(frames) = &mut this.frames {
+        if let (Some(frames), Some(wire)) = (&mut this.frames, &mut this.wire) {
             let (stream, prefix) = (&mut this.stream, &this.prefix[..]);
-            return poll_read_h2(stream, frames, prefix, &mut this.replayed, cx, buf);
+            return poll_read_h2(stream, frames, wire, prefix, &mut this.replayed, cx, buf);
         }
         if replay(&this.prefix, &mut this.replayed, buf).is_some() {
             return Poll::Ready(Ok(()));
@@ -292,6 +302,7 @@ impl AsyncRead for Io {
 fn poll_read_h2(
     stream: &mut Stream,
     frames: &mut InboundFrames,
+    wire: &mut WireStreams,
     prefix: &[u8],
     replayed: &mut usize,
     cx: &mut Context<'_>,
@@ -303,11 +314,13 @@ fn poll_read_h2(
     }
     if let Some(replay) = replay(prefix, replayed, buf) {
         frames.consumed(replay);
+        wire.read(replay);
         return Poll::Ready(Ok(()));
     }
     let before = buf.filled().len();
     std::task::ready!(on_stream!(stream, io => io.poll_read(cx, buf)))?;
     frames.consumed(&buf.filled()[before..]);
+    wire.read(&buf.filled()[before..]);
     Poll::Ready(Ok(()))
 }
 
@@ -330,7 +343,13 @@ impl AsyncWrite for Io {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        on_stream!(&mut self.get_mut().stream, io => io.poll_write(cx, buf))
+        let this = self.get_mut();
+        let written = on_stream!(&mut this.stream, io => io.poll_write(cx, buf));
+        #[cfg(feature = "http2")]
+        if let (Some(wire), Poll::Ready(Ok(n))) = (&mut this.wire, &written) {
+            wire.written(&buf[..*n]);
+        }
+        written
     }
 
     fn poll_write_vectored(
@@ -338,7 +357,21 @@ impl AsyncWrite for Io {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        on_stream!(&mut self.get_mut().stream, io => io.poll_write_vectored(cx, bufs))
+        let this = self.get_mut();
+        let written = on_stream!(&mut this.stream, io => io.poll_write_vectored(cx, bufs));
+        #[cfg(feature = "http2")]
+        if let (Some(wire), Poll::Ready(Ok(n))) = (&mut this.wire, &written) {
+            let mut left = *n;
+            for buf in bufs {
+                let n = left.min(buf.len());
+                wire.written(&buf[..n]);
+                left -= n;
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+        written
     }
 
     fn is_write_vectored(&self) -> bool {
@@ -353,6 +386,11 @@ impl AsyncWrite for Io {
         let this = self.get_mut();
         let flushed = on_stream!(&mut this.stream, io => io.poll_flush(cx));
         if let Poll::Ready(Ok(())) = flushed {
+            #[cfg(feature = "http2")]
+            if let Some(wire) = &this.wire {
+                this.conn.flushed_streams(wire.open());
+                return flushed;
+            }
             this.conn.flushed();
         }
         flushed

@@ -16,8 +16,13 @@
 //!    the connection, and the connection lets go of it at the next
 //!    successful flush of its io ([`ConnIo::flushed`]), which HTTP/1
 //!    libraries attempt only once everything they had buffered is written.
-//!    When the io is gone ([`ConnIo`] dropped), nothing will be flushed
-//!    again and every request still waiting ends.
+//!    HTTP/2 interleaves streams, and a flush can come before a stream's
+//!    last frame is even queued: there the flush releases only as many of
+//!    the requests handed back as are no longer open on the wire
+//!    ([`ConnIo::flushed_streams`], with the open streams counted by
+//!    [`crate::wire::WireStreams`]). When the io is gone ([`ConnIo`]
+//!    dropped), nothing will be flushed again and every request still
+//!    waiting ends.
 //! 2. **A busy connection is closed at the deadline, an idle one never.**
 //!    When [`Shutdown::abandoned`] resolves, a connection with a request in
 //!    progress ([`Connection::is_busy`]) is closed: its responses cannot
@@ -56,10 +61,40 @@
 //! returns and ends at once, as nothing will flush it.
 //!
 //! The same shape serves HTTP/2: a connection with many streams is one
-//! [`Connection`] with one [`InFlight`] per stream, each ending at the
+//! [`Connection`] with one [`InFlight`] per stream, each ending at a
 //! flush after its stream's last frame; [`Connection::is_busy`] is true
 //! while any stream is. An upgraded connection (a WebSocket) is one
 //! request whose body is the session.
+//!
+//! # Design: which HTTP/2 streams a flush releases
+//!
+//! A flush knows how many streams are open on the wire (`open`: opened by
+//! the client, last frame not yet written whole), not which requests they
+//! are: a handed-back request does not know its stream id, and the io
+//! wrapper sees frames, not requests. It does know how many requests are
+//! waiting (`W`, handed back) and how many are running (`A`, entered and
+//! not handed back: `busy - W`). A running request's stream is open on the
+//! wire, so of the `open` streams at most `open - A` are waiting ones whose
+//! last frame is still unwritten: [`ConnIo::flushed_streams`] keeps
+//! `min(W, open - A)` of the waiting requests and releases the rest. Which
+//! requests those are does not matter, only how many: they are counted,
+//! not named. Invariants:
+//!
+//! 1. The last request of a connection is released only by a flush that
+//!    saw no stream open on the wire, or by the io's end: for `busy` to
+//!    reach 0, `A` is 0 and all `W` are released, so `min(W, open)` is 0.
+//!    So the drain cannot complete while a stream of a connection that is
+//!    still up has a frame left to write.
+//! 2. A running request whose stream is no longer open (the client reset
+//!    it, or an empty body's `END_STREAM` went out before the request was
+//!    handed back) makes `open - A` an undercount, and a waiting request
+//!    may be released before its last frame is written. That request's
+//!    connection then still has the running one in progress, which by 1
+//!    is released only once nothing is open: the drain still waits for
+//!    the frame.
+//! 3. A stream open on the wire that no request holds (refused, or not yet
+//!    handed to the service) only keeps requests in progress longer, until
+//!    h2 resets or answers it.
 
 use crate::sync::{Arc, AtomicUsize, Ordering};
 use crate::{OwnedGuard, Phase, Refused, Shutdown};
@@ -260,6 +295,64 @@ impl ConnIo {
         // the word holds no flag here and zero is what it goes back to.
         let waiting = self.inner.waiting.swap(0, Ordering::Acquire);
         self.inner.release(waiting / WAITING);
+    }
+
+    /// A flush of an HTTP/2 connection's io succeeded, with `open` streams
+    /// still open on the wire ([`WireStreams::open`]): the requests handed
+    /// back before it end, except as many as may be among those streams
+    /// (see the module's design notes).
+    ///
+    /// Call it instead of [`flushed`](ConnIo::flushed) when the io's
+    /// `poll_flush` returns `Ready(Ok(()))` on an HTTP/2 connection.
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use graceful_core::Shutdown;
+    /// use graceful_core::conn::Connection;
+    ///
+    /// let shutdown = Shutdown::builder().build()?.handle();
+    /// let (conn, io) = Connection::new(&shutdown);
+    /// drop(conn.enter_stream()?); // its trailers were handed to h2...
+    /// io.flushed_streams(1); // ...and are not written yet
+    /// assert_eq!(shutdown.in_flight(), 1);
+    /// io.flushed_streams(0); // now they are
+    /// assert_eq!(shutdown.in_flight(), 0);
+    /// # Ok::<(), Box<dyn std::error::Error>>(())
+    /// ```
+    ///
+    /// [`WireStreams::open`]: crate::wire::WireStreams::open
+    #[inline]
+    pub fn flushed_streams(&self, open: usize) {
+        // Relaxed: as in `flushed`.
+        self.inner.flushes.fetch_add(1, Ordering::Relaxed);
+        if self.inner.waiting.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        // Acquire: pairs with the Release of `hand_back`, as the swap of
+        // `flushed` does. The word holds no flag here (see `flushed`).
+        let waiting = self.inner.waiting.load(Ordering::Acquire) / WAITING;
+        // Relaxed: `busy` only grows under us (entries; releases are this
+        // io's), and it counts every request of `waiting` (handed back,
+        // not released), so a later, larger value only counts more running
+        // requests, which `open` already covers: their streams were read
+        // before this flush, on this io.
+        let running = self
+            .inner
+            .busy
+            .load(Ordering::Relaxed)
+            .saturating_sub(waiting);
+        let held = waiting.min(open.saturating_sub(running));
+        let released = waiting - held;
+        if released == 0 {
+            return;
+        }
+        // AcqRel: takes exactly the requests counted above; those handed
+        // back since stay for the next flush.
+        self.inner
+            .waiting
+            .fetch_sub(released * WAITING, Ordering::AcqRel);
+        self.inner.release(released);
     }
 
     /// The connection this io belongs to.
@@ -481,6 +574,45 @@ mod tests {
         drop(second);
         io.flushed();
         assert!(!conn.is_busy());
+    }
+
+    #[test]
+    fn an_http2_stream_ends_at_a_flush_with_its_last_frame_written() {
+        let shutdown = shutdown();
+        let (conn, io) = Connection::new(&shutdown);
+        let running = conn.enter_stream().expect("enter");
+        let ended = conn.enter_stream().expect("enter");
+        drop(ended); // handed back, its trailers not yet queued
+        io.flushed_streams(2);
+        assert_eq!(shutdown.in_flight(), 2, "both streams are open");
+        io.flushed_streams(1);
+        assert_eq!(shutdown.in_flight(), 1, "the open one is the running one");
+        drop(running);
+        io.flushed_streams(1);
+        assert_eq!(shutdown.in_flight(), 1, "its last frame is not written");
+        assert!(conn.is_busy());
+        io.flushed_streams(0);
+        assert_eq!(shutdown.in_flight(), 0);
+        assert!(!conn.is_busy());
+        assert_eq!(conn.flushes(), 4);
+    }
+
+    #[test]
+    fn an_early_release_leaves_the_connection_busy_until_nothing_is_open() {
+        // Invariant 2: the running stream's client reset it (not open),
+        // so a waiting one whose frame is unwritten is released early...
+        let shutdown = shutdown();
+        let (conn, io) = Connection::new(&shutdown);
+        let reset = conn.enter_stream().expect("enter");
+        drop(conn.enter_stream().expect("enter"));
+        io.flushed_streams(1);
+        assert_eq!(shutdown.in_flight(), 1);
+        // ...and the connection's last is held until that frame is written.
+        drop(reset);
+        io.flushed_streams(1);
+        assert_eq!(shutdown.in_flight(), 1);
+        io.flushed_streams(0);
+        assert_eq!(shutdown.in_flight(), 0);
     }
 
     #[test]

@@ -27,6 +27,7 @@
 //! ([`InboundFrames::splice`]) and shows it every byte it hands on
 //! ([`InboundFrames::consumed`]).
 
+use crate::wire::{FrameCursor, PREFACE_LEN};
 use std::time::Duration;
 
 /// How long after its first GOAWAY an HTTP/2 connection gets its final
@@ -60,9 +61,6 @@ const PING_ACK: [u8; 17] = {
     frame
 };
 
-/// The length of the HTTP/2 connection preface.
-const PREFACE_LEN: usize = 24;
-
 /// Asks a connection's reader for the spliced ACK; shared by the
 /// connection (which knows when the bound is reached) and its io.
 #[derive(Debug, Clone, Default)]
@@ -87,13 +85,8 @@ impl AckRequest {
 #[derive(Debug)]
 pub struct InboundFrames {
     request: AckRequest,
-    /// Preface bytes still to come.
-    preface: usize,
-    /// The current frame's header, as far as it has come.
-    header: [u8; 9],
-    header_len: usize,
-    /// Payload bytes of the current frame still to come.
-    payload: usize,
+    /// Where the bytes read so far stand.
+    cursor: FrameCursor,
     /// Bytes of [`PING_ACK`] handed to h2 so far, while splicing.
     splicing: Option<usize>,
 }
@@ -104,22 +97,15 @@ impl InboundFrames {
     pub fn new(request: AckRequest) -> InboundFrames {
         InboundFrames {
             request,
-            preface: PREFACE_LEN,
-            header: [0; 9],
-            header_len: 0,
-            payload: 0,
+            cursor: FrameCursor::new(PREFACE_LEN),
             splicing: None,
         }
-    }
-
-    fn at_boundary(&self) -> bool {
-        self.preface == 0 && self.header_len == 0 && self.payload == 0
     }
 
     /// The spliced bytes to hand to h2 before anything else, if any: up
     /// to `room` of them. Call before reading; then [`InboundFrames::consumed`].
     pub fn splice(&mut self, room: usize) -> Option<&'static [u8]> {
-        if self.splicing.is_none() && self.at_boundary() && self.request.take() {
+        if self.splicing.is_none() && self.cursor.at_boundary() && self.request.take() {
             self.splicing = Some(0);
         }
         let sent = self.splicing?;
@@ -133,29 +119,8 @@ impl InboundFrames {
     }
 
     /// Follows `bytes`, read from the client and handed to h2.
-    pub fn consumed(&mut self, mut bytes: &[u8]) {
-        while !bytes.is_empty() {
-            if self.preface > 0 {
-                let n = self.preface.min(bytes.len());
-                self.preface -= n;
-                bytes = &bytes[n..];
-            } else if self.payload > 0 {
-                let n = self.payload.min(bytes.len());
-                self.payload -= n;
-                bytes = &bytes[n..];
-            } else {
-                let n = (9 - self.header_len).min(bytes.len());
-                self.header[self.header_len..self.header_len + n].copy_from_slice(&bytes[..n]);
-                self.header_len += n;
-                bytes = &bytes[n..];
-                if self.header_len == 9 {
-                    let h = &self.header;
-                    self.payload =
-                        (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
-                    self.header_len = 0;
-                }
-            }
-        }
+    pub fn consumed(&mut self, bytes: &[u8]) {
+        self.cursor.feed(bytes, |_| {});
     }
 }
 

@@ -106,7 +106,9 @@
 //!
 //! Without a feature, [`conn`] holds the per-connection rules every HTTP
 //! adapter applies (a request ends at the flush after its last byte; a
-//! busy connection closes at the drain deadline) and [`signal`] the
+//! busy connection closes at the drain deadline), [`wire`] the HTTP/2
+//! streams an io wrapper follows so that the first rule holds for HTTP/2,
+//! and [`signal`] the
 //! forwarding of signals, with [`Run::with_signals`].
 //!
 //! Architecture invariant: no async runtime is in this crate's dependency
@@ -148,6 +150,7 @@ mod timer;
 mod trace;
 mod wait;
 mod waiters;
+pub mod wire;
 
 pub use builder::Builder;
 pub use cause::{Cause, Signal};

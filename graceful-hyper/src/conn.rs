@@ -29,13 +29,17 @@
 //! picked one sees as a reset). This module only tells the core what hyper
 //! does: [`TrackedIo`] reports each successful flush (hyper flushes only
 //! once it has written everything it buffered, with `pipeline_flush` off,
-//! as here) and, when hyper drops it, that the io is gone.
+//! as here), on HTTP/2 with the streams still open on the wire
+//! ([`WireStreams`]: a stream's task queues its last frame after its body
+//! ended, and a flush between the two has not written it), and, when hyper
+//! drops it, that the io is gone.
 
 use crate::cancel::RESET_BOUND;
 use crate::ping_ack::{AckRequest, InboundFrames};
 use crate::service::GracefulService;
 use crate::service::Streams;
 use graceful_core::conn::{ConnIo, Connection};
+use graceful_core::wire::WireStreams;
 use graceful_core::{Abandoned, Phase, Reached, Shutdown, Sleep, Timer};
 use http::{Request, Response};
 use http_body::Body;
@@ -67,6 +71,9 @@ struct TrackedIo<I> {
     /// HTTP/2 only: the inbound frames, followed so that the shutdown
     /// PING's ACK can be spliced in at the bound ([`crate::ping_ack`]).
     frames: Option<InboundFrames>,
+    /// HTTP/2 only: the streams open on the wire, so that a flush releases
+    /// a stream only once its last frame is written ([`WireStreams`]).
+    wire: Option<WireStreams>,
     /// HTTP/2 only: where a read past the replay lands before it is
     /// followed and handed to hyper (see `poll_read_frames`).
     scratch: Vec<u8>,
@@ -113,6 +120,9 @@ impl<I: Read + Unpin> TrackedIo<I> {
             let replay = &this.prefix[this.replayed..this.replayed + n];
             if let Some(frames) = &mut this.frames {
                 frames.consumed(replay);
+                if let Some(wire) = &mut this.wire {
+                    wire.read(replay);
+                }
                 buf.put_slice(replay);
                 this.replayed += n;
                 return Poll::Ready(Ok(()));
@@ -172,6 +182,9 @@ impl<I: Read + Unpin> TrackedIo<I> {
         let mut read = ReadBuf::new(&mut self.scratch[..room]);
         ready!(Pin::new(&mut self.io).poll_read(cx, read.unfilled()))?;
         frames.consumed(read.filled());
+        if let Some(wire) = &mut self.wire {
+            wire.read(read.filled());
+        }
         buf.put_slice(read.filled());
         Poll::Ready(Ok(()))
     }
@@ -184,7 +197,12 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
         cx: &mut Context<'_>,
         buf: &[u8],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.io).poll_write(cx, buf);
+        if let (Some(wire), Poll::Ready(Ok(n))) = (&mut this.wire, &written) {
+            wire.written(&buf[..*n]);
+        }
+        written
     }
 
     #[inline]
@@ -192,7 +210,10 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
         let this = self.get_mut();
         let flushed = Pin::new(&mut this.io).poll_flush(cx);
         if let Poll::Ready(Ok(())) = flushed {
-            this.conn.flushed();
+            match &this.wire {
+                None => this.conn.flushed(),
+                Some(wire) => this.conn.flushed_streams(wire.open()),
+            }
         }
         flushed
     }
@@ -213,7 +234,20 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
         cx: &mut Context<'_>,
         bufs: &[io::IoSlice<'_>],
     ) -> Poll<io::Result<usize>> {
-        Pin::new(&mut self.get_mut().io).poll_write_vectored(cx, bufs)
+        let this = self.get_mut();
+        let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
+        if let (Some(wire), Poll::Ready(Ok(n))) = (&mut this.wire, &written) {
+            let mut left = *n;
+            for buf in bufs {
+                let n = left.min(buf.len());
+                wire.written(&buf[..n]);
+                left -= n;
+                if left == 0 {
+                    break;
+                }
+            }
+        }
+        written
     }
 }
 
@@ -445,6 +479,7 @@ where
         replayed: 0,
         scratch: Vec::new(),
         frames: None,
+        wire: None,
         direct: false,
     };
     let service = GracefulService::for_connection(service, state.clone());
@@ -462,6 +497,7 @@ where
         if h2 {
             let ack = AckRequest::default();
             io.frames = Some(InboundFrames::new(ack.clone()));
+            io.wire = Some(WireStreams::new());
             let conn = http2::Builder::new(spawner).serve_connection(io, Streams { service });
             H2 {
                 conn,
