@@ -361,15 +361,7 @@ impl AsyncWrite for Io {
         let written = on_stream!(&mut this.stream, io => io.poll_write_vectored(cx, bufs));
         #[cfg(feature = "http2")]
         if let (Some(wire), Poll::Ready(Ok(n))) = (&mut this.wire, &written) {
-            let mut left = *n;
-            for buf in bufs {
-                let n = left.min(buf.len());
-                wire.written(&buf[..n]);
-                left -= n;
-                if left == 0 {
-                    break;
-                }
-            }
+            wire.written_vectored(bufs, *n);
         }
         written
     }

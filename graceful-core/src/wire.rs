@@ -272,6 +272,20 @@ impl WireStreams {
         });
     }
 
+    /// Follows the first `written` bytes of `bufs`, which the socket
+    /// accepted from a vectored write.
+    pub fn written_vectored(&mut self, bufs: &[std::io::IoSlice<'_>], written: usize) {
+        let mut left = written;
+        for buf in bufs {
+            if left == 0 {
+                break;
+            }
+            let n = left.min(buf.len());
+            self.written(&buf[..n]);
+            left -= n;
+        }
+    }
+
     /// How many streams are open on the wire: opened by the client, and
     /// neither ended by a frame written whole nor reset.
     #[inline]
@@ -428,6 +442,19 @@ mod tests {
         assert_eq!(wire.open(), 2, "nor is anything after it");
         wire.written(&frame(DATA, END_STREAM, 1, &[]));
         wire.written(&frame(DATA, END_STREAM, 3, &[]));
+        assert_eq!(wire.open(), 0);
+    }
+
+    #[test]
+    fn a_vectored_write_is_followed_as_far_as_it_went() {
+        let mut wire = connected();
+        wire.read(&frame(HEADERS, END_HEADERS, 1, &[0x82]));
+        let head = frame(HEADERS, END_HEADERS, 1, &[0x88]);
+        let end = frame(DATA, END_STREAM, 1, b"ok");
+        let bufs = [std::io::IoSlice::new(&head), std::io::IoSlice::new(&end)];
+        wire.written_vectored(&bufs, head.len() + end.len() - 1);
+        assert_eq!(wire.open(), 1, "one byte short");
+        wire.written(&end[end.len() - 1..]);
         assert_eq!(wire.open(), 0);
     }
 

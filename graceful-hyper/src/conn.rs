@@ -237,15 +237,7 @@ impl<I: Write + Unpin> Write for TrackedIo<I> {
         let this = self.get_mut();
         let written = Pin::new(&mut this.io).poll_write_vectored(cx, bufs);
         if let (Some(wire), Poll::Ready(Ok(n))) = (&mut this.wire, &written) {
-            let mut left = *n;
-            for buf in bufs {
-                let n = left.min(buf.len());
-                wire.written(&buf[..n]);
-                left -= n;
-                if left == 0 {
-                    break;
-                }
-            }
+            wire.written_vectored(bufs, *n);
         }
         written
     }
