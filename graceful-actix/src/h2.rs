@@ -61,6 +61,7 @@ use graceful_core::goaway::{AckRequest, GOAWAY_BOUND, InboundFrames};
 use graceful_core::{Abandoned, Phase, Shutdown};
 use h2::server::SendResponse;
 use h2::{Reason, RecvStream, SendStream};
+use std::cell::RefCell;
 use std::fmt;
 use std::future::{Future, poll_fn};
 use std::io;
@@ -144,7 +145,7 @@ pub(crate) async fn serve<S, B>(
         return;
     };
     let mut goaway = GoAway::Waiting(shutdown.reached(Phase::Draining));
-    let mut abandoned = pin!(abandon.notified());
+    let mut deadline = pin!(abandon.deadline());
     let mut watching = true;
     let mut resetting: Option<Pin<Box<tokio::time::Sleep>>> = None;
     poll_fn(|cx| {
@@ -160,7 +161,7 @@ pub(crate) async fn serve<S, B>(
             goaway = GoAway::Bounded;
             ack.request();
         }
-        if watching && (abandon.fired() || abandoned.as_mut().poll(cx).is_ready()) {
+        if watching && deadline.as_mut().poll_come(cx) {
             watching = false;
             if state.is_busy() {
                 // The streams reset themselves with CANCEL; h2 sends the
@@ -333,7 +334,7 @@ fn to_actix(request: http::Request<RecvStream>, peer: Option<SocketAddr>) -> Opt
     let mut request = Request::with_payload(Payload::Stream { payload });
     let head = request.head_mut();
     head.method = Method::from_bytes(parts.method.as_str().as_bytes()).ok()?;
-    head.uri = Uri::try_from(parts.uri.to_string()).ok()?;
+    head.uri = to_actix_uri(&parts.uri)?;
     head.version = Version::HTTP_2;
     head.peer_addr = peer;
     for (name, value) in &parts.headers {
@@ -344,6 +345,34 @@ fn to_actix(request: http::Request<RecvStream>, peer: Option<SocketAddr>) -> Opt
     // Counted here, per stream: the middleware lets it through.
     request.extensions_mut().insert(Counted);
     Some(request)
+}
+
+/// `uri` (`http` 1's) as actix's (`http` 0.2's): the same text, written
+/// as `uri`'s `Display` writes it into a `String` of the right size (the
+/// formatting machinery and the `String`'s growth cost about 300
+/// instructions per stream), and parsed again.
+fn to_actix_uri(uri: &http::Uri) -> Option<Uri> {
+    let scheme = uri.scheme_str();
+    let authority = uri.authority().map(|a| a.as_str());
+    let query = uri.query();
+    let len = scheme.map_or(0, |s| s.len() + 3)
+        + authority.map_or(0, str::len)
+        + uri.path().len()
+        + query.map_or(0, |q| q.len() + 1);
+    let mut text = String::with_capacity(len);
+    if let Some(scheme) = scheme {
+        text.push_str(scheme);
+        text.push_str("://");
+    }
+    if let Some(authority) = authority {
+        text.push_str(authority);
+    }
+    text.push_str(uri.path());
+    if let Some(query) = query {
+        text.push('?');
+        text.push_str(query);
+    }
+    Uri::try_from(text).ok()
 }
 
 /// An actix response head as h2's, without the HTTP/1.1-only headers
@@ -385,10 +414,31 @@ fn to_h2(head: &ResponseHead, size: &mut BodySize) -> http::Response<()> {
         };
         headers.append(name, value);
     }
-    if !dated && let Ok(date) = HttpDate::from(SystemTime::now()).to_string().parse() {
+    if !dated && let Some(date) = date() {
         headers.insert(http::header::DATE, date);
     }
     response
+}
+
+/// The `date` of a response sent now: formatted once a second on each
+/// worker's thread, as actix-http's own dispatchers do (formatting and
+/// parsing it for every response cost about 400 instructions).
+fn date() -> Option<http::HeaderValue> {
+    thread_local! {
+        static DATE: RefCell<Option<(u64, http::HeaderValue)>> = const { RefCell::new(None) };
+    }
+    let now = SystemTime::now();
+    let second = now.duration_since(SystemTime::UNIX_EPOCH).ok()?.as_secs();
+    DATE.with_borrow_mut(|cached| {
+        if let Some((at, value)) = cached
+            && *at == second
+        {
+            return Some(value.clone());
+        }
+        let value: http::HeaderValue = HttpDate::from(now).to_string().parse().ok()?;
+        *cached = Some((second, value.clone()));
+        Some(value)
+    })
 }
 
 /// A stream's request body, for actix: each chunk's window is released to
@@ -500,4 +550,48 @@ mod log {
 
     #[cfg(not(feature = "tracing"))]
     pub(super) fn stream_error(_: &dyn Display) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// The `date` of the current second, formatted afresh.
+    fn formatted_now() -> String {
+        HttpDate::from(SystemTime::now()).to_string()
+    }
+
+    #[test]
+    fn a_uri_is_carried_over_as_its_text() {
+        for text in [
+            "/",
+            "/health/live",
+            "/sleep?ms=20&x=%20y",
+            "https://example.com/a/b?c",
+            "http://127.0.0.1:8080/",
+            "http://[::1]:80/x",
+            "example.com:443",
+            "*",
+        ] {
+            let uri: http::Uri = text.parse().expect("a valid uri");
+            let carried = to_actix_uri(&uri).expect("carried over");
+            assert_eq!(carried.to_string(), uri.to_string(), "{text}");
+        }
+    }
+
+    #[test]
+    fn the_cached_date_is_the_current_seconds() {
+        for _ in 0..3 {
+            let before = formatted_now();
+            let date = date().expect("a date");
+            let after = formatted_now();
+            let date = date.to_str().expect("ascii");
+            assert!(
+                date == before || date == after,
+                "{date} is not {before} or {after}"
+            );
+            // Into the next second: the cache must follow it.
+            std::thread::sleep(Duration::from_millis(600));
+        }
+    }
 }

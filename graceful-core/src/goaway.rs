@@ -20,14 +20,18 @@
 //! with no PING pending, and h2 ignores an unexpected ACK (RFC 9113 asks
 //! nothing else of it), so the spliced one is harmless then.
 //!
-//! To splice at a boundary, [`InboundFrames`] follows the frames of what
-//! the server reads: the 24-byte preface, then each frame's 9-byte header
-//! and the payload length it announces. The io wrapper of an HTTP/2
-//! connection asks it for the spliced bytes before each read
-//! ([`InboundFrames::splice`]) and shows it every byte it hands on
-//! ([`InboundFrames::consumed`]).
+//! To splice at a boundary, the frames of what the server reads must be
+//! followed: the 24-byte preface, then each frame's 9-byte header and the
+//! payload length it announces. The io wrapper of an HTTP/2 connection
+//! already follows them for its [`WireStreams`], so [`InboundFrames`] asks
+//! that for the boundary rather than walking the same bytes a second time:
+//! before each read the io asks it for the spliced bytes
+//! ([`InboundFrames::splice`]), and shows every byte it hands on to its
+//! `WireStreams` only ([`WireStreams::read`]). The spliced bytes are one
+//! whole frame, so the inbound cursor is at a boundary again after them,
+//! and the io hands them on without showing them to the `WireStreams`.
 
-use crate::wire::{FrameCursor, PREFACE_LEN};
+use crate::wire::WireStreams;
 use std::time::Duration;
 
 /// How long after its first GOAWAY an HTTP/2 connection gets its final
@@ -80,32 +84,32 @@ impl AckRequest {
     }
 }
 
-/// Where the inbound bytes of an HTTP/2 connection stand, frame by frame,
-/// and the spliced ACK in progress.
+/// The ACK spliced into the inbound bytes of an HTTP/2 connection: asked
+/// for, or in progress.
 #[derive(Debug)]
 pub struct InboundFrames {
     request: AckRequest,
-    /// Where the bytes read so far stand.
-    cursor: FrameCursor,
     /// Bytes of [`PING_ACK`] handed to h2 so far, while splicing.
     splicing: Option<usize>,
 }
 
 impl InboundFrames {
-    /// A connection's inbound frames, from before its preface; the ACK is
-    /// spliced in once `request` asks for it.
+    /// A connection's splice, from before its preface; the ACK is spliced
+    /// in once `request` asks for it.
     pub fn new(request: AckRequest) -> InboundFrames {
         InboundFrames {
             request,
-            cursor: FrameCursor::new(PREFACE_LEN),
             splicing: None,
         }
     }
 
     /// The spliced bytes to hand to h2 before anything else, if any: up
-    /// to `room` of them. Call before reading; then [`InboundFrames::consumed`].
-    pub fn splice(&mut self, room: usize) -> Option<&'static [u8]> {
-        if self.splicing.is_none() && self.cursor.at_boundary() && self.request.take() {
+    /// to `room` of them. Call before reading, with the connection's
+    /// `wire`, which follows every byte read except these
+    /// ([`WireStreams::read`]).
+    #[inline]
+    pub fn splice(&mut self, room: usize, wire: &WireStreams) -> Option<&'static [u8]> {
+        if self.splicing.is_none() && wire.reading_at_boundary() && self.request.take() {
             self.splicing = Some(0);
         }
         let sent = self.splicing?;
@@ -116,11 +120,6 @@ impl InboundFrames {
         let bytes = &PING_ACK[sent..sent + n];
         self.splicing = (sent + n < PING_ACK.len()).then_some(sent + n);
         Some(bytes)
-    }
-
-    /// Follows `bytes`, read from the client and handed to h2.
-    pub fn consumed(&mut self, bytes: &[u8]) {
-        self.cursor.feed(bytes, |_| {});
     }
 }
 
@@ -156,48 +155,51 @@ mod tests {
     #[test]
     fn nothing_is_spliced_unless_asked() {
         let mut frames = InboundFrames::new(AckRequest::default());
-        frames.consumed(PREFACE);
-        assert_eq!(frames.splice(64), None);
+        let mut wire = WireStreams::new();
+        wire.read(PREFACE);
+        assert_eq!(frames.splice(64, &wire), None);
     }
 
     #[test]
     fn the_ack_waits_for_a_frame_boundary() {
         let request = AckRequest::default();
         let mut frames = InboundFrames::new(request.clone());
+        let mut wire = WireStreams::new();
         request.request();
         // In the preface: not yet.
-        frames.consumed(&PREFACE[..10]);
-        assert_eq!(frames.splice(64), None);
-        frames.consumed(&PREFACE[10..]);
+        wire.read(&PREFACE[..10]);
+        assert_eq!(frames.splice(64, &wire), None);
+        wire.read(&PREFACE[10..]);
         // A frame cut in its header, then in its payload: not yet.
         let data = frame(0, &[7; 20]);
-        frames.consumed(&data[..5]);
-        assert_eq!(frames.splice(64), None);
-        frames.consumed(&data[5..15]);
-        assert_eq!(frames.splice(64), None);
-        frames.consumed(&data[15..]);
+        wire.read(&data[..5]);
+        assert_eq!(frames.splice(64, &wire), None);
+        wire.read(&data[5..15]);
+        assert_eq!(frames.splice(64, &wire), None);
+        wire.read(&data[15..]);
         // At the boundary: the whole ACK, once.
-        assert_eq!(frames.splice(64), Some(&PING_ACK[..]));
-        assert_eq!(frames.splice(64), None);
+        assert_eq!(frames.splice(64, &wire), Some(&PING_ACK[..]));
+        assert_eq!(frames.splice(64, &wire), None);
     }
 
     #[test]
     fn a_small_buffer_gets_the_ack_in_pieces() {
         let request = AckRequest::default();
         let mut frames = InboundFrames::new(request.clone());
-        frames.consumed(PREFACE);
+        let mut wire = WireStreams::new();
+        wire.read(PREFACE);
         request.request();
         let mut got = Vec::new();
-        while let Some(bytes) = frames.splice(5) {
+        while let Some(bytes) = frames.splice(5, &wire) {
             got.extend_from_slice(bytes);
         }
         assert_eq!(got, PING_ACK);
         // After it, frames are followed as before.
         let ping = frame(6, &[1; 8]);
-        frames.consumed(&ping[..3]);
+        wire.read(&ping[..3]);
         request.request();
-        assert_eq!(frames.splice(64), None, "in a header");
-        frames.consumed(&ping[3..]);
-        assert_eq!(frames.splice(64), Some(&PING_ACK[..]));
+        assert_eq!(frames.splice(64, &wire), None, "in a header");
+        wire.read(&ping[3..]);
+        assert_eq!(frames.splice(64, &wire), Some(&PING_ACK[..]));
     }
 }

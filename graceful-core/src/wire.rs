@@ -38,7 +38,7 @@
 //! [`ConnIo::flushed_streams`]: crate::conn::ConnIo::flushed_streams
 
 /// The length of the HTTP/2 connection preface (RFC 9113, section 3.4).
-pub(crate) const PREFACE_LEN: usize = 24;
+const PREFACE_LEN: usize = 24;
 
 /// Frame types (RFC 9113, section 6).
 const DATA: u8 = 0x0;
@@ -57,17 +57,17 @@ const MAX_STREAM_ID: u32 = 0x7fff_ffff;
 /// One frame, whole: its header's fields and its payload's first 4 bytes
 /// (`None` if the payload is shorter).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) struct Frame {
-    pub(crate) kind: u8,
-    pub(crate) flags: u8,
-    pub(crate) stream: u32,
-    pub(crate) lead: Option<u32>,
+struct Frame {
+    kind: u8,
+    flags: u8,
+    stream: u32,
+    lead: Option<u32>,
 }
 
 /// Where the bytes of one direction of an HTTP/2 connection stand: in the
 /// preface, in a frame's header, or in its payload.
 #[derive(Debug, Clone)]
-pub(crate) struct FrameCursor {
+struct FrameCursor {
     /// Preface bytes still to come.
     preface: usize,
     /// The current frame's header, as far as it has come.
@@ -83,7 +83,7 @@ pub(crate) struct FrameCursor {
 impl FrameCursor {
     /// A cursor before `preface` bytes of preface (the client's 24, or 0
     /// for what the server writes).
-    pub(crate) fn new(preface: usize) -> FrameCursor {
+    fn new(preface: usize) -> FrameCursor {
         FrameCursor {
             preface,
             header: [0; 9],
@@ -95,44 +95,81 @@ impl FrameCursor {
     }
 
     /// True between two frames, after the preface.
-    pub(crate) fn at_boundary(&self) -> bool {
+    fn at_boundary(&self) -> bool {
         self.preface == 0 && self.header_len == 0 && self.payload == 0
     }
 
     /// Follows `bytes`, calling `whole` with each frame they complete.
+    ///
+    /// A frame whose header lies whole in `bytes` is read in place: at
+    /// once if its payload is there too (nearly every frame h2 reads, and
+    /// every one it writes but a DATA frame, whose payload h2 writes from
+    /// a slice of its own), else with its payload left to come. Only a
+    /// header cut by the end of `bytes` is copied in pieces.
     #[inline]
-    pub(crate) fn feed(&mut self, mut bytes: &[u8], mut whole: impl FnMut(Frame)) {
+    fn feed(&mut self, mut bytes: &[u8], mut whole: impl FnMut(Frame)) {
         while !bytes.is_empty() {
-            if self.preface > 0 {
-                let n = self.preface.min(bytes.len());
-                self.preface -= n;
-                bytes = &bytes[n..];
-            } else if self.payload > 0 {
-                let n = self.payload.min(bytes.len());
-                if self.lead_len < 4 {
-                    let k = (4 - self.lead_len).min(n);
-                    self.lead[self.lead_len..self.lead_len + k].copy_from_slice(&bytes[..k]);
-                    self.lead_len += k;
+            if self.at_boundary() {
+                while let Some((header, rest)) = bytes.split_first_chunk::<9>() {
+                    let len = payload_len(header);
+                    let Some((payload, next)) = rest.split_at_checked(len) else {
+                        // Its payload is cut: the rest comes with later bytes.
+                        self.header = *header;
+                        self.payload = len - rest.len();
+                        self.lead_len = 0;
+                        self.take_lead(rest);
+                        return;
+                    };
+                    whole(Frame::new(header, payload.first_chunk::<4>()));
+                    bytes = next;
                 }
-                self.payload -= n;
-                bytes = &bytes[n..];
+                if bytes.is_empty() {
+                    return;
+                }
+            }
+            self.step(&mut bytes, &mut whole);
+        }
+    }
+
+    /// Keeps what `payload` (the next bytes of the current frame's payload)
+    /// adds to its first 4 bytes.
+    #[inline]
+    fn take_lead(&mut self, payload: &[u8]) {
+        if self.lead_len < 4 {
+            let k = (4 - self.lead_len).min(payload.len());
+            self.lead[self.lead_len..self.lead_len + k].copy_from_slice(&payload[..k]);
+            self.lead_len += k;
+        }
+    }
+
+    /// Follows the first piece of `bytes` (the rest of the preface, of a
+    /// frame's header or of its payload), calling `whole` if it completes
+    /// a frame.
+    #[inline(never)]
+    fn step(&mut self, bytes: &mut &[u8], whole: &mut impl FnMut(Frame)) {
+        if self.preface > 0 {
+            let n = self.preface.min(bytes.len());
+            self.preface -= n;
+            *bytes = &bytes[n..];
+        } else if self.payload > 0 {
+            let n = self.payload.min(bytes.len());
+            self.take_lead(&bytes[..n]);
+            self.payload -= n;
+            *bytes = &bytes[n..];
+            if self.payload == 0 {
+                whole(self.frame());
+            }
+        } else {
+            let n = (9 - self.header_len).min(bytes.len());
+            self.header[self.header_len..self.header_len + n].copy_from_slice(&bytes[..n]);
+            self.header_len += n;
+            *bytes = &bytes[n..];
+            if self.header_len == 9 {
+                self.payload = payload_len(&self.header);
+                self.header_len = 0;
+                self.lead_len = 0;
                 if self.payload == 0 {
                     whole(self.frame());
-                }
-            } else {
-                let n = (9 - self.header_len).min(bytes.len());
-                self.header[self.header_len..self.header_len + n].copy_from_slice(&bytes[..n]);
-                self.header_len += n;
-                bytes = &bytes[n..];
-                if self.header_len == 9 {
-                    let h = &self.header;
-                    self.payload =
-                        (usize::from(h[0]) << 16) | (usize::from(h[1]) << 8) | usize::from(h[2]);
-                    self.header_len = 0;
-                    self.lead_len = 0;
-                    if self.payload == 0 {
-                        whole(self.frame());
-                    }
                 }
             }
         }
@@ -140,14 +177,29 @@ impl FrameCursor {
 
     /// The frame whose last byte was just followed.
     fn frame(&self) -> Frame {
-        let h = &self.header;
+        Frame::new(&self.header, (self.lead_len == 4).then_some(&self.lead))
+    }
+}
+
+impl Frame {
+    /// The frame of `header` whose payload begins with `lead` (`None` if
+    /// the payload is shorter than 4 bytes).
+    #[inline]
+    fn new(header: &[u8; 9], lead: Option<&[u8; 4]>) -> Frame {
         Frame {
-            kind: h[3],
-            flags: h[4],
-            stream: u32::from_be_bytes([h[5], h[6], h[7], h[8]]) & MAX_STREAM_ID,
-            lead: (self.lead_len == 4).then(|| u32::from_be_bytes(self.lead)),
+            kind: header[3],
+            flags: header[4],
+            stream: u32::from_be_bytes([header[5], header[6], header[7], header[8]])
+                & MAX_STREAM_ID,
+            lead: lead.map(|lead| u32::from_be_bytes(*lead)),
         }
     }
+}
+
+/// The payload length a frame's header announces (24 bits).
+#[inline]
+fn payload_len(header: &[u8; 9]) -> usize {
+    (usize::from(header[0]) << 16) | (usize::from(header[1]) << 8) | usize::from(header[2])
 }
 
 /// The streams of one HTTP/2 connection that are open on the wire: opened
@@ -286,6 +338,14 @@ impl WireStreams {
         }
     }
 
+    /// True between two inbound frames, after the preface: where a whole
+    /// frame may be spliced into what the library reads
+    /// ([`InboundFrames::splice`](crate::goaway::InboundFrames::splice)).
+    #[inline]
+    pub fn reading_at_boundary(&self) -> bool {
+        self.inbound.at_boundary()
+    }
+
     /// How many streams are open on the wire: opened by the client, and
     /// neither ended by a frame written whole nor reset.
     #[inline]
@@ -363,6 +423,44 @@ mod tests {
             }
             assert_eq!(seen, expected, "cut every {cut} bytes");
             assert!(cursor.at_boundary());
+        }
+    }
+
+    proptest::proptest! {
+        /// Frames of any length, cut anywhere: each is seen once, whole,
+        /// as it was written (the in-place path and the piece-by-piece
+        /// path agree).
+        #[test]
+        fn any_cut_of_any_frames_is_seen_as_written(
+            frames in proptest::collection::vec(
+                (0u8..10, proptest::num::u8::ANY, 0u32..=u32::MAX, 0usize..40),
+                0..12,
+            ),
+            cuts in proptest::collection::vec(0usize..64, 0..16),
+        ) {
+            let mut bytes = PREFACE.to_vec();
+            let mut expected = Vec::new();
+            for &(kind, flags, stream, len) in &frames {
+                let payload: Vec<u8> = (0..len).map(|i| i as u8 ^ kind).collect();
+                bytes.extend(frame(kind, flags, stream, &payload));
+                expected.push(Frame {
+                    kind,
+                    flags,
+                    stream: stream & MAX_STREAM_ID,
+                    lead: payload.first_chunk::<4>().map(|b| u32::from_be_bytes(*b)),
+                });
+            }
+            let mut cursor = FrameCursor::new(PREFACE_LEN);
+            let mut seen = Vec::new();
+            let mut rest = &bytes[..];
+            for cut in cuts {
+                let (piece, after) = rest.split_at(cut.min(rest.len()));
+                cursor.feed(piece, |f| seen.push(f));
+                rest = after;
+            }
+            cursor.feed(rest, |f| seen.push(f));
+            proptest::prop_assert_eq!(seen, expected);
+            proptest::prop_assert!(cursor.at_boundary());
         }
     }
 

@@ -68,11 +68,12 @@ struct TrackedIo<I> {
     /// The bytes [`sniff`] read, and how many of them hyper has read back.
     prefix: Vec<u8>,
     replayed: usize,
-    /// HTTP/2 only: the inbound frames, followed so that the shutdown
-    /// PING's ACK can be spliced in at the bound ([`crate::ping_ack`]).
+    /// HTTP/2 only: the shutdown PING's ACK, spliced in at the bound at a
+    /// boundary of the inbound frames `wire` follows ([`crate::ping_ack`]).
     frames: Option<InboundFrames>,
-    /// HTTP/2 only: the streams open on the wire, so that a flush releases
-    /// a stream only once its last frame is written ([`WireStreams`]).
+    /// HTTP/2 only: the frames both ways, and the streams open on the
+    /// wire, so that a flush releases a stream only once its last frame is
+    /// written ([`WireStreams`]).
     wire: Option<WireStreams>,
     /// HTTP/2 only: where a read past the replay lands before it is
     /// followed and handed to hyper (see `poll_read_frames`).
@@ -109,8 +110,8 @@ impl<I: Read + Unpin> TrackedIo<I> {
         mut buf: ReadBufCursor<'_>,
     ) -> Poll<io::Result<()>> {
         let this = self;
-        if let Some(frames) = &mut this.frames
-            && let Some(ack) = frames.splice(buf.remaining())
+        if let (Some(frames), Some(wire)) = (&mut this.frames, &this.wire)
+            && let Some(ack) = frames.splice(buf.remaining(), wire)
         {
             buf.put_slice(ack);
             return Poll::Ready(Ok(()));
@@ -118,11 +119,8 @@ impl<I: Read + Unpin> TrackedIo<I> {
         if this.replayed < this.prefix.len() {
             let n = (this.prefix.len() - this.replayed).min(buf.remaining());
             let replay = &this.prefix[this.replayed..this.replayed + n];
-            if let Some(frames) = &mut this.frames {
-                frames.consumed(replay);
-                if let Some(wire) = &mut this.wire {
-                    wire.read(replay);
-                }
+            if let Some(wire) = &mut this.wire {
+                wire.read(replay);
                 buf.put_slice(replay);
                 this.replayed += n;
                 return Poll::Ready(Ok(()));
@@ -143,7 +141,7 @@ impl<I: Read + Unpin> TrackedIo<I> {
             }
             return Poll::Ready(Ok(()));
         }
-        if this.frames.is_none() {
+        if this.wire.is_none() {
             // Nothing more to replay, no frames to follow: from here on
             // every read is the io's own. The prefix is not needed again.
             this.direct = true;
@@ -172,7 +170,7 @@ impl<I: Read + Unpin> TrackedIo<I> {
         /// The largest read of one call: hyper's h2 asks for its buffer's
         /// free room, and a client's frames seldom come faster.
         const SCRATCH_MAX: usize = 16 * 1024;
-        let Some(frames) = &mut self.frames else {
+        let Some(wire) = &mut self.wire else {
             return Pin::new(&mut self.io).poll_read(cx, buf);
         };
         let room = buf.remaining().min(SCRATCH_MAX);
@@ -181,10 +179,7 @@ impl<I: Read + Unpin> TrackedIo<I> {
         }
         let mut read = ReadBuf::new(&mut self.scratch[..room]);
         ready!(Pin::new(&mut self.io).poll_read(cx, read.unfilled()))?;
-        frames.consumed(read.filled());
-        if let Some(wire) = &mut self.wire {
-            wire.read(read.filled());
-        }
+        wire.read(read.filled());
         buf.put_slice(read.filled());
         Poll::Ready(Ok(()))
     }
